@@ -1,0 +1,290 @@
+"""Rate limits per client and per officer: GCRA, in Redis or in process.
+
+Both back ends run the same algorithm, the Generic Cell Rate Algorithm (GCRA, the
+"virtual scheduling" form of the leaky bucket). A rate of ``N/period`` lets a key spend
+a burst of ``N`` requests and then refills one request every ``period / N``: the window
+slides continuously instead of resetting on the minute. The whole state of a key is one
+number, its *theoretical arrival time* (TAT), so a check is O(1) in time and memory.
+
+* ``build_rate_limiter(None)``: the embedded default, one process, state in a dict.
+* ``build_rate_limiter("redis://...")``: the production path. Every check is a single Lua
+  script run atomically by Redis with Redis' own clock, so all workers and replicas share
+  one limit per key and their clock skew does not matter.
+
+Security decisions:
+
+* **Fail closed.** A configured Redis that cannot be reached (refused, timed out, any
+  Redis error) raises ``RateLimiterUnavailable``; the gateway answers 503
+  ``rate_limiter_unavailable`` rather than serving without limits. Falling back to
+  in-process counters would multiply the allowance by the number of workers and replicas
+  exactly when an operator is not looking.
+* **Short socket timeouts** (0.5 s connect and read by default, one immediate retry) so a
+  dead Redis costs a request about a second at worst, not a hung worker.
+* **Recovery by itself.** Nothing remembers a failure: the next check opens a fresh
+  connection from the pool, so limits work again as soon as Redis is back.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "InProcessRateLimiter",
+    "Rate",
+    "RateDecision",
+    "RateLimiter",
+    "RateLimiterUnavailable",
+    "RedisRateLimiter",
+    "build_rate_limiter",
+    "connect_redis",
+    "parse_rate",
+]
+
+DEFAULT_PREFIX = "satugate:rl:"
+DEFAULT_TIMEOUT_SECONDS = 0.5
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86_400}
+_RATE_RE = re.compile(
+    r"^\s*(?P<count>\d+)\s*(?:/|per)\s*(?P<multiple>\d+)?\s*(?P<unit>second|minute|hour|day)s?\s*$",
+    re.IGNORECASE,
+)
+
+
+class RateLimiterUnavailable(Exception):
+    """The configured Redis cannot be reached; the request must be refused (503)."""
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """The outcome of one check against one key.
+
+    ``remaining`` is how many more requests the key may make right now; ``retry_after``
+    is how long a refused caller should wait (0 when allowed); ``reset_after`` is how long
+    until the key is back to its full burst (for a ``RateLimit`` response header).
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: float
+    reset_after: float = 0.0
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``limit`` requests per ``period`` seconds."""
+
+    limit: int
+    period: float
+
+    @property
+    def emission_interval(self) -> float:
+        """Seconds between two requests at the sustained rate."""
+        return self.period / self.limit
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.period:g}s"
+
+
+@lru_cache(maxsize=256)
+def parse_rate(rate: str) -> Rate:
+    """Parse ``"600/minute"``, ``"10/second"``, ``"5 per minute"``, ``"100/15 minutes"``.
+
+    Raises ``ValueError`` on anything else, including a zero count: a limit of zero is
+    almost certainly a configuration mistake, and refusing it at startup is kinder than
+    refusing every request at run time.
+    """
+    match = _RATE_RE.match(rate)
+    if match is None:
+        raise ValueError(f"not a rate: {rate!r} (expected e.g. '600/minute')")
+    count = int(match["count"])
+    multiple = int(match["multiple"] or 1)
+    if count <= 0 or multiple <= 0:
+        raise ValueError(f"rate must be positive: {rate!r}")
+    return Rate(limit=count, period=float(multiple * _PERIODS[match["unit"].lower()]))
+
+
+class RateLimiter(Protocol):
+    """Counts one request against ``key`` at ``rate`` and says whether it may proceed."""
+
+    async def hit(self, key: str, rate: str) -> RateDecision: ...
+
+    async def ping(self) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _gcra(tat: float, now: float, rate: Rate) -> tuple[RateDecision, float | None]:
+    """One GCRA step in seconds: the decision and the new TAT (``None`` when refused)."""
+    interval = rate.emission_interval
+    tolerance = interval * rate.limit
+    tat = max(tat, now)
+    new_tat = tat + interval
+    allow_at = new_tat - tolerance
+    if allow_at > now:
+        return (
+            RateDecision(
+                allowed=False,
+                limit=rate.limit,
+                remaining=0,
+                retry_after=allow_at - now,
+                reset_after=tat - now,
+            ),
+            None,
+        )
+    remaining = math.floor((now + tolerance - new_tat) / interval + 1e-9)
+    return (
+        RateDecision(
+            allowed=True,
+            limit=rate.limit,
+            remaining=max(remaining, 0),
+            retry_after=0.0,
+            reset_after=new_tat - now,
+        ),
+        new_tat,
+    )
+
+
+class InProcessRateLimiter:
+    """GCRA state in a dict: the embedded default, for a single process only.
+
+    Safe under asyncio without a lock because ``hit`` never awaits between reading and
+    writing a key's state. Keys whose TAT lies in the past carry no information (they are
+    back to a full burst) and are swept every ``sweep_every`` checks, so memory stays
+    bounded by the keys active in the last period.
+    """
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, sweep_every: int = 4096
+    ) -> None:
+        self._clock = clock
+        self._tat: dict[str, float] = {}
+        self._sweep_every = sweep_every
+        self._since_sweep = 0
+
+    async def hit(self, key: str, rate: str) -> RateDecision:
+        parsed = parse_rate(rate)
+        now = self._clock()
+        bucket = f"{key}@{parsed}"
+        decision, new_tat = _gcra(self._tat.get(bucket, now), now, parsed)
+        if new_tat is not None:
+            self._tat[bucket] = new_tat
+        self._since_sweep += 1
+        if self._since_sweep >= self._sweep_every:
+            self._sweep(now)
+        return decision
+
+    def _sweep(self, now: float) -> None:
+        self._since_sweep = 0
+        self._tat = {k: tat for k, tat in self._tat.items() if tat > now}
+
+    async def ping(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        self._tat.clear()
+
+
+# One GCRA step, atomically, in integer microseconds on Redis' clock.
+# KEYS[1]: the bucket; ARGV[1]: emission interval (us); ARGV[2]: limit.
+# Returns {allowed (0/1), remaining, retry_after_us, reset_after_us}.
+# TATs are written with %d: Lua's tostring keeps only 14 significant digits.
+_GCRA_LUA = """
+local interval = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local tolerance = interval * limit
+local new_tat = tat + interval
+local allow_at = new_tat - tolerance
+if allow_at > now then
+  return {0, 0, allow_at - now, tat - now}
+end
+local ttl_ms = math.ceil((new_tat - now) / 1000)
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', string.format('%d', ttl_ms))
+return {1, math.floor((now + tolerance - new_tat) / interval), 0, new_tat - now}
+"""
+
+
+def connect_redis(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Redis:
+    """A Redis client with short timeouts and one immediate retry.
+
+    The retry covers a pooled connection that died while Redis restarted: the first
+    command on it fails, the retry reconnects. More retries would only stretch the time
+    a request waits on a Redis that is really gone.
+    """
+    client: Redis = Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+    )
+    return client
+
+
+class RedisRateLimiter:
+    """GCRA in Redis: one Lua script per check, shared by every worker and replica."""
+
+    def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._script = client.register_script(_GCRA_LUA)
+
+    async def hit(self, key: str, rate: str) -> RateDecision:
+        parsed = parse_rate(rate)
+        interval_us = max(round(parsed.emission_interval * 1_000_000), 1)
+        bucket = f"{self._prefix}{key}@{parsed}"
+        try:
+            allowed, remaining, retry_us, reset_us = await self._script(
+                keys=[bucket], args=[interval_us, parsed.limit]
+            )
+        except RedisError as exc:
+            raise RateLimiterUnavailable("rate limiter store unreachable") from exc
+        return RateDecision(
+            allowed=bool(allowed),
+            limit=parsed.limit,
+            remaining=int(remaining),
+            retry_after=int(retry_us) / 1_000_000,
+            reset_after=int(reset_us) / 1_000_000,
+        )
+
+    async def ping(self) -> bool:
+        """True when Redis answers; never raises (for ``/readyz``)."""
+        try:
+            return bool(await self._client.ping())
+        except RedisError:
+            return False
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def build_rate_limiter(
+    redis_url: str | None,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> RateLimiter:
+    """The limiter the settings ask for: Redis when a URL is given, else in process.
+
+    Nothing connects here; the first ``hit`` or ``ping`` does, so an app can start while
+    Redis is still coming up (``/readyz`` says so meanwhile).
+    """
+    if not redis_url:
+        return InProcessRateLimiter()
+    return RedisRateLimiter(connect_redis(redis_url, timeout=timeout), prefix=prefix)

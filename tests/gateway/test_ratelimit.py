@@ -1,0 +1,269 @@
+"""Rate limits: GCRA in process and in the real Redis, shared, fail-closed, self-healing."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from gateway.ratelimit import (
+    InProcessRateLimiter,
+    Rate,
+    RateLimiter,
+    RateLimiterUnavailable,
+    RedisRateLimiter,
+    build_rate_limiter,
+    parse_rate,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TemporaryRedis:
+    """A throwaway ``redis-server`` on a free port that a test can stop and start again."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server binary not installed")
+        self._process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("temporary redis-server did not start")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+
+@pytest.fixture
+def temporary_redis() -> Iterator[TemporaryRedis]:
+    server = TemporaryRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP port that accepts connections and never answers: a hung Redis."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield int(sock.getsockname()[1])
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
+    if request.param == "memory":
+        built = build_rate_limiter(None)
+        assert isinstance(built, InProcessRateLimiter)
+    else:
+        url = request.getfixturevalue("redis_url")
+        prefix = request.getfixturevalue("redis_prefix")
+        built = build_rate_limiter(url, prefix=prefix)
+        assert isinstance(built, RedisRateLimiter)
+    try:
+        yield built
+    finally:
+        await built.aclose()
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "period"),
+    [
+        ("600/minute", 600, 60.0),
+        ("10/second", 10, 1.0),
+        ("5/minute", 5, 60.0),
+        ("5 per minute", 5, 60.0),
+        ("100/15 minutes", 100, 900.0),
+        ("1000/Day", 1000, 86_400.0),
+        ("3/hours", 3, 3600.0),
+    ],
+)
+def test_parse_rate(text: str, limit: int, period: float) -> None:
+    assert parse_rate(text) == Rate(limit=limit, period=period)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "ten/minute", "0/minute", "5/fortnight", "5/0 minutes", "-1/second"]
+)
+def test_parse_rate_refuses_nonsense(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_rate(text)
+
+
+# --- the algorithm, on both back ends --------------------------------------------------
+
+
+async def test_burst_is_enforced(limiter: RateLimiter) -> None:
+    decisions = [await limiter.hit("client:a", "5/minute") for _ in range(7)]
+    assert [d.allowed for d in decisions] == [True] * 5 + [False] * 2
+    assert [d.remaining for d in decisions[:5]] == [4, 3, 2, 1, 0]
+    assert all(d.limit == 5 for d in decisions)
+    refused = decisions[5]
+    assert refused.remaining == 0
+    # one request comes back every 12 s; the refused caller is told how long to wait
+    assert 11.0 < refused.retry_after <= 12.0
+    assert decisions[0].retry_after == 0.0
+
+
+async def test_keys_and_rates_are_independent(limiter: RateLimiter) -> None:
+    for _ in range(2):
+        assert (await limiter.hit("client:a", "2/minute")).allowed
+    assert not (await limiter.hit("client:a", "2/minute")).allowed
+    assert (await limiter.hit("client:b", "2/minute")).allowed
+    assert (await limiter.hit("officer:a", "2/minute")).allowed
+    # the same key under a different rate is a different bucket
+    assert (await limiter.hit("client:a", "10/minute")).allowed
+
+
+async def test_window_slides(limiter: RateLimiter) -> None:
+    rate = "4/second"  # one request back every 0.25 s
+    assert all([(await limiter.hit("k", rate)).allowed for _ in range(4)])
+    refused = await limiter.hit("k", rate)
+    assert not refused.allowed
+    assert 0.0 < refused.retry_after <= 0.25
+    await asyncio.sleep(0.3)
+    # 0.3 s later exactly one request has come back, not the whole burst
+    assert (await limiter.hit("k", rate)).allowed
+    assert not (await limiter.hit("k", rate)).allowed
+    await asyncio.sleep(1.05)
+    # after a full period the whole burst is back
+    back = [await limiter.hit("k", rate) for _ in range(5)]
+    assert [d.allowed for d in back] == [True] * 4 + [False]
+
+
+async def test_ping(limiter: RateLimiter) -> None:
+    assert await limiter.ping() is True
+
+
+# --- in process ------------------------------------------------------------------------
+
+
+async def test_in_process_sweep_forgets_idle_keys() -> None:
+    now = [1000.0]
+    limiter = InProcessRateLimiter(clock=lambda: now[0], sweep_every=3)
+    await limiter.hit("a", "1/second")
+    await limiter.hit("b", "1/second")
+    now[0] += 5.0
+    await limiter.hit("c", "1/second")  # third hit: sweep; a and b are idle
+    assert (await limiter.hit("a", "1/second")).allowed
+    assert len(limiter._tat) == 2  # c and a only
+
+
+# --- Redis: shared, fail closed, recovers ----------------------------------------------
+
+
+@pytest.mark.redis
+async def test_limit_is_shared_by_two_workers(redis_url: str, redis_prefix: str) -> None:
+    """Two limiters with their own connection pools, as two worker processes have."""
+    first = build_rate_limiter(redis_url, prefix=redis_prefix)
+    second = build_rate_limiter(redis_url, prefix=redis_prefix)
+    try:
+        hits = [(first if i % 2 else second).hit("client:shared", "20/minute") for i in range(60)]
+        decisions = await asyncio.gather(*hits)
+        assert sum(d.allowed for d in decisions) == 20
+        # every remaining count was handed out once: the script ran atomically
+        remaining = sorted(d.remaining for d in decisions if d.allowed)
+        assert remaining == list(range(20))
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+@pytest.mark.redis
+async def test_keys_live_under_the_prefix_and_expire(redis_url: str, redis_prefix: str) -> None:
+    limiter = build_rate_limiter(redis_url, prefix=redis_prefix)
+    assert isinstance(limiter, RedisRateLimiter)
+    try:
+        await limiter.hit("client:x", "10/second")
+        client = limiter._client
+        keys = [k.decode() async for k in client.scan_iter(match=f"{redis_prefix}*")]
+        assert len(keys) == 1
+        assert keys[0].startswith(f"{redis_prefix}client:x")
+        ttl_ms = await client.pttl(keys[0])
+        assert 0 < ttl_ms <= 100  # state lives no longer than it carries information
+    finally:
+        await limiter.aclose()
+
+
+async def test_unreachable_redis_fails_closed_quickly() -> None:
+    limiter = build_rate_limiter(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        started = time.monotonic()
+        with pytest.raises(RateLimiterUnavailable):
+            await limiter.hit("client:a", "10/second")
+        assert time.monotonic() - started < 2.0
+        assert await limiter.ping() is False
+    finally:
+        await limiter.aclose()
+
+
+async def test_hung_redis_times_out_and_fails_closed(silent_server: int) -> None:
+    limiter = build_rate_limiter(f"redis://127.0.0.1:{silent_server}/0", timeout=0.3)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RateLimiterUnavailable):
+            await limiter.hit("client:a", "10/second")
+        assert time.monotonic() - started < 2.0
+    finally:
+        await limiter.aclose()
+
+
+async def test_recovers_when_redis_comes_back(temporary_redis: TemporaryRedis) -> None:
+    limiter = build_rate_limiter(temporary_redis.url, prefix="rl:")
+    try:
+        assert (await limiter.hit("client:a", "3/minute")).allowed
+        temporary_redis.stop()
+        with pytest.raises(RateLimiterUnavailable):
+            await limiter.hit("client:a", "3/minute")
+        assert await limiter.ping() is False
+        temporary_redis.start()
+        # the same limiter object works again, without being rebuilt
+        decision = await limiter.hit("client:a", "3/minute")
+        assert decision.allowed
+        assert decision.remaining == 2  # a fresh server: state started over
+        assert await limiter.ping() is True
+    finally:
+        await limiter.aclose()
