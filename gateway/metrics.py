@@ -203,7 +203,7 @@ def render(metrics: Metrics) -> tuple[bytes, str]:
     """
     if metrics.multiprocess_dir is not None:
         merged = CollectorRegistry()
-        MultiProcessCollector(merged, path=metrics.multiprocess_dir)
+        MultiProcessCollector(merged, path=metrics.multiprocess_dir)  # type: ignore[no-untyped-call]
         return generate_latest(merged), CONTENT_TYPE_LATEST
     return generate_latest(metrics.registry), CONTENT_TYPE_LATEST
 
