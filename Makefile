@@ -1,0 +1,47 @@
+# satugate: the two commands a user needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+ARGS   ?=
+
+.PHONY: demo test lint typecheck bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+
+# The runtime environment, installed from the lock file.
+$(VENV)/.run-installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+# The development environment: runtime plus test and benchmark tools, also locked.
+$(VENV)/.dev-installed: requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@ $(VENV)/.run-installed
+
+## Run the gateway with synthetic demo data on 127.0.0.1:8000 (embedded SQLite).
+demo: $(VENV)/.run-installed
+	$(BIN)/satugate demo $(ARGS)
+
+## Run the whole test suite (PostgreSQL, Redis and MariaDB on 127.0.0.1 are used).
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check gateway policies connectors audit tests benchmarks
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+## All benchmarks at full size (minutes), or a tiny run to prove they still work.
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m benchmarks all
+
+bench-quick: $(VENV)/.dev-installed
+	$(BIN)/python -m benchmarks all --quick
+
+clean:
+	rm -rf $(VENV) .satugate .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,118 @@
+"""The FastAPI application factory. Everything long-lived is built in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.errors import GatewayError, problem_response, render
+from gateway.logs import configure_logging, get_logger
+from gateway.middleware import GatewayMiddleware
+from gateway.routes import admin, audit, health, oauth, residents
+from gateway.services import Services, build_services
+from gateway.settings import Settings
+
+DESCRIPTION = (
+    "satugate brokers requests for resident personal data between a city's agencies and "
+    "the sources of truth: purpose-bound, field-level, pseudonymised per agency, and "
+    "recorded in a tamper-evident audit log."
+)
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services if services is not None else await build_services(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.services.aclose()
+
+    app = FastAPI(
+        title="satugate",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    for router in (oauth.router, residents.router, audit.router, admin.router, health.router):
+        app.include_router(router)
+    _install_error_handlers(app)
+    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def _instance(request: Request) -> str:
+    return request.scope.get("state", {}).get("request_id", "")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    log = get_logger()
+
+    @app.exception_handler(GatewayError)
+    async def gateway_error(request: Request, exc: GatewayError) -> Response:
+        return render(exc, instance=_instance(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        # Name the failing locations and messages; never echo the submitted values.
+        errors: list[dict[str, Any]] = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))[:200]}
+            for e in exc.errors()[:20]
+        ]
+        return problem_response(
+            422,
+            {
+                "type": "https://satugate.example/problems/invalid_request",
+                "title": "Invalid request",
+                "status": 422,
+                "detail": "the request does not match the API schema",
+                "code": "invalid_request",
+                "errors": errors,
+                "instance": _instance(request),
+            },
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+        code = codes.get(exc.status_code, "http_error")
+        return problem_response(
+            exc.status_code,
+            {
+                "type": f"https://satugate.example/problems/{code}",
+                "title": code.replace("_", " ").capitalize(),
+                "status": exc.status_code,
+                "detail": code.replace("_", " "),
+                "code": code,
+                "instance": _instance(request),
+            },
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # A 500 is always a bug: log its type (not its message, which may hold data).
+        log.error("unhandled_error", error_type=type(exc).__name__, request_id=_instance(request))
+        return problem_response(
+            500,
+            {
+                "type": "https://satugate.example/problems/internal_error",
+                "title": "Internal error",
+                "status": 500,
+                "detail": "an unexpected error occurred; nothing was released",
+                "code": "internal_error",
+                "instance": _instance(request),
+            },
+        )

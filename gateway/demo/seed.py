@@ -1,0 +1,107 @@
+"""Seeding the embedded demo: master key, synthetic sources, clients, demo-clients.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway import clients, keys, store
+from gateway.demo.synthetic import SyntheticSummary, generate_sources
+from gateway.policy_store import PolicyStore
+from gateway.services import install_schema
+from gateway.settings import Settings
+
+
+@dataclass(frozen=True)
+class DemoClient:
+    client_id: str
+    name: str
+    agency: str
+    scopes: tuple[str, ...]
+
+
+DEMO_CLIENTS = (
+    DemoClient("demo-dinsos", "Dinas Sosial Kota Surabaya", "dinsos",
+               ("residents:read", "residents:search", "pseudonyms:resolve")),
+    DemoClient("demo-dinsos-denpasar", "Dinas Sosial Kota Denpasar", "dinsos_denpasar",
+               ("residents:read", "residents:search")),
+    DemoClient("demo-dinkes", "Dinas Kesehatan", "dinkes", ("residents:read",)),
+    DemoClient("demo-bappeda", "Bappeda Kota Surabaya", "bappeda", ("residents:read",)),
+    DemoClient("demo-auditor", "Inspektorat (auditor)", "inspektorat", ("audit",)),
+    DemoClient("demo-admin", "Diskominfo (administrator 1)", "diskominfo", ("admin",)),
+    DemoClient("demo-admin-2", "Diskominfo (administrator 2)", "diskominfo", ("admin",)),
+)  # fmt: skip
+
+
+def prepare_sources(settings: Settings, *, residents: int, seed: int, force: bool) -> SyntheticSummary | None:
+    """Generate the synthetic source databases unless they exist (or ``force``)."""
+    sources_dir = settings.data_dir / "sources"
+    marker = sources_dir / "summary.json"
+    if marker.exists() and not force:
+        saved = json.loads(marker.read_text(encoding="utf-8"))
+        if saved.get("residents") == residents and saved.get("seed") == seed:
+            return None
+    summary = generate_sources(sources_dir, residents=residents, seed=seed)
+    marker.write_text(
+        json.dumps(
+            {
+                "residents": residents,
+                "seed": seed,
+                "count": summary.count,
+                "sample_niks": summary.sample_niks,
+                "sample_residents": summary.sample_residents,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    return summary
+
+
+async def seed_store(settings: Settings, *, base_url: str) -> dict[str, Any]:
+    """Schema, policy bundle and demo clients in the gateway store; returns demo-clients.json."""
+    master_file = settings.resolved_master_key_file()
+    if not master_file.exists():
+        keys.create_master_key_file(master_file)
+    engine = store.create_engine(settings.resolved_database_url())
+    try:
+        await install_schema(engine)
+        keyring = keys.KeyRing(engine, keys.load_master_key(master_file))
+        for purpose in (keys.JWT, keys.CHECKPOINT, keys.AUDIT_BLIND):
+            await keyring.versions(purpose)
+        await PolicyStore(engine).bootstrap(settings.policy_dir)
+        existing = {c["client_id"] for c in await clients.list_clients(engine)}
+        out_clients = []
+        for demo in DEMO_CLIENTS:
+            if demo.client_id in existing:
+                creds = await clients.rotate_secret(engine, demo.client_id)
+            else:
+                creds = await clients.create_client(
+                    engine, name=demo.name, agency=demo.agency, scopes=demo.scopes, client_id=demo.client_id
+                )
+            out_clients.append(
+                {
+                    "name": demo.name,
+                    "agency": demo.agency,
+                    "client_id": creds.client_id,
+                    "client_secret": creds.client_secret,
+                    "scopes": list(demo.scopes),
+                }
+            )
+    finally:
+        await engine.dispose()
+    summary = json.loads((settings.data_dir / "sources" / "summary.json").read_text(encoding="utf-8"))
+    return {
+        "base_url": base_url,
+        "clients": out_clients,
+        "sample_niks": summary["sample_niks"],
+        "sample_residents": summary["sample_residents"],
+    }
+
+
+def write_demo_clients(path: Path, content: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.chmod(0o600)

@@ -1,0 +1,37 @@
+"""Structured JSON logs (structlog): request id, client, route, status, latency.
+
+Logs never carry personal data: the access log records the route *template*
+(``/v1/residents/{nik}``), never the path with the NIK in it, and no bodies or headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+
+def configure_logging(level: str = "info") -> None:
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    logging.basicConfig(format="%(message)s", stream=sys.stdout, level=numeric)
+    # uvicorn's own access log prints the raw path, which can hold a NIK: ours replaces it.
+    logging.getLogger("uvicorn.access").disabled = True
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger() -> structlog.typing.FilteringBoundLogger:
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger("satugate")
+    return logger

@@ -1,0 +1,104 @@
+"""Pure ASGI middleware: request id, body size limit, access log and metrics.
+
+Pure ASGI (not ``BaseHTTPMiddleware``) keeps the per-request cost small on the hot path.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import PayloadTooLarge, render
+from gateway.logs import get_logger
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,128}")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class GatewayMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.log = get_logger()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or [])
+        raw_id = headers.get(b"x-request-id", b"").decode("latin-1")
+        # A client's request id is echoed only when it is harmless; otherwise we make one.
+        request_id = raw_id if _REQUEST_ID.fullmatch(raw_id) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status_holder: dict[str, Any] = {"status": 500}
+
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            response = render(PayloadTooLarge(f"the body exceeds {self.max_body} bytes"))
+            response.headers["x-request-id"] = request_id
+            await response(scope, receive, send)
+            self._log(scope, 413, started, request_id)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _TooLarge
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode("latin-1")),
+                    (b"cache-control", b"no-store"),
+                    (b"x-content-type-options", b"nosniff"),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_wrapper)
+        except _TooLarge:
+            response = render(PayloadTooLarge(f"the body exceeds {self.max_body} bytes"))
+            await response(scope, receive, send)
+            status_holder["status"] = 413
+        self._log(scope, status_holder["status"], started, request_id)
+
+    def _log(self, scope: Scope, status: int, started: float, request_id: str) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        state = scope.get("state", {})
+        principal = state.get("principal")
+        elapsed = time.perf_counter() - started
+        app = scope.get("app")
+        services = getattr(getattr(app, "state", None), "services", None)
+        agency = principal.agency if principal is not None else "-"
+        if services is not None:
+            services.metrics.observe_request(
+                route=template, method=scope.get("method", ""), status=status, agency=agency, seconds=elapsed
+            )
+        self.log.info(
+            "request",
+            request_id=request_id,
+            method=scope.get("method"),
+            route=template,
+            status=status,
+            client=principal.client_id if principal is not None else None,
+            agency=principal.agency if principal is not None else None,
+            latency_ms=round(elapsed * 1000, 2),
+        )

@@ -1,0 +1,208 @@
+"""OAuth 2.0 client credentials (RFC 6749 §4.4) with authlib, issuing RFC 9068 JWTs.
+
+authlib runs the grant: client authentication (``client_secret_basic`` and
+``client_secret_post``), grant-type and scope checks, and the error responses. We supply
+the storage (a client row read before authlib runs) and the token generator, which signs
+an ``at+jwt`` with the gateway's ES256 key through joserfc, authlib's JOSE library.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import hashlib
+import hmac
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6749 import (
+    AuthorizationServer,
+    ClientMixin,
+    OAuth2Payload,
+    OAuth2Request,
+)
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from joserfc import jwt
+from joserfc.jwk import ECKey
+
+SCOPES = ("residents:read", "residents:search", "pseudonyms:resolve", "admin", "audit")
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of a client secret. Secrets are 256-bit random strings made by the gateway,
+    so a fast hash is enough; human passwords (the console) use argon2 instead."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_client_id(agency: str) -> str:
+    return f"{agency}-{secrets.token_hex(6)}"
+
+
+@dataclass(frozen=True)
+class ClientRecord(ClientMixin):  # type: ignore[misc]
+    client_id: str
+    name: str
+    agency: str
+    scopes: tuple[str, ...]
+    secret_hash: str
+    active: bool
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return " ".join(self.scopes)
+        return " ".join(s for s in scope.split() if s in self.scopes)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return self.active and hmac.compare_digest(hash_secret(client_secret), self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return endpoint == "token" and method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return self.active and grant_type == "client_credentials"
+
+
+class _FormPayload(OAuth2Payload):  # type: ignore[misc]
+    def __init__(self, form: dict[str, list[str]]) -> None:
+        self._form = form
+
+    @property
+    def data(self) -> dict[str, str]:
+        return {k: v[0] for k, v in self._form.items() if v}
+
+    @property
+    def datalist(self) -> defaultdict[str, list[str]]:
+        out: defaultdict[str, list[str]] = defaultdict(list)
+        for k, v in self._form.items():
+            out[k].extend(v)
+        return out
+
+
+class _Request(OAuth2Request):  # type: ignore[misc]
+    def __init__(self, uri: str, headers: dict[str, str], form: dict[str, list[str]]) -> None:
+        super().__init__(method="POST", uri=uri, headers=headers)
+        self._form = form
+        self.payload = _FormPayload(form)
+
+    @property
+    def args(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in self._form.items() if v}
+
+
+# The client row for the request being handled, read asynchronously before authlib's
+# synchronous machinery asks for it through ``query_client``.
+_current_client: contextvars.ContextVar[ClientRecord | None] = contextvars.ContextVar(
+    "satugate_oauth_client", default=None
+)
+
+
+@dataclass
+class TokenResult:
+    status: int
+    body: dict[str, Any]
+    headers: list[tuple[str, str]]
+
+
+class TokenServer(AuthorizationServer):  # type: ignore[misc]
+    def __init__(self, *, issuer: str, audience: str, ttl: int, signing_key: ECKey) -> None:
+        super().__init__(scopes_supported=list(SCOPES))
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl = ttl
+        self._key = signing_key
+        self.register_grant(ClientCredentialsGrant)
+        self.register_token_generator(
+            "default",
+            BearerTokenGenerator(
+                access_token_generator=self._access_token,
+                expires_generator=lambda client, grant_type: self.ttl,
+            ),
+        )
+
+    # authlib hooks -------------------------------------------------------------------
+    def query_client(self, client_id: str) -> ClientRecord | None:
+        client = _current_client.get()
+        return client if client is not None and client.client_id == client_id else None
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        return None  # self-contained JWTs; revocation is by jti and by client
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def create_oauth2_request(self, request: _Request) -> _Request:
+        return request
+
+    def create_json_request(self, request: Any) -> Any:
+        raise NotImplementedError
+
+    def handle_response(self, status: int, body: Any, headers: Any) -> TokenResult:
+        return TokenResult(status, dict(body), list(headers))
+
+    # the token itself ----------------------------------------------------------------
+    def _access_token(self, client: ClientRecord, grant_type: str, user: Any, scope: str) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": client.client_id,
+            "aud": self.audience,
+            "client_id": client.client_id,
+            "agency": client.agency,
+            "scope": scope,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.ttl,
+            "jti": secrets.token_urlsafe(16),
+        }
+        header = {"alg": "ES256", "typ": "at+jwt", "kid": self._key.kid}
+        return jwt.encode(header, claims, self._key, algorithms=["ES256"])
+
+    def issue(
+        self, client: ClientRecord | None, uri: str, headers: dict[str, str], form: dict[str, list[str]]
+    ) -> TokenResult:
+        token = _current_client.set(client)
+        try:
+            result: TokenResult = self.create_token_response(_Request(uri, headers, form))
+            return result
+        finally:
+            _current_client.reset(token)
+
+
+def client_id_from(headers: dict[str, str], form: dict[str, list[str]]) -> str | None:
+    """The client id the request claims, from HTTP Basic or the form (before authlib checks it)."""
+    auth = headers.get("authorization", "")
+    if auth[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        client_id, sep, _ = decoded.partition(":")
+        from urllib.parse import unquote
+
+        return unquote(client_id) if sep else None
+    values = form.get("client_id")
+    return values[0] if values else None

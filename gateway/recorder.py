@@ -1,0 +1,105 @@
+"""Turning one call into one audit event, and refusing to go on without it.
+
+Every resident-data call ends in exactly one ``record`` (allowed, denied or rejected).
+If the audit log cannot commit the event, ``AuditUnavailable`` (503) is raised and the
+caller releases nothing: the audit write happens before the response is built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import audit
+from gateway.errors import AuditUnavailable, GatewayError, InvalidOfficer, InvalidPurpose, InvalidRequest
+from gateway.services import Services
+from gateway.tokens import Principal
+
+# Officer ids and purposes are echoed into the audit log: a strict alphabet keeps header
+# injection, control characters and look-alike Unicode out of the evidence.
+OFFICER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:\-]{0,127}")
+PURPOSE_RE = re.compile(r"[a-z][a-z0-9_]{1,63}")
+LEGAL_BASIS_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ./:_\-]{0,199}")
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._\-]{1,128}")
+
+
+@dataclass
+class Call:
+    """The who, why and on-whose-behalf of one request, validated."""
+
+    services: Services
+    principal: Principal
+    action: str
+    purpose: str | None
+    officer: str | None
+    legal_basis: str | None
+    request_id: str
+    recorded: bool = field(default=False)
+
+    def validate(self) -> None:
+        """Check the call headers; raise the problem to be recorded and returned."""
+        if self.purpose is None or not PURPOSE_RE.fullmatch(self.purpose):
+            raise InvalidPurpose("X-Purpose is required: a purpose code like social_assistance")
+        if self.officer is None or not OFFICER_RE.fullmatch(self.officer):
+            raise InvalidOfficer(
+                "X-On-Behalf-Of is required: the officer's id (letters, digits, . _ @ : -)"
+            )
+        if self.legal_basis is not None and not LEGAL_BASIS_RE.fullmatch(self.legal_basis):
+            raise InvalidRequest("X-Legal-Basis has characters outside the allowed set")
+
+    def _safe(self, value: str | None, pattern: re.Pattern[str]) -> str | None:
+        return value if value is not None and pattern.fullmatch(value) else None
+
+    async def record(
+        self,
+        *,
+        decision: str,
+        status: int,
+        reason: str | None = None,
+        rule_ids: Sequence[str] = (),
+        policy_version: str | None = None,
+        fields: Mapping[str, str] | None = None,
+        result_count: int = 0,
+        subject_niks: Sequence[str] = (),
+        specific_data: bool = False,
+        detail: Mapping[str, Any] | None = None,
+    ) -> audit.Receipt:
+        event: dict[str, Any] = {
+            "action": self.action,
+            "agency": self.principal.agency,
+            "client_id": self.principal.client_id,
+            # Malformed values are not copied into the evidence; the reason says why.
+            "officer": self._safe(self.officer, OFFICER_RE),
+            "purpose": self._safe(self.purpose, PURPOSE_RE),
+            "legal_basis": self._safe(self.legal_basis, LEGAL_BASIS_RE),
+            "decision": decision,
+            "reason": reason,
+            "rule_ids": list(rule_ids),
+            "policy_version": policy_version,
+            "fields": dict(fields or {}),
+            "result_count": result_count,
+            "request_id": self.request_id,
+            "status": status,
+            "specific_data": specific_data,
+            "hidden_until": None,
+        }
+        if detail:
+            event["detail"] = dict(detail)
+        self.services.metrics.observe_decision(
+            agency=self.principal.agency, action=self.action, outcome=reason or decision
+        )
+        try:
+            receipt = await self.services.audit.append(event, subject_niks=subject_niks)
+        except audit.AuditUnavailable as exc:
+            raise AuditUnavailable() from exc
+        self.recorded = True
+        return receipt
+
+    async def refuse(self, error: GatewayError, **event: Any) -> GatewayError:
+        """Record a refusal and hand back the error to raise."""
+        code = error.to_problem()["code"]
+        decision = "deny" if error.status in (403, 404) else "error"
+        await self.record(decision=decision, status=error.status, reason=code, **event)
+        return error

@@ -1,0 +1,150 @@
+"""Auditor endpoints over the audit log; checkpoint and verifier key are public."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+import audit
+from gateway.auth import get_services, require
+from gateway.errors import BadRequest, InvalidNik, NotFound
+from gateway.nik import NikError, parse_nik
+from gateway.recorder import OFFICER_RE, Call
+from gateway.tokens import Principal
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+Auditor = Annotated[Principal, Depends(require("audit"))]
+
+
+def _dt(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be an ISO 8601 date-time") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@router.get("/events", summary="Search the access log")
+async def events(
+    request: Request,
+    principal: Auditor,
+    agency: Annotated[str | None, Query(max_length=64)] = None,
+    officer: Annotated[str | None, Query(max_length=128)] = None,
+    subject_nik: Annotated[str | None, Query(max_length=32)] = None,
+    purpose: Annotated[str | None, Query(max_length=64)] = None,
+    decision: Annotated[str | None, Query(pattern="^(allow|deny|error)$")] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    to: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    if subject_nik is not None:
+        try:
+            subject_nik = parse_nik(subject_nik).value
+        except NikError as exc:
+            raise InvalidNik(str(exc)) from None
+    query = audit.EventQuery(
+        agency=agency,
+        officer=officer,
+        subject_nik=subject_nik,
+        purpose=purpose,
+        decision=decision,
+        action=action,
+        time_from=_dt(from_, "from"),
+        time_to=_dt(to, "to"),
+        cursor=cursor,
+        limit=limit,
+    )
+    try:
+        page = await get_services(request).audit.search(query)
+    except ValueError as exc:
+        raise BadRequest("the cursor is not valid") from exc
+    return {"events": page.events, "next_cursor": page.next_cursor}
+
+
+@router.get("/leaves/{index}", summary="The exact bytes hashed into the tree")
+async def leaf(request: Request, principal: Auditor, index: int) -> Response:
+    log = get_services(request).audit
+    if index < 0 or index >= await log.size():
+        raise NotFound("no leaf at this index")
+    return Response(await log.leaf(index), media_type="application/json")
+
+
+@router.get("/checkpoint", summary="Latest signed checkpoint (C2SP tlog-checkpoint)")
+async def checkpoint(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(await get_services(request).audit.checkpoint())
+
+
+@router.get("/verifier-key", summary="C2SP note verifier key of the checkpoint signer")
+async def verifier_key(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(get_services(request).audit.verifier_key())
+
+
+@router.get("/proof/inclusion")
+async def inclusion(
+    request: Request,
+    principal: Auditor,
+    leaf_index: Annotated[int, Query(ge=0)],
+    tree_size: Annotated[int, Query(ge=1)],
+) -> dict[str, Any]:
+    log = get_services(request).audit
+    if leaf_index >= tree_size or tree_size > await log.size():
+        raise BadRequest("need leaf_index < tree_size <= the current tree size")
+    return (await log.inclusion_proof(leaf_index, tree_size)).to_dict()
+
+
+@router.get("/proof/consistency")
+async def consistency(
+    request: Request,
+    principal: Auditor,
+    first: Annotated[int, Query(ge=1)],
+    second: Annotated[int, Query(ge=1)],
+) -> dict[str, Any]:
+    log = get_services(request).audit
+    if first > second or second > await log.size():
+        raise BadRequest("need first <= second <= the current tree size")
+    return (await log.consistency_proof(first, second)).to_dict()
+
+
+@router.get("/subjects/{nik}/accesses", summary="Who saw this resident's data (UU PDP Pasal 32)")
+async def subject_accesses(
+    request: Request,
+    principal: Auditor,
+    nik: str,
+    officer: Annotated[str | None, Header(alias="X-On-Behalf-Of")] = None,
+) -> dict[str, Any]:
+    services = get_services(request)
+    try:
+        parsed = parse_nik(nik)
+    except NikError as exc:
+        raise InvalidNik(str(exc)) from None
+    call = Call(
+        services=services,
+        principal=principal,
+        action="subject.report",
+        purpose="audit",
+        officer=officer if officer and OFFICER_RE.fullmatch(officer) else principal.client_id,
+        legal_basis=None,
+        request_id=request.scope["state"]["request_id"],
+    )
+    now = datetime.now(UTC)
+    accesses = await services.audit.subject_accesses(parsed.value, include_hidden=True, now=now)
+    receipt = await call.record(
+        decision="allow", status=200, result_count=len(accesses), subject_niks=[parsed.value]
+    )
+    return {
+        "accesses": accesses,
+        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+    }
+
+
+@router.get("/alerts", summary="Snooping flags per officer and agency")
+async def alerts(request: Request, principal: Auditor) -> dict[str, Any]:
+    found = await get_services(request).audit.alerts(now=datetime.now(UTC))
+    return {"alerts": [a.to_dict() if hasattr(a, "to_dict") else a for a in found]}

@@ -1,0 +1,105 @@
+"""Identity endpoints: the token endpoint, JWKS and RFC 8414 metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+from sqlalchemy import select
+
+from gateway import store
+from gateway.auth import get_services
+from gateway.errors import RateLimited, RateLimiterUnavailable, UnsupportedMediaType
+from gateway.oauth import SCOPES, ClientRecord, client_id_from
+from gateway.ratelimit import RateLimiterUnavailable as LimiterDown
+
+router = APIRouter(tags=["identity"])
+
+
+async def load_client(request: Request, client_id: str) -> ClientRecord | None:
+    services = get_services(request)
+    async with services.engine.connect() as conn:
+        row = (await conn.execute(select(store.clients).where(store.clients.c.client_id == client_id))).first()
+    if row is None:
+        return None
+    return ClientRecord(
+        client_id=row.client_id,
+        name=row.name,
+        agency=row.agency,
+        scopes=tuple(row.scopes.split()),
+        secret_hash=row.secret_hash,
+        active=row.status == "active",
+    )
+
+
+@router.post(
+    "/oauth/token",
+    summary="OAuth 2.0 client credentials grant (RFC 6749 §4.4)",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["grant_type"],
+                        "properties": {
+                            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                            "scope": {"type": "string"},
+                            "client_id": {"type": "string"},
+                            "client_secret": {"type": "string"},
+                        },
+                    }
+                }
+            },
+            "required": True,
+        }
+    },
+)
+async def token(request: Request) -> ORJSONResponse:
+    services = get_services(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("the token endpoint takes application/x-www-form-urlencoded")
+    body = await request.body()
+    try:
+        form = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        form = {}
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    client_id = client_id_from(headers, form)
+    client = await load_client(request, client_id) if client_id and len(client_id) <= 64 else None
+    # Brute force on secrets is slowed per claimed client id (and per unknown id alike).
+    try:
+        decision = await services.limiter.hit(f"token:{client_id or '-'}", services.settings.token_rate)
+    except LimiterDown as exc:
+        raise RateLimiterUnavailable() from exc
+    if not decision.allowed:
+        raise RateLimited("too many token requests", headers={"Retry-After": str(max(1, int(decision.retry_after)))})
+    result = services.token_server.issue(client, services.settings.issuer + "/oauth/token", headers, form)
+    if result.status != 200:
+        services.metrics.count_unauthenticated("token_refused")
+    out_headers = {k: v for k, v in result.headers if k.lower() != "content-type"}
+    return ORJSONResponse(result.body, status_code=result.status, headers=out_headers)
+
+
+@router.get("/.well-known/jwks.json", summary="Public keys that sign access tokens")
+async def jwks(request: Request) -> dict[str, Any]:
+    return get_services(request).jwks
+
+
+@router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
+async def metadata(request: Request) -> dict[str, Any]:
+    issuer = get_services(request).settings.issuer
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": [],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "service_documentation": f"{issuer}/docs",
+    }

@@ -1,0 +1,143 @@
+"""The composition root's wiring: every long-lived object, built once at startup.
+
+``build_services`` is called from the app's lifespan (and by CLI commands that need the
+store). Nothing is built at import; tests build their own ``Services`` from their own
+``Settings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from joserfc.jwk import ECKey
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import audit
+import connectors
+import policies
+from gateway import keys as keymod
+from gateway import store
+from gateway.keys import KeyRing, load_master_key
+from gateway.metrics import Metrics, create_metrics
+from gateway.oauth import TokenServer
+from gateway.policy_store import PolicyStore
+from gateway.ratelimit import RateLimiter, build_rate_limiter
+from gateway.revocation import build_revocation_store
+from gateway.settings import Settings
+from gateway.tokens import TokenVerifier
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    keyring: KeyRing
+    policies: PolicyStore
+    token_server: TokenServer
+    verifier: TokenVerifier
+    jwks: dict[str, Any]
+    federation: connectors.Federation
+    audit: audit.AuditLog
+    limiter: RateLimiter
+    revocation: Any
+    metrics: Metrics
+    _pseudonymisers: dict[tuple[str, int, int], policies.Pseudonymiser] = field(default_factory=dict)
+
+    async def pseudonymiser(self, domain: str) -> policies.Pseudonymiser:
+        """The agency domain's pseudonymiser, rebuilt only when its key versions change."""
+        versions = await self.keyring.versions(keymod.PSEUDONYM, domain)
+        cache_key = (domain, versions.current, id(versions))
+        cached = self._pseudonymisers.get(cache_key)
+        if cached is None:
+            cached = policies.Pseudonymiser(
+                domain, {v: k.reveal() for v, k in versions.keys.items()}, versions.current
+            )
+            self._pseudonymisers = {
+                k: v for k, v in self._pseudonymisers.items() if k[0] != domain
+            }
+            self._pseudonymisers[cache_key] = cached
+        return cached
+
+    async def aclose(self) -> None:
+        await self.audit.stop()
+        await self.federation.aclose()
+        await self.limiter.aclose()
+        aclose = getattr(self.revocation, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        await self.engine.dispose()
+
+
+async def install_schema(engine: AsyncEngine) -> None:
+    """Create the gateway's and the audit log's tables when missing (embedded mode).
+
+    Production installs run the Alembic migrations (``satugate db upgrade``) instead;
+    both produce the same schema.
+    """
+    async with engine.begin() as conn:
+        await conn.run_sync(store.metadata.create_all)
+    await audit.install_schema(engine)
+
+
+def jwt_public_key(private: Any, kid: str) -> ECKey:
+    return ECKey.import_key(private, parameters={"kid": kid, "use": "sig", "alg": "ES256"})
+
+
+async def build_services(settings: Settings, *, create_schema: bool = True) -> Services:
+    engine = store.create_engine(settings.resolved_database_url())
+    if create_schema:
+        await install_schema(engine)
+    keyring = KeyRing(engine, load_master_key(settings.resolved_master_key_file()))
+
+    jwt_versions = await keyring.versions(keymod.JWT)
+    signing: ECKey | None = None
+    public_keys: list[ECKey] = []
+    for version, material in sorted(jwt_versions.keys.items()):
+        private = ECKey.import_key(material.reveal(), parameters={"kid": f"jwt-{version}"})
+        public = ECKey.import_key(
+            private.as_dict(private=False), parameters={"use": "sig", "alg": "ES256"}
+        )
+        public_keys.append(public)
+        if version == jwt_versions.current:
+            signing = private
+    assert signing is not None
+
+    policy_store = PolicyStore(engine)
+    await policy_store.bootstrap(settings.policy_dir)
+
+    signer = audit.CheckpointSigner(
+        origin=f"{settings.issuer.split('://', 1)[-1]}/audit", private_key=await keyring.checkpoint_key()
+    )
+    metrics = create_metrics()
+    log = audit.AuditLog(
+        engine,
+        signer=signer,
+        blind_key=(await keyring.current(keymod.AUDIT_BLIND)).reveal(),
+        max_batch=settings.audit_batch_max,
+        max_wait_ms=settings.audit_batch_wait_ms,
+        checkpoint_interval=settings.checkpoint_interval,
+    )
+    await log.start()
+
+    federation = connectors.Federation(connectors.load_sources(settings.resolved_sources_file()))
+    redis_url = settings.resolved_redis_url()
+    return Services(
+        settings=settings,
+        engine=engine,
+        keyring=keyring,
+        policies=policy_store,
+        token_server=TokenServer(
+            issuer=settings.issuer,
+            audience=settings.audience,
+            ttl=settings.token_ttl_seconds,
+            signing_key=signing,
+        ),
+        verifier=TokenVerifier(public_keys, issuer=settings.issuer, audience=settings.audience),
+        jwks={"keys": [k.as_dict(private=False) for k in public_keys]},
+        federation=federation,
+        audit=log,
+        limiter=build_rate_limiter(redis_url),
+        revocation=build_revocation_store(redis_url),
+        metrics=metrics,
+    )

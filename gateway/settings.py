@@ -1,0 +1,91 @@
+"""Gateway settings, read from the environment (``SATUGATE_*``) by pydantic-settings.
+
+Secrets may come from files, as Kubernetes mounts them: every ``*_FILE`` setting names a
+file whose content is the value. Nothing here is read at import time: the app factory
+builds a ``Settings`` and hands it on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "bundles" / "demo"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SATUGATE_", extra="ignore")
+
+    data_dir: Path = Path(".satugate")
+    database_url: str | None = None
+    database_url_file: Path | None = None
+    redis_url: str | None = None
+    redis_url_file: Path | None = None
+    master_key_file: Path | None = None
+    sources_file: Path | None = None
+    policy_dir: Path = DEFAULT_POLICY_DIR
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "satugate"
+    token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: str = "info"
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    lookup_rate: str = "600/minute"
+    officer_rate: str = "120/minute"
+    resolve_rate: str = "30/minute"
+    token_rate: str = "60/minute"
+    audit_batch_max: int = Field(default=512, ge=1)
+    audit_batch_wait_ms: float = Field(default=2.0, ge=0.0)
+    audit_timeout_seconds: float = Field(default=5.0, gt=0.0)
+    checkpoint_interval: float = Field(default=1.0, gt=0.0)
+    source_timeout_seconds: float = Field(default=3.0, gt=0.0)
+    console_secret: SecretStr | None = None
+
+    @field_validator("issuer")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def resolved_database_url(self) -> str:
+        """The gateway store's SQLAlchemy async URL.
+
+        Operators give a plain ``postgresql://`` or ``sqlite:///`` URL; the driver is the
+        gateway's business. Absent: the embedded SQLite file in the data directory.
+        """
+        raw = _from_file(self.database_url, self.database_url_file)
+        if not raw:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+        return async_url(raw)
+
+    def resolved_redis_url(self) -> str | None:
+        return _from_file(self.redis_url, self.redis_url_file) or None
+
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"
+
+    def resolved_sources_file(self) -> Path:
+        return self.sources_file or self.data_dir / "sources" / "sources.yaml"
+
+
+def _from_file(value: str | None, path: Path | None) -> str | None:
+    if path is not None:
+        return path.read_text(encoding="utf-8").strip()
+    return value
+
+
+def async_url(url: str) -> str:
+    """Map a plain database URL onto the async driver the gateway uses."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+        ("mysql://", "mysql+aiomysql://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
