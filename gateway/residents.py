@@ -61,11 +61,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def enforce_rates(call: Call, decision: policies.Decision | None, *, default_client: str) -> None:
+def _scaled(rate: str, scale: float) -> str:
+    if scale == 1.0:
+        return rate
+    count, _, period = rate.partition("/")
+    return f"{max(1, int(int(count) * scale))}/{period}"
+
+
+async def enforce_rates(call: Call, decision: policies.Decision, *, default_client: str) -> None:
     """Per client and per officer limits; the policy's rates win over the defaults."""
     settings = call.services.settings
-    client_rate = (decision.rates.per_client if decision else None) or default_client
-    officer_rate = (decision.rates.per_officer if decision else None) or settings.officer_rate
+    client_rate = _scaled(decision.rates.per_client or default_client, settings.rate_scale)
+    officer_rate = _scaled(decision.rates.per_officer or settings.officer_rate, settings.rate_scale)
     limiter = call.services.limiter
     try:
         client = await limiter.hit(f"client:{call.principal.client_id}:{call.action}", client_rate)
@@ -74,8 +81,9 @@ async def enforce_rates(call: Call, decision: policies.Decision | None, *, defau
         )
     except LimiterDown as exc:
         raise RateLimiterUnavailable() from exc
-    for result in (client, officer):
+    for scope, result in (("client", client), ("officer", officer)):
         if not result.allowed:
+            call.services.metrics.count_rate_limited(scope)
             retry = max(1, int(result.retry_after + 0.999))
             raise RateLimited(
                 f"rate limit exceeded; retry in {retry} s", headers={"Retry-After": str(retry)}
@@ -181,8 +189,8 @@ async def read_resident(call: Call, raw_nik: str, raw_fields: str | None) -> dic
     except NikError as exc:
         raise await call.refuse(InvalidNik(str(exc))) from None
     fields = _parse_fields(raw_fields)
-    await _limited(call)
     policy, decision = await _decide(call, fields)
+    await _limited(call, decision)
     result = await _fetch(call, decision, [nik.value])
     try:
         missing = _check_unavailable(fields, decision, result.unavailable)
@@ -234,11 +242,11 @@ async def read_resident(call: Call, raw_nik: str, raw_fields: str | None) -> dic
     return body
 
 
-async def _limited(call: Call) -> None:
+async def _limited(call: Call, decision: policies.Decision, rate: str | None = None) -> None:
     try:
-        await enforce_rates(call, None, default_client=call.services.settings.lookup_rate)
+        await enforce_rates(call, decision, default_client=rate or call.services.settings.lookup_rate)
     except RateLimited as exc:
-        raise await call.refuse(exc) from None
+        raise await call.refuse(exc, rule_ids=decision.rule_ids, policy_version=decision.policy_version) from None
 
 
 async def _fetch(call: Call, decision: policies.Decision, niks: Sequence[str]) -> connectors.FederatedResult:
@@ -247,8 +255,8 @@ async def _fetch(call: Call, decision: policies.Decision, niks: Sequence[str]) -
 
 async def search_residents(call: Call, query: connectors.SearchQuery, limit: int | None) -> dict[str, Any]:
     await _validated(call)
-    await _limited(call)
     policy, decision = await _decide(call, None)
+    await _limited(call, decision)
     cap = min(limit or decision.cap or 10, decision.cap or 10, 50)
     try:
         found = await call.services.federation.search(query, limit=cap)
@@ -302,8 +310,8 @@ async def search_residents(call: Call, query: connectors.SearchQuery, limit: int
 
 async def batch_residents(call: Call, raw_niks: Sequence[str], fields: tuple[str, ...] | None) -> dict[str, Any]:
     await _validated(call)
-    await _limited(call)
     policy, decision = await _decide(call, fields)
+    await _limited(call, decision)
     valid: list[str] = []
     results: list[dict[str, Any]] = []
     for raw in raw_niks:
@@ -365,11 +373,8 @@ async def batch_residents(call: Call, raw_niks: Sequence[str], fields: tuple[str
 
 async def resolve_pseudonym(call: Call, token: str) -> dict[str, Any]:
     await _validated(call)
-    try:
-        await enforce_rates(call, None, default_client=call.services.settings.resolve_rate)
-    except RateLimited as exc:
-        raise await call.refuse(exc) from None
     policy, decision = await _decide(call, None)
+    await _limited(call, decision, call.services.settings.resolve_rate)
     if not decision.reidentify:
         raise await call.refuse(
             PolicyRefusal("reidentification_not_permitted", "no grant allows re-identification for this purpose"),

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     officer_rate: str = "120/minute"
     resolve_rate: str = "30/minute"
     token_rate: str = "60/minute"
+    # Multiplies every rate limit; load tests raise it, production leaves it at 1.
+    rate_scale: float = Field(default=1.0, gt=0.0)
     audit_batch_max: int = Field(default=512, ge=1)
     audit_batch_wait_ms: float = Field(default=2.0, ge=0.0)
     audit_timeout_seconds: float = Field(default=5.0, gt=0.0)

@@ -1,0 +1,37 @@
+"""The baseline of the e2e benchmark: a bare FastAPI endpoint reading the same record
+from the same source with the same connector, without auth, policy or audit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+import connectors
+
+FIELDS = ["nik", "full_name", "birth_date", "kelurahan_code", "religion", "welfare_decile", "rt", "rw"]
+
+
+def create_app() -> FastAPI:
+    sources = Path(os.environ["SATUGATE_BENCH_SOURCES"])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.federation = connectors.Federation(connectors.load_sources(sources))
+        yield
+        await app.state.federation.aclose()
+
+    app = FastAPI(lifespan=lifespan, default_response_class=ORJSONResponse)
+
+    @app.get("/residents/{nik}")
+    async def read(nik: str) -> Any:
+        result = await app.state.federation.fetch([nik], FIELDS)
+        record = result.records.get(nik)
+        return {"record": record} if record else ORJSONResponse({"error": "not found"}, status_code=404)
+
+    return app

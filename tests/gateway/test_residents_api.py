@@ -1,0 +1,142 @@
+"""One audited lookup end to end, through the real app, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.gateway.conftest import Gateway
+from tests.gateway.residents import pick, welfare_nik
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(r, status: int, code: str) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    body = r.json()
+    assert body["status"] == status and body["code"] == code
+    assert {"type", "title", "detail"} <= set(body)
+    return body
+
+
+async def test_token_metadata_and_jwks(gateway: Gateway) -> None:
+    meta = (await gateway.client.get("/.well-known/oauth-authorization-server")).json()
+    assert meta["token_endpoint"].endswith("/oauth/token")
+    assert "client_credentials" in meta["grant_types_supported"]
+    jwks = (await gateway.client.get("/.well-known/jwks.json")).json()
+    assert jwks["keys"] and all(k["kty"] == "EC" and "d" not in k for k in jwks["keys"])
+
+    cid, secret = gateway.creds("demo-dinsos")
+    r = await gateway.client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret}
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert body["token_type"].lower() == "bearer" and body["expires_in"] > 0
+    assert set(body["scope"].split()) == {"residents:read", "residents:search", "pseudonyms:resolve"}
+
+    bad = await gateway.client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_id": cid, "client_secret": "wrong"}
+    )
+    assert bad.status_code in (400, 401) and bad.json()["error"] == "invalid_client"
+
+
+async def test_lookup_is_treated_pseudonymised_and_audited(gateway: Gateway, demo_sources: Path) -> None:
+    resident = pick(demo_sources, city="35.78")[0]
+    nik = resident["nik"]
+    h = await gateway.headers("demo-dinsos")
+    r = await gateway.client.get(f"/v1/residents/{nik}", headers=h)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["subject"] != nik and nik not in r.text.replace(body["subject"], "")
+    assert body["audit"]["leaf_index"] >= 0 and body["audit"]["event_id"]
+    assert body["record"] and set(body["record"]) <= set(body["treatments"])
+    assert set(body["sources"].values()) <= {"dukcapil", "dtks", "dinkes_survey"}
+
+    again = (await gateway.client.get(f"/v1/residents/{nik}", headers=h)).json()
+    assert again["subject"] == body["subject"], "pseudonyms are stable within an agency"
+    assert again["audit"]["leaf_index"] > body["audit"]["leaf_index"]
+
+    other = await gateway.client.get(
+        f"/v1/residents/{nik}", headers=await gateway.headers("demo-dinkes", purpose="health_insurance")
+    )
+    assert other.status_code == 200, other.text
+    assert other.json()["subject"] not in (body["subject"], nik), "agencies get unlinkable pseudonyms"
+
+    # The auditor finds both events by the clear NIK; the log itself never stores it.
+    ah = {"Authorization": f"Bearer {await gateway.token('demo-auditor')}"}
+    events = (await gateway.client.get("/audit/events", params={"subject_nik": nik}, headers=ah)).json()["events"]
+    assert len(events) >= 3 and {e["agency"] for e in events} >= {"dinsos", "dinkes"}
+    leaf = await gateway.client.get(f"/audit/leaves/{body['audit']['leaf_index']}", headers=ah)
+    assert leaf.status_code == 200 and nik not in leaf.text and resident["full_name"] not in leaf.text
+
+
+async def test_welfare_and_civil_fields_merge_with_provenance(gateway: Gateway, demo_sources: Path) -> None:
+    nik = welfare_nik(demo_sources, "35.78")
+    r = await gateway.client.get(
+        f"/v1/residents/{nik}", headers=await gateway.headers("demo-dinsos"),
+        params={"fields": "full_name,welfare_decile,kelurahan_code"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["sources"].get("welfare_decile") == "dtks"
+    assert body["sources"].get("kelurahan_code") == "dukcapil"
+
+
+async def test_refusals_are_problems_and_audited(gateway: Gateway, demo_sources: Path) -> None:
+    nik = pick(demo_sources, city="35.78")[0]["nik"]
+    client = gateway.client
+    r = await client.get(f"/v1/residents/{nik}")
+    assert_problem(r, 401, "unauthenticated")
+    r = await client.get(f"/v1/residents/{nik}", headers={"Authorization": "Bearer nonsense"})
+    assert_problem(r, 401, "invalid_token")
+
+    h = await gateway.headers("demo-dinsos", purpose="development_planning")
+    assert_problem(await client.get(f"/v1/residents/{nik}", headers=h), 403, "purpose_not_permitted")
+    h = await gateway.headers("demo-dinsos")
+    assert_problem(await client.get("/v1/residents/12345", headers=h), 422, "invalid_nik")
+    unknown = nik[:12] + ("0001" if nik[12:] != "0001" else "0002")
+    r = await client.get(f"/v1/residents/{unknown}", headers=h)
+    if r.status_code != 200:  # the serial could exist; the odds are tiny
+        assert_problem(r, 404, "resident_not_found")
+    no_purpose = {k: v for k, v in h.items() if k != "X-Purpose"}
+    assert_problem(await client.get(f"/v1/residents/{nik}", headers=no_purpose), 422, "invalid_purpose")
+    bad_officer = {**h, "X-On-Behalf-Of": "x\u200by"}
+    r = await client.get(f"/v1/residents/{nik}", headers={k: v.encode("utf-8").decode("latin-1") for k, v in bad_officer.items()})
+    assert_problem(r, 422, "invalid_officer")
+    assert_problem(await client.get("/audit/events", headers=h), 403, "insufficient_scope")
+
+    ah = {"Authorization": f"Bearer {await gateway.token('demo-auditor')}"}
+    denied = (await client.get("/audit/events", params={"agency": "dinsos", "decision": "deny"}, headers=ah)).json()["events"]
+    reasons = {e["reason"] for e in denied}
+    assert {"purpose_not_permitted", "resident_not_found"} & reasons
+    errors = (await client.get("/audit/events", params={"agency": "dinsos", "decision": "error"}, headers=ah)).json()["events"]
+    assert {"invalid_nik", "invalid_purpose", "invalid_officer"} <= {e["reason"] for e in errors}
+
+
+async def test_catalog_lists_fields_and_treatments(gateway: Gateway) -> None:
+    h = await gateway.headers("demo-bappeda")
+    r = await gateway.client.get("/v1/catalog", headers=h)
+    assert r.status_code == 200, r.text
+    text = r.text
+    assert "development_planning" in text and "policy_version" in r.json()
+
+
+async def test_logs_carry_no_personal_data(gateway: Gateway, demo_sources: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    residents = pick(demo_sources, city="35.78", n=3)
+    h = await gateway.headers("demo-dinsos")
+    for res in residents:
+        assert (await gateway.client.get(f"/v1/residents/{res['nik']}", headers=h)).status_code == 200
+        await gateway.client.get(f"/v1/residents/{res['nik']}x", headers=h)
+        await gateway.client.post(
+            "/v1/residents/search", headers=h,
+            json={"name": res["full_name"], "address": {"kelurahan_code": res["kelurahan_code"], "rt": res["rt"]}},
+        )
+    out = capsys.readouterr()
+    logs = out.out + out.err
+    assert '"route"' in logs, "the access log was captured"
+    for res in residents:
+        assert res["nik"] not in logs
+        assert res["full_name"] not in logs
