@@ -1,0 +1,168 @@
+"""Snooping flags: patterns in officers' lookups that an auditor should look at.
+
+Four rules, each per officer (within an agency) over a time window:
+
+* ``volume``: far more lookups than the officer's peers in the same agency (more than
+  ``volume_factor`` times their median, and at least ``volume_min``);
+* ``off_hours``: lookups outside office hours (local time, working days);
+* ``flagged_subject``: repeated lookups of a resident flagged as sensitive (a public
+  figure, a protected witness, a fellow officer);
+* ``family_card``: lookups of residents on the officer's own family card, when the
+  officer's family has been registered.
+
+Denied attempts count as much as allowed ones: trying is the signal. The flags are
+prompts for review, not verdicts; each carries the leaf indexes it is based on.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from audit.events import LOOKUP_ACTIONS, format_time, parse_time
+from audit.models import Alert
+from audit.schema import event_subjects, events, flagged_subjects, officer_family
+
+MAX_EVIDENCE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRules:
+    """Thresholds of the snooping flags. Office hours default to WIB (UTC+7)."""
+
+    utc_offset_hours: float = 7.0
+    office_start: time = time(7, 0)
+    office_end: time = time(17, 0)
+    workdays: frozenset[int] = frozenset({0, 1, 2, 3, 4})
+    volume_factor: float = 3.0
+    volume_min: int = 20
+    min_peers: int = 2
+    flagged_repeat: int = 2
+
+    def off_hours(self, moment: datetime) -> bool:
+        local = moment.astimezone(timezone(timedelta(hours=self.utc_offset_hours)))
+        if local.weekday() not in self.workdays:
+            return True
+        return not self.office_start <= local.time() < self.office_end
+
+
+@dataclass(slots=True)
+class _Group:
+    indexes: list[int]
+    times: list[str]
+
+    def alert(self, kind: str, agency: str, officer: str, detail: str) -> Alert:
+        return Alert(
+            kind=kind,
+            agency=agency,
+            officer=officer,
+            count=len(self.indexes),
+            first_time=min(self.times),
+            last_time=max(self.times),
+            detail=detail,
+            leaf_indexes=tuple(sorted(self.indexes)[:MAX_EVIDENCE]),
+        )
+
+
+def _group() -> _Group:
+    return _Group([], [])
+
+
+def _window(now: datetime, window: timedelta) -> tuple[Any, ...]:
+    return (
+        events.c.time >= format_time(now - window),
+        events.c.time < format_time(now),
+        events.c.action.in_(sorted(LOOKUP_ACTIONS)),
+        events.c.officer.is_not(None),
+        events.c.agency.is_not(None),
+    )
+
+
+async def evaluate(
+    conn: AsyncConnection, *, now: datetime, window: timedelta, rules: AlertRules | None
+) -> list[Alert]:
+    """All flags raised by the lookups in ``[now - window, now)``."""
+    rules = rules or AlertRules()
+    where = _window(now, window)
+    out: list[Alert] = []
+
+    per_officer: dict[tuple[str, str], _Group] = defaultdict(_group)
+    off_hours: dict[tuple[str, str], _Group] = defaultdict(_group)
+    stmt = select(events.c.leaf_index, events.c.agency, events.c.officer, events.c.time)
+    for leaf_index, agency, officer, at in await conn.execute(stmt.where(*where)):
+        key = (agency, officer)
+        per_officer[key].indexes.append(int(leaf_index))
+        per_officer[key].times.append(at)
+        if rules.off_hours(parse_time(at)):
+            off_hours[key].indexes.append(int(leaf_index))
+            off_hours[key].times.append(at)
+
+    by_agency: dict[str, dict[str, int]] = defaultdict(dict)
+    for (agency, officer), group in per_officer.items():
+        by_agency[agency][officer] = len(group.indexes)
+    for (agency, officer), group in sorted(per_officer.items()):
+        peers = [n for o, n in by_agency[agency].items() if o != officer]
+        count = len(group.indexes)
+        if len(peers) < rules.min_peers or count < rules.volume_min:
+            continue
+        baseline = statistics.median(peers)
+        if count > rules.volume_factor * baseline:
+            detail = f"{count} lookups against a peer median of {baseline:g}"
+            out.append(group.alert("volume", agency, officer, detail))
+
+    for (agency, officer), group in sorted(off_hours.items()):
+        out.append(group.alert("off_hours", agency, officer, "lookups outside office hours"))
+
+    flagged: dict[tuple[str, str, str], _Group] = defaultdict(_group)
+    reasons: dict[str, str] = {}
+    subject: str
+    reason: str
+    stmt = (
+        select(
+            events.c.leaf_index,
+            events.c.agency,
+            events.c.officer,
+            events.c.time,
+            flagged_subjects.c.subject,
+            flagged_subjects.c.reason,
+        )
+        .join(event_subjects, event_subjects.c.leaf_index == events.c.leaf_index)
+        .join(flagged_subjects, flagged_subjects.c.subject == event_subjects.c.subject)
+        .where(*where)
+    )
+    for leaf_index, agency, officer, at, subject, reason in await conn.execute(stmt):
+        group = flagged[agency, officer, subject]
+        group.indexes.append(int(leaf_index))
+        group.times.append(at)
+        reasons[subject] = reason
+    for (agency, officer, subject), group in sorted(flagged.items()):
+        if len(group.indexes) >= rules.flagged_repeat:
+            detail = f"repeated lookups of a flagged resident ({reasons[subject]})"
+            out.append(group.alert("flagged_subject", agency, officer, detail))
+
+    family: dict[tuple[str, str], _Group] = defaultdict(_group)
+    stmt = (
+        select(events.c.leaf_index, events.c.agency, events.c.officer, events.c.time)
+        .join(event_subjects, event_subjects.c.leaf_index == events.c.leaf_index)
+        .join(
+            officer_family,
+            (officer_family.c.subject == event_subjects.c.subject)
+            & (officer_family.c.agency == events.c.agency)
+            & (officer_family.c.officer == events.c.officer),
+        )
+        .where(*where)
+        .distinct()
+    )
+    for leaf_index, agency, officer, at in await conn.execute(stmt):
+        family[agency, officer].indexes.append(int(leaf_index))
+        family[agency, officer].times.append(at)
+    for (agency, officer), group in sorted(family.items()):
+        detail = "lookups of residents on the officer's own family card"
+        out.append(group.alert("family_card", agency, officer, detail))
+    return out

@@ -1,0 +1,371 @@
+"""The audit log service: group-committed appends, checkpoints, proofs and queries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from audit import alerts as alert_rules
+from audit import merkle, queries, store
+from audit.checkpoint import CheckpointSigner
+from audit.errors import AuditUnavailable, ProofError
+from audit.events import PreparedEvent, blind_index, format_time, prepare
+from audit.models import Alert, ConsistencyProof, EventPage, EventQuery, InclusionProof, Receipt
+from audit.schema import SQLITE_WRITE, configure_sqlite
+
+logger = logging.getLogger("satugate.audit")
+
+
+@dataclass(slots=True)
+class _Pending:
+    event: PreparedEvent
+    future: asyncio.Future[int]
+
+
+class AuditLog:
+    """The tamper-evident audit log of one gateway store.
+
+    ``append`` queues an event and returns once the batch holding it is committed
+    (group commit: one transaction per batch of up to ``max_batch`` events, gathered for at
+    most ``max_wait_ms``). A background task signs a checkpoint at least every
+    ``checkpoint_interval`` seconds while the tree grows. Any number of processes may run
+    an ``AuditLog`` on the same PostgreSQL database: the database assigns positions, so
+    they all extend one tree.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        signer: CheckpointSigner,
+        blind_key: bytes,
+        max_batch: int = 512,
+        max_wait_ms: float = 2.0,
+        checkpoint_interval: float = 1.0,
+        commit_timeout: float = 5.0,
+    ) -> None:
+        if len(blind_key) < 16:
+            raise ValueError("the blind index key must have at least 128 bits")
+        if max_batch < 1:
+            raise ValueError("max_batch must be positive")
+        self._engine = engine
+        self._signer = signer
+        self._blind_key = blind_key
+        self._max_batch = max_batch
+        self._max_wait = max_wait_ms / 1000
+        self._interval = checkpoint_interval
+        self._timeout = commit_timeout
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self._frontier: store.Frontier | None = None
+        self._known_size = 0
+        if engine.dialect.name == "sqlite":
+            configure_sqlite(engine)
+            self._write_options: dict[str, Any] = {SQLITE_WRITE: True}
+        else:
+            # Each statement must see rows that other processes committed while this
+            # one waited for the append lock: READ COMMITTED, not a transaction snapshot.
+            self._write_options = {"isolation_level": "READ COMMITTED"}
+
+    def __repr__(self) -> str:
+        return f"AuditLog(origin={self._signer.origin!r}, running={self._running})"
+
+    @property
+    def signer(self) -> CheckpointSigner:
+        return self._signer
+
+    def blind_index(self, nik: str) -> str:
+        """The keyed blind index under which events about ``nik`` are stored."""
+        return blind_index(self._blind_key, nik)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the group-commit writer and the checkpointer."""
+        if self._running:
+            return
+        self._queue = asyncio.Queue()
+        self._running = True
+        self._tasks = [
+            asyncio.create_task(self._run_writer(), name="audit-writer"),
+            asyncio.create_task(self._run_checkpointer(), name="audit-checkpointer"),
+        ]
+
+    async def stop(self) -> None:
+        """Commit what is queued, stop the tasks, and sign a last checkpoint if possible."""
+        if not self._running:
+            return
+        self._running = False
+        self._queue.put_nowait(None)
+        writer, checkpointer = self._tasks
+        checkpointer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checkpointer
+        await writer
+        self._tasks = []
+        try:
+            await self._sign_if_grown()
+        except Exception:  # the log stays consistent; the next start signs instead
+            logger.warning("audit: final checkpoint could not be signed", exc_info=True)
+
+    async def __aenter__(self) -> AuditLog:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    # --- appending ---------------------------------------------------------------------
+
+    async def append(
+        self, event: Mapping[str, object], *, subject_niks: Sequence[str] = ()
+    ) -> Receipt:
+        """Append one event; durable when this returns.
+
+        The log fills in ``event_id`` (a time-ordered UUID), ``time`` (RFC 3339 UTC, ms)
+        when absent, and ``subjects`` (blind indexes of ``subject_niks``; the clear NIKs
+        are not stored). Raises :class:`AuditUnavailable` when the event could not be
+        committed within the commit timeout, and ``ValueError`` for a malformed event.
+        """
+        if not self._running:
+            raise AuditUnavailable("the audit log is not running")
+        prepared = prepare(event, [self.blind_index(n) for n in subject_niks])
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(prepared, future))
+        try:
+            index = await asyncio.wait_for(future, self._timeout)
+        except TimeoutError as exc:
+            raise AuditUnavailable("the audit log did not commit in time") from exc
+        return Receipt(prepared.event_id, index)
+
+    def _drain(self, batch: list[_Pending]) -> bool:
+        """Move queued events into ``batch``; True when the stop marker was seen."""
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return False
+            if item is None:
+                return True
+            batch.append(item)
+        return False
+
+    async def _run_writer(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch: list[_Pending] = []
+            stopping = first is None
+            if first is not None:
+                batch.append(first)
+                stopping = self._drain(batch)
+                if not stopping and len(batch) < self._max_batch and self._max_wait > 0:
+                    # Wait a moment so that concurrent requests share this transaction.
+                    await asyncio.sleep(self._max_wait)
+                    stopping = self._drain(batch)
+            # A caller that gave up (timeout, cancellation) has its future done: its event
+            # is not written, so a 503 answer never hides an event logged afterwards.
+            live = [p for p in batch if not p.future.done()]
+            if live:
+                await self._commit(live)
+            if stopping:
+                return
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                try:
+                    new = await self._write(batch)
+                except DBAPIError as exc:
+                    if not exc.connection_invalidated:
+                        raise
+                    # A pooled connection died (database restart): retry once on a new
+                    # one. A duplicate write is impossible: event ids are unique.
+                    new = await self._write(batch)
+        except Exception as exc:
+            # Fail closed: every caller of this batch learns that its event is not durable.
+            self._frontier = None
+            logger.warning("audit: commit of %d events failed (%s)", len(batch), type(exc).__name__)
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(AuditUnavailable("the audit log could not commit"))
+            return
+        self._frontier = new
+        self._known_size = max(self._known_size, new.size)
+        first = new.size - len(batch)
+        for i, p in enumerate(batch):
+            if not p.future.done():
+                p.future.set_result(first + i)
+
+    async def _write(self, batch: list[_Pending]) -> store.Frontier:
+        async with self._engine.connect() as conn:
+            conn = await conn.execution_options(**self._write_options)
+            async with conn.begin():
+                await store.lock_for_append(conn)
+                return await store.append_batch(conn, [p.event for p in batch], self._frontier)
+
+    # --- checkpoints -------------------------------------------------------------------
+
+    async def _run_checkpointer(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time() + self._interval
+        while True:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            next_at = loop.time() + self._interval
+            try:
+                await self._sign_if_grown()
+            except Exception:  # retried next interval; appends do not depend on it
+                logger.warning("audit: checkpoint signing failed", exc_info=True)
+
+    async def _sign_if_grown(self) -> store.StoredCheckpoint:
+        """Sign a checkpoint for the current size unless the latest one already covers it.
+
+        Security decision: before signing, the new root is proven consistent with the
+        latest stored checkpoint (a consistency proof from the node table, verified here).
+        A node table altered behind the log's back therefore stops the signer instead of
+        producing a checkpoint that contradicts an earlier one.
+        """
+        async with self._engine.connect() as conn:
+            latest = await store.latest_checkpoint(conn)
+            size = await store.tree_size(conn)
+            if latest is not None and latest.tree_size >= size:
+                return latest
+            root = await store.root_hash(conn, size)
+            if latest is not None and latest.tree_size > 0:
+                ranges = merkle.consistency_ranges(latest.tree_size, size)
+                proof = await store.range_hashes(conn, ranges)
+                merkle.verify_consistency(latest.tree_size, size, proof, latest.root_hash, root)
+            await conn.rollback()
+        note = self._signer.sign(size, root)
+        signed = store.StoredCheckpoint(size, root, note, format_time(datetime.now(UTC)))
+        async with self._engine.connect() as conn:
+            conn = await conn.execution_options(**self._write_options)
+            async with conn.begin():
+                await store.insert_checkpoint(conn, signed)
+        self._known_size = max(self._known_size, size)
+        return signed
+
+    async def checkpoint(self) -> str:
+        """The latest signed checkpoint note, signing a new one if the tree has grown."""
+        try:
+            return (await self._sign_if_grown()).note
+        except ProofError:
+            raise
+        except Exception as exc:
+            raise AuditUnavailable("the audit log is unreachable") from exc
+
+    # --- reading -----------------------------------------------------------------------
+
+    async def size(self) -> int:
+        """The number of committed leaves."""
+        async with self._engine.connect() as conn:
+            size = await store.tree_size(conn)
+        self._known_size = max(self._known_size, size)
+        return size
+
+    async def root(self, size: int | None = None) -> bytes:
+        """The root hash of the first ``size`` leaves (default: the whole tree)."""
+        async with self._engine.connect() as conn:
+            if size is None:
+                size = await store.tree_size(conn)
+            else:
+                await self._require_size(conn, size)
+            return await store.root_hash(conn, size)
+
+    async def leaf(self, index: int) -> bytes:
+        """The exact canonical bytes hashed into the tree at ``index``.
+
+        Raises ``IndexError`` when no such leaf exists.
+        """
+        async with self._engine.connect() as conn:
+            rows = await store.read_leaves(conn, index, index + 1)
+        if not rows or index < 0:
+            raise IndexError(f"no leaf at index {index}")
+        return rows[0][1]
+
+    async def _require_size(self, conn: AsyncConnection, size: int) -> None:
+        if size < 0:
+            raise ProofError("tree size must not be negative")
+        if size > self._known_size:
+            self._known_size = max(self._known_size, await store.tree_size(conn))
+            if size > self._known_size:
+                raise ProofError(f"the tree has only {self._known_size} leaves")
+
+    async def inclusion_proof(self, leaf_index: int, tree_size: int) -> InclusionProof:
+        """RFC 9162 inclusion proof of leaf ``leaf_index`` in the tree of ``tree_size``.
+
+        Reads O(log n) stored nodes. Raises :class:`ProofError` for impossible sizes.
+        """
+        ranges = merkle.inclusion_ranges(leaf_index, tree_size)
+        async with self._engine.connect() as conn:
+            await self._require_size(conn, tree_size)
+            found = await store.read_nodes(conn, [(0, leaf_index), *merkle.nodes_for(ranges)])
+        path = merkle.hashes_for(ranges, found.__getitem__)
+        return InclusionProof(leaf_index, tree_size, found[0, leaf_index], tuple(path))
+
+    async def consistency_proof(self, first: int, second: int) -> ConsistencyProof:
+        """RFC 9162 consistency proof between the trees of sizes ``first`` and ``second``."""
+        ranges = merkle.consistency_ranges(first, second)
+        async with self._engine.connect() as conn:
+            await self._require_size(conn, second)
+            path = await store.range_hashes(conn, ranges)
+        return ConsistencyProof(first, second, tuple(path))
+
+    async def search(self, query: EventQuery) -> EventPage:
+        """Auditor search over the indexed columns, newest first, cursor-paginated."""
+        subject = None if query.subject_nik is None else self.blind_index(query.subject_nik)
+        async with self._engine.connect() as conn:
+            return await queries.search(conn, query, subject)
+
+    async def subject_accesses(
+        self, nik: str, *, include_hidden: bool, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Who touched this resident's data, oldest first: the data-subject access report.
+
+        Entries whose ``hidden_until`` lies after ``now`` are left out unless
+        ``include_hidden`` (an auditor's view): an investigation under a legal basis that
+        allows delayed notice stays hidden from the resident until then.
+        """
+        async with self._engine.connect() as conn:
+            return await queries.subject_accesses(
+                conn, self.blind_index(nik), include_hidden=include_hidden, now=now
+            )
+
+    async def flag_subject(self, nik: str, reason: str, *, now: datetime | None = None) -> None:
+        """Mark a resident as sensitive: repeated lookups of them raise alerts."""
+        async with self._engine.connect() as conn:
+            conn = await conn.execution_options(**self._write_options)
+            async with conn.begin():
+                await queries.flag_subject(
+                    conn, self.blind_index(nik), reason, format_time(now or datetime.now(UTC))
+                )
+
+    async def register_officer_family(
+        self, agency: str, officer: str, family_niks: Sequence[str]
+    ) -> None:
+        """Record the NIKs on an officer's own family card (stored blinded)."""
+        async with self._engine.connect() as conn:
+            conn = await conn.execution_options(**self._write_options)
+            async with conn.begin():
+                await queries.register_family(
+                    conn, agency, officer, [self.blind_index(n) for n in family_niks]
+                )
+
+    async def alerts(
+        self,
+        *,
+        now: datetime,
+        window: timedelta = timedelta(days=7),
+        rules: alert_rules.AlertRules | None = None,
+    ) -> list[Alert]:
+        """Snooping flags over the lookups of the last ``window`` before ``now``."""
+        async with self._engine.connect() as conn:
+            return await alert_rules.evaluate(conn, now=now, window=window, rules=rules)

@@ -1,0 +1,216 @@
+"""The audit tables, the triggers that make them append-only, and SQLite settings.
+
+Tables (all prefixed ``audit_``):
+
+* ``audit_events``: one row per leaf: the exact leaf bytes and the searchable columns.
+* ``audit_event_subjects``: keyed blind index of each NIK an event touched -> leaf index.
+* ``audit_tree_nodes``: every complete subtree hash, keyed by ``(level, idx)``; proofs and
+  roots read O(log n) of these rows, never scan.
+* ``audit_checkpoints``: signed tree heads, one per tree size.
+* ``audit_flagged_subjects`` and ``audit_officer_family``: inputs of the snooping flags.
+
+Security decision: the first four tables are append-only, and the database itself refuses
+UPDATE, DELETE (and on PostgreSQL TRUNCATE) on them, so that neither a bug nor a stolen
+service credential can rewrite evidence quietly. A rewrite that goes around the triggers
+(a superuser, a file edit) still breaks the signed Merkle roots.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    event,
+    text,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+metadata = MetaData()
+
+# On SQLite an INTEGER PRIMARY KEY is the rowid itself: the fastest table layout there.
+LeafIndex = BigInteger().with_variant(Integer(), "sqlite")
+
+events = Table(
+    "audit_events",
+    metadata,
+    Column("leaf_index", LeafIndex, primary_key=True, autoincrement=False),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("time", String(32), nullable=False),
+    Column("agency", String(128)),
+    Column("officer", String(256)),
+    Column("client_id", String(256)),
+    Column("purpose", String(64)),
+    Column("decision", String(16)),
+    Column("action", String(64), nullable=False),
+    Column("hidden_until", String(32)),
+    Column("leaf", LargeBinary, nullable=False),
+    Index("ix_audit_events_agency", "agency"),
+    Index("ix_audit_events_officer", "officer"),
+    Index("ix_audit_events_purpose", "purpose"),
+    Index("ix_audit_events_decision", "decision"),
+    Index("ix_audit_events_action", "action"),
+    Index("ix_audit_events_time", "time"),
+)
+
+event_subjects = Table(
+    "audit_event_subjects",
+    metadata,
+    Column("subject", String(64), nullable=False),
+    Column("leaf_index", BigInteger, nullable=False),
+    PrimaryKeyConstraint("subject", "leaf_index", name="pk_audit_event_subjects"),
+)
+
+tree_nodes = Table(
+    "audit_tree_nodes",
+    metadata,
+    Column("level", SmallInteger, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    PrimaryKeyConstraint("level", "idx", name="pk_audit_tree_nodes"),
+)
+
+checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+flagged_subjects = Table(
+    "audit_flagged_subjects",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("reason", String(256), nullable=False),
+    Column("flagged_at", String(32), nullable=False),
+)
+
+officer_family = Table(
+    "audit_officer_family",
+    metadata,
+    Column("agency", String(128), nullable=False),
+    Column("officer", String(256), nullable=False),
+    Column("subject", String(64), nullable=False),
+    PrimaryKeyConstraint("agency", "officer", "subject", name="pk_audit_officer_family"),
+)
+
+APPEND_ONLY_TABLES: tuple[str, ...] = (
+    "audit_events",
+    "audit_event_subjects",
+    "audit_tree_nodes",
+    "audit_checkpoints",
+)
+
+_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit table % is append-only', TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$
+""".strip()
+
+
+def ddl_after_create(dialect_name: str) -> list[str]:
+    """The statements that make the append-only tables refuse UPDATE and DELETE.
+
+    Idempotent (safe to run on every start) and reusable from Alembic migrations:
+    ``for stmt in ddl_after_create(op.get_bind().dialect.name): op.execute(stmt)``.
+    """
+    out: list[str] = []
+    if dialect_name == "sqlite":
+        for table in APPEND_ONLY_TABLES:
+            for verb in ("UPDATE", "DELETE"):
+                out.append(
+                    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} "
+                    f"BEFORE {verb} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+                )
+    elif dialect_name == "postgresql":
+        out.append(_PG_FUNCTION)
+        for table in APPEND_ONLY_TABLES:
+            out.append(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            out.append(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()"
+            )
+            out.append(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+            out.append(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()"
+            )
+    else:
+        raise ValueError(f"unsupported database for the audit log: {dialect_name}")
+    return out
+
+
+# A fixed key for pg_advisory_xact_lock: serialises schema installation and appends
+# across every process that shares the database.
+PG_LOCK_KEY = 0x5A7A_A0D1
+PG_SCHEMA_LOCK_KEY = 0x5A7A_A0D2
+
+
+async def install_schema(engine: AsyncEngine) -> None:
+    """Create the audit tables and the append-only triggers; safe to call repeatedly."""
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        configure_sqlite(engine)
+    async with engine.begin() as conn:
+        if dialect == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_SCHEMA_LOCK_KEY})
+        await conn.run_sync(metadata.create_all)
+        for stmt in ddl_after_create(dialect):
+            await conn.exec_driver_sql(stmt)
+
+
+SQLITE_WRITE = "audit_sqlite_immediate"
+"""Execution option: begin the transaction with ``BEGIN IMMEDIATE`` (take the write lock)."""
+
+_configured: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def configure_sqlite(engine: AsyncEngine) -> None:
+    """Make an aiosqlite engine durable and let the audit writer lock the database.
+
+    Sets, on every new connection: WAL journal, ``synchronous=FULL`` (a commit is on disk
+    when it returns: the audit log promises durability), a busy timeout, and manual
+    transaction control so that a write transaction can start with ``BEGIN IMMEDIATE``.
+    Idempotent; call it right after ``create_async_engine`` and before the first connection
+    (``AuditLog`` and ``install_schema`` call it too). It installs a ``begin`` listener, so
+    the owner of the engine must not install another one that emits ``BEGIN``.
+    """
+    sync_engine = engine.sync_engine
+    if engine.dialect.name != "sqlite" or sync_engine in _configured:
+        return
+    _configured.add(sync_engine)
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(SQLITE_WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
