@@ -84,6 +84,26 @@ def jwt_public_key(private: Any, kid: str) -> ECKey:
     return ECKey.import_key(private, parameters={"kid": kid, "use": "sig", "alg": "ES256"})
 
 
+def audit_origin(settings: Settings) -> str:
+    """The checkpoint origin line: the issuer's host and path, then ``/audit``."""
+    return settings.issuer.split("://", 1)[-1] + "/audit"
+
+
+async def open_audit_log(settings: Settings, engine: AsyncEngine, keyring: KeyRing) -> audit.AuditLog:
+    """The audit log with its signing and blind-index keys, its writer started."""
+    signer = audit.CheckpointSigner(origin=audit_origin(settings), private_key=await keyring.checkpoint_key())
+    log = audit.AuditLog(
+        engine,
+        signer=signer,
+        blind_key=(await keyring.current(keymod.AUDIT_BLIND)).reveal(),
+        max_batch=settings.audit_batch_max,
+        max_wait_ms=settings.audit_batch_wait_ms,
+        checkpoint_interval=settings.checkpoint_interval,
+    )
+    await log.start()
+    return log
+
+
 async def build_services(settings: Settings, *, create_schema: bool = True) -> Services:
     engine = store.create_engine(settings.resolved_database_url())
     if create_schema:
@@ -106,19 +126,8 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
     policy_store = PolicyStore(engine)
     await policy_store.bootstrap(settings.policy_dir)
 
-    signer = audit.CheckpointSigner(
-        origin=f"{settings.issuer.split('://', 1)[-1]}/audit", private_key=await keyring.checkpoint_key()
-    )
     metrics = create_metrics()
-    log = audit.AuditLog(
-        engine,
-        signer=signer,
-        blind_key=(await keyring.current(keymod.AUDIT_BLIND)).reveal(),
-        max_batch=settings.audit_batch_max,
-        max_wait_ms=settings.audit_batch_wait_ms,
-        checkpoint_interval=settings.checkpoint_interval,
-    )
-    await log.start()
+    log = await open_audit_log(settings, engine, keyring)
 
     federation = connectors.Federation(connectors.load_sources(settings.resolved_sources_file()))
     redis_url = settings.resolved_redis_url()
