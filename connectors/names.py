@@ -127,8 +127,26 @@ class NormalisedName:
 
     @property
     def key(self) -> str:
-        """The tokens joined by spaces: the form stored in a source's name-key column."""
+        """The form stored in a source's name-key column.
+
+        Markers first, each prefixed with ``#``, then the tokens, joined by spaces:
+        ``normalise_name("I Made Sudarma").key == "#order:2 #sex:i sudarma"``.
+        :meth:`from_key` reads it back.
+        """
+        return " ".join([*(f"#{m}" for m in sorted(self.markers)), *self.tokens])
+
+    @property
+    def text(self) -> str:
+        """The comparable tokens only, joined by spaces."""
         return " ".join(self.tokens)
+
+    @classmethod
+    def from_key(cls, key: str) -> NormalisedName:
+        parts = key.split()
+        return cls(
+            tokens=tuple(p for p in parts if not p.startswith("#")),
+            markers=frozenset(p[1:] for p in parts if p.startswith("#")),
+        )
 
     @property
     def initials(self) -> tuple[str, ...]:
@@ -276,7 +294,7 @@ def match_key(token: str) -> str:
 def normalise_name(name: str) -> NormalisedName:
     """Reduce a register or query name to comparable tokens and weak markers.
 
-    >>> normalise_name("H. Moch. Soedjono, S.H.").key
+    >>> normalise_name("H. Moch. Soedjono, S.H.").text
     'muhammad sujono'
     >>> sorted(normalise_name("I Made Sudarma").markers)
     ['order:2', 'sex:i']

@@ -1,0 +1,253 @@
+"""The SQL connector: a source of truth behind any SQLAlchemy database URL.
+
+Read-only by construction: the connector only ever issues ``SELECT`` statements built
+with SQLAlchemy Core (never SQL strings assembled from input), and it asks the database
+for read-only sessions too: SQLite files are opened with ``mode=ro``, PostgreSQL
+sessions default to read-only transactions, MySQL/MariaDB sessions are set read-only.
+A fetch is one query for the whole batch of NIKs (``WHERE nik IN (...)``), never one
+query per NIK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from connectors.config import SqlSourceConfig
+from connectors.crosswalk import Crosswalk
+from connectors.errors import (
+    SearchNotSupported,
+    SourceConfigError,
+    SourceUnavailable,
+    UnknownFields,
+)
+from connectors.matching import BlockRow, check_query, score_block
+from connectors.models import Candidate, Record, SearchQuery
+from connectors.names import normalise_name
+from connectors.values import clean_value, to_kemendagri_codes
+
+__all__ = ["SqlConnector", "async_url", "create_source_engine"]
+
+log = logging.getLogger(__name__)
+
+_ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+psycopg2": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql+psycopg": "postgresql+psycopg",
+    "mysql": "mysql+aiomysql",
+    "mysql+pymysql": "mysql+aiomysql",
+    "mysql+aiomysql": "mysql+aiomysql",
+    "mysql+asyncmy": "mysql+asyncmy",
+    "mariadb": "mysql+aiomysql",
+    "mariadb+pymysql": "mysql+aiomysql",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+def async_url(url: str) -> URL:
+    """The async-driver form of a database URL; SQLite files are opened read-only.
+
+    ``postgresql://`` becomes ``postgresql+asyncpg://``, ``mysql://`` and ``mariadb://``
+    become ``mysql+aiomysql://``, ``sqlite:///f.db`` becomes
+    ``sqlite+aiosqlite:///file:f.db?mode=ro&uri=true``.
+    """
+    parsed = make_url(url)
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise SourceConfigError(f"unsupported database driver {parsed.drivername!r}")
+    parsed = parsed.set(drivername=driver)
+    if driver.startswith("sqlite"):
+        database = parsed.database or ""
+        if not database or database == ":memory:":
+            raise SourceConfigError("a SQLite source must be a file")
+        if not database.startswith("file:"):
+            database = f"file:{database}"
+        parsed = parsed.set(database=database).update_query_dict({"mode": "ro", "uri": "true"})
+    return parsed
+
+
+def create_source_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
+    """A pooled async engine for a source, asking the server for read-only sessions."""
+    target = async_url(url)
+    kwargs: dict[str, Any] = {}
+    backend = target.get_backend_name()
+    if backend == "postgresql":
+        kwargs["pool_size"] = pool_size
+        kwargs["pool_pre_ping"] = True
+        if target.get_driver_name() == "asyncpg":
+            kwargs["connect_args"] = {
+                "server_settings": {"default_transaction_read_only": "on"}
+            }
+    elif backend == "mysql":
+        kwargs["pool_size"] = pool_size
+        kwargs["pool_pre_ping"] = True
+        kwargs["pool_recycle"] = 1800
+        kwargs["connect_args"] = {"init_command": "SET SESSION TRANSACTION READ ONLY"}
+    return create_async_engine(target, **kwargs)
+
+
+class SqlConnector:
+    """A source read through SQLAlchemy Core, table and columns from its configuration."""
+
+    def __init__(
+        self,
+        config: SqlSourceConfig,
+        engine: AsyncEngine,
+        *,
+        crosswalk: Crosswalk | None = None,
+    ) -> None:
+        self.name = config.name
+        self.datasets = frozenset(config.datasets)
+        self.fields = config.held_fields()
+        self.region_system = config.region_system
+        self.primary = config.primary
+        self.supports_search = config.search.enabled
+        self._config = config
+        self._engine = engine
+        self._timeout = config.timeout_seconds
+        self._crosswalk = crosswalk
+        if self.region_system == "bps" and crosswalk is None:
+            raise SourceConfigError(f"source {self.name}: a BPS-coded source needs a crosswalk")
+        columns = {config.key, *(config.column(f) for f in self.fields)}
+        if config.search.enabled:
+            columns |= {
+                config.column(f)
+                for f in ("kelurahan_code", "kecamatan_code", "rt", "rw", "birth_date")
+                if f in self.fields
+            }
+            columns.add(config.search.name_key_column or config.search.name_column)
+        self._table = sa.table(
+            config.table, *(sa.column(c) for c in sorted(columns)), schema=config.schema_
+        )
+
+    @classmethod
+    def from_config(
+        cls, config: SqlSourceConfig, *, crosswalk: Crosswalk | None = None
+    ) -> SqlConnector:
+        """Build the connector and its pooled engine (no connection is opened yet)."""
+        engine = create_source_engine(config.resolved_url(), pool_size=config.pool_size)
+        return cls(config, engine, crosswalk=crosswalk)
+
+    def __repr__(self) -> str:
+        return f"SqlConnector(name={self.name!r}, table={self._config.table!r})"
+
+    def _col(self, field: str) -> sa.ColumnClause[Any]:
+        return self._table.c[self._config.column(field)]
+
+    async def _rows(self, stmt: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._engine.connect() as conn:
+                    result = await conn.execute(stmt)
+                    return result.all()
+        except TimeoutError:
+            raise SourceUnavailable(self.name, "timed out") from None
+        except (SQLAlchemyError, OSError) as exc:
+            # Security decision: driver messages echo the query parameters (NIKs), so
+            # only the exception type is logged and the cause is not chained.
+            log.warning("source query failed", extra={"source": self.name,
+                                                      "error": type(exc).__name__})
+            raise SourceUnavailable(self.name, "query failed") from None
+
+    async def fetch(self, niks: Sequence[str], fields: Sequence[str]) -> dict[str, Record]:
+        """The requested fields of the given NIKs, in one query; absent NIKs are left out."""
+        unknown = frozenset(fields) - self.fields - {"nik"}
+        if unknown:
+            raise UnknownFields(unknown)
+        unique = list(dict.fromkeys(niks))
+        if not unique:
+            return {}
+        wanted = [f for f in dict.fromkeys(fields) if f != "nik"]
+        key = self._table.c[self._config.key]
+        stmt = sa.select(key, *(self._col(f) for f in wanted)).where(key.in_(unique))
+        rows = await self._rows(stmt)
+        out: dict[str, Record] = {}
+        for row in rows:
+            nik = str(row[0])
+            record: Record = {f: clean_value(f, v) for f, v in zip(wanted, row[1:], strict=True)}
+            if "nik" in fields:
+                record["nik"] = nik
+            if self.region_system == "bps" and self._crosswalk is not None:
+                record = to_kemendagri_codes(record, self._crosswalk)
+            out[nik] = record
+        return out
+
+    def _block_codes(self, query: SearchQuery) -> tuple[str, str | None]:
+        """The column and value to block on, in this source's coding system."""
+        if query.kelurahan_code and "kelurahan_code" in self.fields:
+            field, code = "kelurahan_code", query.kelurahan_code
+        else:
+            field = "kecamatan_code"
+            code = query.kecamatan_code or (query.kelurahan_code or "")[:8]
+        if self.region_system == "bps" and self._crosswalk is not None:
+            field = "kecamatan_code"
+            code = (query.kecamatan_code or (query.kelurahan_code or "")[:8])
+            return field, self._crosswalk.to_bps(code)
+        return field, code
+
+    async def search(self, query: SearchQuery, *, limit: int) -> list[Candidate]:
+        """Residents of the query's block whose names match, best first, at most ``limit``.
+
+        Raises :class:`QueryNotSpecific` for queries that could enumerate residents.
+        """
+        if not self.supports_search:
+            raise SearchNotSupported(self.name)
+        name = check_query(query)
+        block_field, code = self._block_codes(query)
+        if code is None:
+            return []
+        key_column = self._config.search.name_key_column
+        name_col = self._table.c[key_column or self._config.search.name_column]
+        extra = [f for f in ("rt", "rw", "birth_date") if f in self.fields]
+        stmt = sa.select(
+            self._table.c[self._config.key], name_col, *(self._col(f) for f in extra)
+        ).where(self._col(block_field) == code)
+        narrowed = bool(
+            block_field == "kelurahan_code" and query.rt and query.rw and "rt" in self.fields
+        )
+        attempts = [stmt.where(self._col("rt") == query.rt, self._col("rw") == query.rw)] if (
+            narrowed
+        ) else []
+        attempts.append(stmt)
+        scored: list[tuple[str, float]] = []
+        for index, attempt in enumerate(attempts):
+            rows = await self._rows(attempt)
+            block = [
+                BlockRow(
+                    nik=str(r[0]),
+                    name_key=str(r[1]) if key_column else normalise_name(str(r[1] or "")).key,
+                    **{f: (clean_value(f, v) if v is not None else None)  # type: ignore[arg-type]
+                       for f, v in zip(extra, r[2:], strict=True)},
+                )
+                for r in rows
+            ]
+            scored = score_block(
+                query, name, block, address_narrowed=narrowed and index == 0
+            )
+            if scored:
+                break
+        return [Candidate(nik, score, self.name) for nik, score in scored[:limit]]
+
+    async def health(self) -> bool:
+        """Whether the source answers a trivial query within its timeout."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._engine.connect() as conn:
+                    await conn.execute(sa.select(sa.literal(1)))
+            return True
+        except (TimeoutError, SQLAlchemyError, OSError):
+            return False
+
+    async def aclose(self) -> None:
+        await self._engine.dispose()
