@@ -344,3 +344,28 @@ def test_notes_name_the_secrets_to_create() -> None:
     text = next(v for k, v in notes.items() if k.endswith("NOTES.txt"))
     for secret in ("satugate-database", "satugate-redis", "satugate-master-key"):
         assert secret in text
+
+
+@pytest.mark.parametrize(
+    ("values", "where"),
+    [
+        ({"securityContext": {"readOnlyRootFilesystem": False}}, "readOnlyRootFilesystem"),
+        ({"securityContext": {"allowPrivilegeEscalation": True}}, "allowPrivilegeEscalation"),
+        ({"podSecurityContext": {"runAsNonRoot": False}}, "runAsNonRoot"),
+        ({"replicaCount": 0}, "replicaCount"),
+        ({"config": {"issuer": "satugate.example"}}, "issuer"),
+        ({"config": {"logLevel": "loud"}}, "logLevel"),
+        ({"image": {"digest": "latest"}}, "digest"),
+        ({"databse": {"existingSecret": "x"}}, "databse"),
+    ],
+)
+def test_values_schema_refuses_unsafe_or_misspelt_values(
+    values: dict[str, Any], where: str
+) -> None:
+    """A typo or an insecure override fails at install time, not silently in the cluster."""
+    with helm_python.Chart.load(CHART) as chart:
+        chart.validate_schema(None)
+        with pytest.raises(helm_python.HelmValuesError, match=where):
+            chart.validate_schema(values)
+    report = helm_python.lint(CHART, values, strict=True)
+    assert report["errors"]
