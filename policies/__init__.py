@@ -26,7 +26,13 @@ from policies.errors import (
 )
 from policies.generalising import generalise_value
 from policies.lint import lint_bundle_texts
-from policies.loader import check_bundle_texts, load_bundle, load_bundle_texts, read_bundle_files
+from policies.loader import (
+    check_bundle_texts,
+    is_case_file,
+    load_bundle,
+    load_bundle_texts,
+    read_bundle_files,
+)
 from policies.masking import mask_value
 from policies.model import Agency, Bundle, Purpose, Rates, Sensitivity
 from policies.pseudonyms import KEY_BYTES, Pseudonymiser
@@ -61,6 +67,7 @@ __all__ = [
     "check_bundle_texts",
     "compile_bundle",
     "generalise_value",
+    "is_case_file",
     "lint_bundle_texts",
     "load_bundle",
     "load_bundle_texts",
