@@ -26,7 +26,6 @@ Security decisions:
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable
@@ -126,35 +125,37 @@ class RateLimiter(Protocol):
     async def aclose(self) -> None: ...
 
 
-def _gcra(tat: float, now: float, rate: Rate) -> tuple[RateDecision, float | None]:
-    """One GCRA step in seconds: the decision and the new TAT (``None`` when refused)."""
-    interval = rate.emission_interval
+def _interval_us(rate: Rate) -> int:
+    """The emission interval in whole microseconds, as both back ends compute it."""
+    return max(round(rate.emission_interval * 1_000_000), 1)
+
+
+def _gcra(tat: int, now: int, rate: Rate) -> tuple[RateDecision, int | None]:
+    """One GCRA step in integer microseconds: the decision and the new TAT (``None`` when
+    refused). The same arithmetic as the Lua script, so both back ends agree exactly and
+    no float rounding can refuse a request that ``remaining`` promised."""
+    interval = _interval_us(rate)
     tolerance = interval * rate.limit
     tat = max(tat, now)
     new_tat = tat + interval
     allow_at = new_tat - tolerance
     if allow_at > now:
-        return (
-            RateDecision(
-                allowed=False,
-                limit=rate.limit,
-                remaining=0,
-                retry_after=allow_at - now,
-                reset_after=tat - now,
-            ),
-            None,
-        )
-    remaining = math.floor((now + tolerance - new_tat) / interval + 1e-9)
-    return (
-        RateDecision(
-            allowed=True,
+        decision = RateDecision(
+            allowed=False,
             limit=rate.limit,
-            remaining=max(remaining, 0),
-            retry_after=0.0,
-            reset_after=new_tat - now,
-        ),
-        new_tat,
+            remaining=0,
+            retry_after=(allow_at - now) / 1_000_000,
+            reset_after=(tat - now) / 1_000_000,
+        )
+        return decision, None
+    decision = RateDecision(
+        allowed=True,
+        limit=rate.limit,
+        remaining=(now + tolerance - new_tat) // interval,
+        retry_after=0.0,
+        reset_after=(new_tat - now) / 1_000_000,
     )
+    return decision, new_tat
 
 
 class InProcessRateLimiter:
@@ -170,13 +171,13 @@ class InProcessRateLimiter:
         self, *, clock: Callable[[], float] = time.monotonic, sweep_every: int = 4096
     ) -> None:
         self._clock = clock
-        self._tat: dict[str, float] = {}
+        self._tat: dict[str, int] = {}
         self._sweep_every = sweep_every
         self._since_sweep = 0
 
     async def hit(self, key: str, rate: str) -> RateDecision:
         parsed = parse_rate(rate)
-        now = self._clock()
+        now = round(self._clock() * 1_000_000)
         bucket = f"{key}@{parsed}"
         decision, new_tat = _gcra(self._tat.get(bucket, now), now, parsed)
         if new_tat is not None:
@@ -186,7 +187,7 @@ class InProcessRateLimiter:
             self._sweep(now)
         return decision
 
-    def _sweep(self, now: float) -> None:
+    def _sweep(self, now: int) -> None:
         self._since_sweep = 0
         self._tat = {k: tat for k, tat in self._tat.items() if tat > now}
 
@@ -247,7 +248,7 @@ class RedisRateLimiter:
 
     async def hit(self, key: str, rate: str) -> RateDecision:
         parsed = parse_rate(rate)
-        interval_us = max(round(parsed.emission_interval * 1_000_000), 1)
+        interval_us = _interval_us(parsed)
         bucket = f"{self._prefix}{key}@{parsed}"
         try:
             allowed, remaining, retry_us, reset_us = await self._script(

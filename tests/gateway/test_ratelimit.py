@@ -10,6 +10,8 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.ratelimit import (
     InProcessRateLimiter,
@@ -190,6 +192,68 @@ async def test_in_process_sweep_forgets_idle_keys() -> None:
     await limiter.hit("c", "1/second")  # third hit: sweep; a and b are idle
     assert (await limiter.hit("a", "1/second")).allowed
     assert len(limiter._tat) == 2  # c and a only
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+RATES = st.sampled_from(["1/second", "3/second", "5/minute", "10/second", "7/minute", "100/hour"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(rate=RATES, gaps=st.lists(st.integers(min_value=0, max_value=5_000), max_size=80))
+async def test_never_more_than_burst_plus_sustained_rate(rate: str, gaps: list[int]) -> None:
+    """In any span, allowed requests <= limit + span / emission interval (the GCRA bound)."""
+    clock = FakeClock()
+    limiter = InProcessRateLimiter(clock=clock)
+    parsed = parse_rate(rate)
+    allowed_at = []
+    for gap in gaps:
+        clock.now += gap / 1000
+        if (await limiter.hit("k", rate)).allowed:
+            allowed_at.append(clock.now)
+    for i, start in enumerate(allowed_at):
+        for j in range(i, len(allowed_at)):
+            count = j - i + 1
+            span = allowed_at[j] - start
+            assert count <= parsed.limit + span / parsed.emission_interval + 1e-6
+
+
+@settings(max_examples=100, deadline=None)
+@given(rate=RATES, start=st.floats(min_value=0, max_value=1e6))
+async def test_retry_after_and_remaining_are_truthful(rate: str, start: float) -> None:
+    clock = FakeClock()
+    clock.now += start
+    limiter = InProcessRateLimiter(clock=clock)
+    first = await limiter.hit("k", rate)
+    assert first.allowed
+    # exactly `remaining` more requests fit right now
+    for _ in range(first.remaining):
+        assert (await limiter.hit("k", rate)).allowed
+    refused = await limiter.hit("k", rate)
+    assert not refused.allowed
+    # waiting less than retry_after is not enough; waiting retry_after is
+    before = clock.now
+    clock.now = before + refused.retry_after - 2e-6
+    assert not (await limiter.hit("k", rate)).allowed
+    clock.now = before + refused.retry_after
+    assert (await limiter.hit("k", rate)).allowed
+
+
+@settings(max_examples=50, deadline=None)
+@given(rate=RATES, count=st.integers(min_value=1, max_value=200))
+async def test_traffic_at_the_sustained_rate_is_never_refused(rate: str, count: int) -> None:
+    clock = FakeClock()
+    limiter = InProcessRateLimiter(clock=clock)
+    interval = parse_rate(rate).emission_interval
+    for _ in range(count):
+        assert (await limiter.hit("k", rate)).allowed
+        clock.now += interval
 
 
 # --- Redis: shared, fail closed, recovers ----------------------------------------------
