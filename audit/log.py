@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +40,10 @@ class AuditLog:
     ``checkpoint_interval`` seconds while the tree grows. Any number of processes may run
     an ``AuditLog`` on the same PostgreSQL database: the database assigns positions, so
     they all extend one tree.
+
+    ``commit_timeout`` bounds how long ``append`` waits before it gives up with
+    :class:`AuditUnavailable`. ``on_commit(batch_size, seconds)`` and ``on_failure()`` are
+    called after each group commit (for metrics); they must not raise.
     """
 
     def __init__(
@@ -51,6 +56,8 @@ class AuditLog:
         max_wait_ms: float = 2.0,
         checkpoint_interval: float = 1.0,
         commit_timeout: float = 5.0,
+        on_commit: Callable[[int, float], None] | None = None,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         if len(blind_key) < 16:
             raise ValueError("the blind index key must have at least 128 bits")
@@ -63,6 +70,8 @@ class AuditLog:
         self._max_wait = max_wait_ms / 1000
         self._interval = checkpoint_interval
         self._timeout = commit_timeout
+        self._on_commit = on_commit
+        self._on_failure = on_failure
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
@@ -180,6 +189,7 @@ class AuditLog:
                 return
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
                 try:
@@ -193,6 +203,8 @@ class AuditLog:
         except Exception as exc:
             # Fail closed: every caller of this batch learns that its event is not durable.
             self._frontier = None
+            if self._on_failure is not None:
+                self._on_failure()
             logger.warning("audit: commit of %d events failed (%s)", len(batch), type(exc).__name__)
             for p in batch:
                 if not p.future.done():
@@ -200,6 +212,8 @@ class AuditLog:
             return
         self._frontier = new
         self._known_size = max(self._known_size, new.size)
+        if self._on_commit is not None:
+            self._on_commit(len(batch), time.perf_counter() - started)
         first = new.size - len(batch)
         for i, p in enumerate(batch):
             if not p.future.done():

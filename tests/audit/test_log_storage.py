@@ -1,0 +1,189 @@
+"""The log on a real SQLite file and a real PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import random
+
+import pytest
+import rfc8785
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import audit
+from audit import merkle
+from audit.schema import APPEND_ONLY_TABLES
+from tests.audit.conftest import BLIND_KEY, lookup
+
+NIK = "3578084101900001"  # synthetic
+
+
+async def test_install_schema_is_idempotent(engine: AsyncEngine) -> None:
+    await audit.install_schema(engine)
+    await audit.install_schema(engine)
+    async with engine.connect() as conn:
+        names = await conn.run_sync(lambda c: set(c.dialect.get_table_names(c)))
+    assert set(audit.metadata.tables) <= names
+
+
+@pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
+async def test_database_refuses_update_and_delete(
+    engine: AsyncEngine, log: audit.AuditLog, table: str
+) -> None:
+    for i in range(3):
+        await log.append(lookup(f"o{i}"), subject_niks=[NIK])
+    await log.checkpoint()
+    async with engine.connect() as conn:
+        before = (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar()
+    assert before
+    column = {
+        "audit_events": "agency = 'forged'",
+        "audit_event_subjects": "subject = 'forged'",
+        "audit_tree_nodes": "hash = hash",
+        "audit_checkpoints": "note = 'forged'",
+    }[table]
+    statements = [f"UPDATE {table} SET {column}", f"DELETE FROM {table}"]
+    if engine.dialect.name == "postgresql":
+        statements.append(f"TRUNCATE {table}")
+    for statement in statements:
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with engine.begin() as conn:
+                await conn.execute(text(statement))
+    async with engine.connect() as conn:
+        after = (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar()
+    assert after == before
+
+
+async def test_concurrent_appends_get_contiguous_indexes_and_the_root_matches(
+    log: audit.AuditLog,
+) -> None:
+    receipts = await asyncio.gather(*(log.append(lookup(f"o{i % 7}")) for i in range(600)))
+    assert sorted(r.leaf_index for r in receipts) == list(range(600))
+    assert len({r.event_id for r in receipts}) == 600
+    checkpoint = audit.verify_checkpoint(await log.checkpoint(), log.signer.verifier_key())
+    assert checkpoint.size == await log.size() == 600
+    leaves = [await log.leaf(i) for i in range(600)]
+    assert merkle.root_from_leaves(leaves) == checkpoint.root_hash == await log.root()
+    for receipt in random.sample(receipts, 20):
+        assert json.loads(leaves[receipt.leaf_index])["event_id"] == receipt.event_id
+
+
+async def test_concurrent_requests_share_transactions(
+    engine: AsyncEngine, signer: audit.CheckpointSigner
+) -> None:
+    batches: list[int] = []
+    log = audit.AuditLog(
+        engine, signer=signer, blind_key=BLIND_KEY, on_commit=lambda n, _s: batches.append(n)
+    )
+    async with log:
+        await asyncio.gather(*(log.append(lookup()) for _ in range(300)))
+    assert sum(batches) == 300
+    assert len(batches) < 300 / 4  # group commit: far fewer transactions than events
+
+
+async def test_leaf_is_canonical_json_and_stores_no_clear_nik(
+    engine: AsyncEngine, log: audit.AuditLog
+) -> None:
+    receipt = await log.append(lookup(), subject_niks=[NIK, NIK])
+    leaf = await log.leaf(receipt.leaf_index)
+    event = json.loads(leaf)
+    assert rfc8785.dumps(event) == leaf
+    blind = hmac.new(BLIND_KEY, NIK.encode(), hashlib.sha256).hexdigest()
+    assert event["subjects"] == [blind] == [log.blind_index(NIK)]
+    assert event["event_id"] == receipt.event_id
+    assert event["time"].endswith("Z") and len(event["time"]) == 24
+    async with engine.connect() as conn:
+        for table in audit.metadata.sorted_tables:
+            for row in await conn.execute(table.select()):
+                assert NIK not in repr(tuple(row))
+
+
+async def test_events_are_validated(log: audit.AuditLog) -> None:
+    with pytest.raises(ValueError, match="action"):
+        await log.append(lookup(action="resident.delete"))
+    with pytest.raises(ValueError, match="NIK"):
+        await log.append(lookup(nik=NIK))
+    with pytest.raises(ValueError, match="time zone"):
+        await log.append(lookup(time="2026-01-01T10:00:00"))
+    assert await log.size() == 0
+
+
+async def test_proofs_from_storage_equal_the_reference_and_verify(log: audit.AuditLog) -> None:
+    reference = merkle.MemoryTree()
+    for chunk in (1, 2, 5, 13, 40, 3, 66):
+        receipts = await asyncio.gather(*(log.append(lookup(f"o{i}")) for i in range(chunk)))
+        for r in sorted(receipts, key=lambda r: r.leaf_index):
+            reference.append(await log.leaf(r.leaf_index))
+    size = reference.size
+    rng = random.Random(7)
+    for _ in range(40):
+        n = rng.randint(1, size)
+        i = rng.randrange(n)
+        proof = await log.inclusion_proof(i, n)
+        assert list(proof.audit_path) == reference.inclusion_proof(i, n)
+        assert proof.leaf_hash == merkle.leaf_hash(await log.leaf(i))
+        proof.verify(reference.root(n))
+        assert await log.root(n) == reference.root(n)
+        m = rng.randint(1, n)
+        consistency = await log.consistency_proof(m, n)
+        assert list(consistency.proof) == reference.consistency_proof(m, n)
+        consistency.verify(reference.root(m), reference.root(n))
+    assert proof.to_dict()["leaf_index"] == i
+    assert set(consistency.to_dict()) == {"first", "second", "proof"}
+
+
+async def test_impossible_proofs_are_refused(log: audit.AuditLog) -> None:
+    await asyncio.gather(*(log.append(lookup()) for _ in range(5)))
+    for i, n in ((5, 5), (0, 6), (-1, 3), (0, 0)):
+        with pytest.raises(audit.ProofError):
+            await log.inclusion_proof(i, n)
+    for a, b in ((0, 3), (4, 3), (2, 9)):
+        with pytest.raises(audit.ProofError):
+            await log.consistency_proof(a, b)
+    with pytest.raises(IndexError):
+        await log.leaf(5)
+
+
+async def test_checkpointer_signs_while_the_log_grows(
+    engine: AsyncEngine, log: audit.AuditLog
+) -> None:
+    from audit import store
+
+    sizes = []
+    for _ in range(3):
+        await asyncio.gather(*(log.append(lookup()) for _ in range(10)))
+        size = await log.size()
+        for _ in range(100):  # the background task signs within its interval (0.2 s)
+            async with engine.connect() as conn:
+                latest = await store.latest_checkpoint(conn)
+            if latest is not None and latest.tree_size == size:
+                break
+            await asyncio.sleep(0.05)
+        assert latest is not None and latest.tree_size == size
+        sizes.append(size)
+    async with engine.connect() as conn:
+        stored = await store.all_checkpoints(conn, 10**9)
+    assert [cp.tree_size for cp in stored if cp.tree_size in sizes] == sizes
+    key = log.signer.verifier_key()
+    heads = [audit.verify_checkpoint(cp.note, key) for cp in stored if cp.tree_size]
+    for older, newer in zip(heads, heads[1:], strict=False):
+        proof = await log.consistency_proof(older.size, newer.size)
+        proof.verify(older.root_hash, newer.root_hash)
+
+
+async def test_append_after_stop_is_refused(log: audit.AuditLog) -> None:
+    await log.stop()
+    with pytest.raises(audit.AuditUnavailable):
+        await log.append(lookup())
+
+
+async def test_stop_commits_what_was_queued(log: audit.AuditLog) -> None:
+    tasks = [asyncio.ensure_future(log.append(lookup())) for _ in range(50)]
+    await asyncio.sleep(0)
+    await log.stop()
+    receipts = await asyncio.gather(*tasks)
+    assert sorted(r.leaf_index for r in receipts) == list(range(50))
