@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -120,6 +120,17 @@ class RateLimiter(Protocol):
 
     async def hit(self, key: str, rate: str) -> RateDecision: ...
 
+    async def hit_all(self, checks: Sequence[tuple[str, str]]) -> list[RateDecision]:
+        """Several ``(key, rate)`` limits on one request, all or nothing, atomically.
+
+        The request may proceed when every decision allows it; only then is it counted
+        against every key. When any key refuses, no key's budget is spent (a request
+        refused for its officer does not use up its client's allowance), and the
+        decisions of the keys that would have allowed it say so, their ``remaining``
+        describing the state had it gone through. Keys must be distinct.
+        """
+        ...
+
     async def ping(self) -> bool: ...
 
     async def aclose(self) -> None: ...
@@ -176,16 +187,25 @@ class InProcessRateLimiter:
         self._since_sweep = 0
 
     async def hit(self, key: str, rate: str) -> RateDecision:
-        parsed = parse_rate(rate)
+        return (await self.hit_all([(key, rate)]))[0]
+
+    async def hit_all(self, checks: Sequence[tuple[str, str]]) -> list[RateDecision]:
         now = round(self._clock() * 1_000_000)
-        bucket = f"{key}@{parsed}"
-        decision, new_tat = _gcra(self._tat.get(bucket, now), now, parsed)
-        if new_tat is not None:
-            self._tat[bucket] = new_tat
+        decisions: list[RateDecision] = []
+        updates: dict[str, int] = {}
+        for key, rate in checks:
+            parsed = parse_rate(rate)
+            bucket = f"{key}@{parsed}"
+            decision, new_tat = _gcra(self._tat.get(bucket, now), now, parsed)
+            decisions.append(decision)
+            if new_tat is not None:
+                updates[bucket] = new_tat
+        if all(d.allowed for d in decisions):
+            self._tat.update(updates)
         self._since_sweep += 1
         if self._since_sweep >= self._sweep_every:
             self._sweep(now)
-        return decision
+        return decisions
 
     def _sweep(self, now: int) -> None:
         self._since_sweep = 0
@@ -198,26 +218,47 @@ class InProcessRateLimiter:
         self._tat.clear()
 
 
-# One GCRA step, atomically, in integer microseconds on Redis' clock.
-# KEYS[1]: the bucket; ARGV[1]: emission interval (us); ARGV[2]: limit.
-# Returns {allowed (0/1), remaining, retry_after_us, reset_after_us}.
+# GCRA over several keys, atomically, in integer microseconds on Redis' clock.
+# KEYS[i]: a bucket; ARGV[2i-1], ARGV[2i]: its emission interval (us) and limit.
+# Returns 4 integers per key: allowed (0/1), remaining, retry_after_us, reset_after_us.
+# The new TATs are written only when every key allows (all or nothing).
 # TATs are written with %d: Lua's tostring keeps only 14 significant digits.
 _GCRA_LUA = """
-local interval = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local tolerance = interval * limit
-local new_tat = tat + interval
-local allow_at = new_tat - tolerance
-if allow_at > now then
-  return {0, 0, allow_at - now, tat - now}
+local out = {}
+local new_tats = {}
+local all_allowed = true
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local limit = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local tolerance = interval * limit
+  local new_tat = tat + interval
+  local allow_at = new_tat - tolerance
+  if allow_at > now then
+    all_allowed = false
+    out[4 * i - 3] = 0
+    out[4 * i - 2] = 0
+    out[4 * i - 1] = allow_at - now
+    out[4 * i] = tat - now
+  else
+    new_tats[i] = new_tat
+    out[4 * i - 3] = 1
+    out[4 * i - 2] = math.floor((now + tolerance - new_tat) / interval)
+    out[4 * i - 1] = 0
+    out[4 * i] = new_tat - now
+  end
 end
-local ttl_ms = math.ceil((new_tat - now) / 1000)
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', string.format('%d', ttl_ms))
-return {1, math.floor((now + tolerance - new_tat) / interval), 0, new_tat - now}
+if all_allowed then
+  for i = 1, #KEYS do
+    local ttl_ms = math.ceil((new_tats[i] - now) / 1000)
+    redis.call('SET', KEYS[i], string.format('%d', new_tats[i]),
+               'PX', string.format('%d', ttl_ms))
+  end
+end
+return out
 """
 
 
@@ -239,7 +280,11 @@ def connect_redis(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Redi
 
 
 class RedisRateLimiter:
-    """GCRA in Redis: one Lua script per check, shared by every worker and replica."""
+    """GCRA in Redis: one Lua script per request, shared by every worker and replica.
+
+    All the keys of one ``hit_all`` go to one script run, so they must live on one Redis
+    node: a single Redis or a primary behind Sentinel, not Redis Cluster.
+    """
 
     def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._client = client
@@ -247,22 +292,32 @@ class RedisRateLimiter:
         self._script = client.register_script(_GCRA_LUA)
 
     async def hit(self, key: str, rate: str) -> RateDecision:
-        parsed = parse_rate(rate)
-        interval_us = _interval_us(parsed)
-        bucket = f"{self._prefix}{key}@{parsed}"
+        return (await self.hit_all([(key, rate)]))[0]
+
+    async def hit_all(self, checks: Sequence[tuple[str, str]]) -> list[RateDecision]:
+        rates = [parse_rate(rate) for _, rate in checks]
+        if not rates:
+            return []
+        buckets = [
+            f"{self._prefix}{key}@{rate}" for (key, _), rate in zip(checks, rates, strict=True)
+        ]
+        args: list[int] = []
+        for rate in rates:
+            args += [_interval_us(rate), rate.limit]
         try:
-            allowed, remaining, retry_us, reset_us = await self._script(
-                keys=[bucket], args=[interval_us, parsed.limit]
-            )
+            flat = await self._script(keys=buckets, args=args)
         except RedisError as exc:
             raise RateLimiterUnavailable("rate limiter store unreachable") from exc
-        return RateDecision(
-            allowed=bool(allowed),
-            limit=parsed.limit,
-            remaining=int(remaining),
-            retry_after=int(retry_us) / 1_000_000,
-            reset_after=int(reset_us) / 1_000_000,
-        )
+        return [
+            RateDecision(
+                allowed=bool(flat[4 * i]),
+                limit=rate.limit,
+                remaining=int(flat[4 * i + 1]),
+                retry_after=int(flat[4 * i + 2]) / 1_000_000,
+                reset_after=int(flat[4 * i + 3]) / 1_000_000,
+            )
+            for i, rate in enumerate(rates)
+        ]
 
     async def ping(self) -> bool:
         """True when Redis answers; never raises (for ``/readyz``)."""

@@ -176,6 +176,25 @@ async def test_window_slides(limiter: RateLimiter) -> None:
     assert [d.allowed for d in back] == [True] * 4 + [False]
 
 
+async def test_hit_all_is_all_or_nothing(limiter: RateLimiter) -> None:
+    checks = [("client:a", "5/minute"), ("officer:a:o1", "2/minute")]
+    for expected_remaining in ([4, 1], [3, 0]):
+        decisions = await limiter.hit_all(checks)
+        assert [d.allowed for d in decisions] == [True, True]
+        assert [d.remaining for d in decisions] == expected_remaining
+    refused = await limiter.hit_all(checks)
+    assert [d.allowed for d in refused] == [True, False]
+    assert refused[1].retry_after > 0
+    # the officer's refusal did not spend the client's budget: 5 - 2 used, this is the 3rd
+    alone = await limiter.hit("client:a", "5/minute")
+    assert alone.allowed and alone.remaining == 2
+    # another officer of the same client goes through
+    other = await limiter.hit_all([("client:a", "5/minute"), ("officer:a:o2", "2/minute")])
+    assert [d.allowed for d in other] == [True, True]
+    assert other[0].remaining == 1
+    assert await limiter.hit_all([]) == []
+
+
 async def test_ping(limiter: RateLimiter) -> None:
     assert await limiter.ping() is True
 
@@ -271,6 +290,24 @@ async def test_limit_is_shared_by_two_workers(redis_url: str, redis_prefix: str)
         # every remaining count was handed out once: the script ran atomically
         remaining = sorted(d.remaining for d in decisions if d.allowed)
         assert remaining == list(range(20))
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+@pytest.mark.redis
+async def test_hit_all_is_atomic_across_workers(redis_url: str, redis_prefix: str) -> None:
+    first = build_rate_limiter(redis_url, prefix=redis_prefix)
+    second = build_rate_limiter(redis_url, prefix=redis_prefix)
+    checks = [("client:c", "20/minute"), ("officer:c:o", "10/minute")]
+    try:
+        results = await asyncio.gather(
+            *((first if i % 2 else second).hit_all(checks) for i in range(40))
+        )
+        passed = [r for r in results if all(d.allowed for d in r)]
+        assert len(passed) == 10
+        # only the ten that passed were counted against the client
+        assert (await first.hit("client:c", "20/minute")).remaining == 20 - 10 - 1
     finally:
         await first.aclose()
         await second.aclose()
