@@ -85,6 +85,7 @@ class LogVerifier:
         self._final: Checkpoint | None = None
         self.hashes: list[bytes] | None = [] if keep_hashes else None
         self.earlier: Checkpoint | None = None
+        self.expected_size: int | None = None
         if earlier_checkpoint is not None:
             self.earlier = verify_checkpoint(earlier_checkpoint, self._key)
             self._anchors[self.earlier.size] = self.earlier
@@ -148,9 +149,14 @@ class LogVerifier:
         if final is None:
             st.problems.append("no signed checkpoint to verify against")
             final = Checkpoint(self._key.name, self.size, self._range.root())
-        elif final.size > self.size and st.first_missing is None:
+        expected = max(final.size, self.expected_size or 0)
+        if self.size < expected and st.first_missing is None:
             st.first_missing = self.size
-            st.problems.append(f"leaves {self.size}..{final.size - 1} are missing")
+            st.problems.append(f"leaves {self.size}..{expected - 1} are missing")
+        if self.size > final.size:
+            st.problems.append(
+                f"leaves from {final.size} on are not covered by a signed checkpoint"
+            )
         if self.earlier is not None and self.earlier.size > final.size:
             st.problems.append("the log is shorter than the checkpoint saved earlier")
         for index in st.hint_mismatch:
@@ -217,8 +223,9 @@ def verify_export(
             if kind == "header":
                 if entry.get("format") != FORMAT:
                     raise ProofError("unknown export format")
+                verifier.expected_size = int(entry["tree_size"])
                 if on_header is not None:
-                    on_header(int(entry.get("tree_size", 0)))
+                    on_header(verifier.expected_size)
             elif kind == "leaf":
                 recorded = entry.get("hash")
                 verifier.add_leaf(

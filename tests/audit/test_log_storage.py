@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import random
 
@@ -170,7 +171,7 @@ async def test_checkpointer_signs_while_the_log_grows(
     assert [cp.tree_size for cp in stored if cp.tree_size in sizes] == sizes
     key = log.signer.verifier_key()
     heads = [audit.verify_checkpoint(cp.note, key) for cp in stored if cp.tree_size]
-    for older, newer in zip(heads, heads[1:], strict=False):
+    for older, newer in itertools.pairwise(heads):
         proof = await log.consistency_proof(older.size, newer.size)
         proof.verify(older.root_hash, newer.root_hash)
 
