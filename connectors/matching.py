@@ -62,8 +62,10 @@ def check_query(query: SearchQuery) -> NormalisedName:
     if not query.kelurahan_code and not query.kecamatan_code:
         raise QueryNotSpecific("a kelurahan or kecamatan code is required")
     name = normalise_name(query.name)
-    if not name.is_specific:
-        raise QueryNotSpecific("the name is too common to search on")
+    if not name.tokens:
+        raise QueryNotSpecific("the name has nothing to compare beyond titles and markers")
+    if not name.is_specific and not query.birth_date:
+        raise QueryNotSpecific("the name is too common to search on without a birth date")
     return name
 
 

@@ -109,6 +109,7 @@ _BALI_LEADING = frozenset(
 _COMMON_NAMES = (_MUHAMMAD, "siti", "sitti", "nur", "nurul", "abdul", "abd", "ayu", "sri", "luh")
 _CONNECTORS = frozenset({"bin", "binti", "al", "el"})
 
+_INITIAL_FOLDS = {"z": "j", "q": "k", "v": "f", "y": "j"}
 _OLD_TO_NEW = (("oe", "u"), ("dj", "j"), ("tj", "c"), ("nj", "ny"), ("sj", "sy"), ("ch", "kh"))
 _VOWELS = frozenset("aeiou")
 
@@ -205,13 +206,20 @@ def _strip_prefix_titles(tokens: list[str]) -> list[str]:
 
 def _strip_balinese(tokens: list[str]) -> tuple[list[str], set[str]]:
     markers: set[str] = set()
-    if not tokens or (tokens[0] not in _BALI_LEADING and tokens[0] not in _BALI_ORDER and not any(
-        tuple(tokens[: len(seq)]) == seq for seq, _ in _BALI_CASTE_SEQUENCES
-    )):
+    if not tokens:
+        return tokens, markers
+    first = tokens[0]
+    balinese = (
+        first in _BALI_LEADING
+        or first in _BALI_ORDER
+        or match_key(first) in _BALI_ORDER_KEYS
+        or any(tuple(tokens[: len(seq)]) == seq for seq, _ in _BALI_CASTE_SEQUENCES)
+    )
+    if not balinese:
         return tokens, markers
     i = 0
     progressed = True
-    while progressed and i < len(tokens) - 1:
+    while progressed and i < len(tokens):
         progressed = False
         tok = tokens[i]
         if tok in _BALI_SEX and (i == 0 or tokens[i - 1] == "ni"):
@@ -221,15 +229,16 @@ def _strip_balinese(tokens: list[str]) -> tuple[list[str], set[str]]:
             continue
         for seq, caste in _BALI_CASTE_SEQUENCES:
             n = len(seq)
-            if tuple(tokens[i : i + n]) == seq and len(tokens) > i + n:
+            if tuple(tokens[i : i + n]) == seq:
                 markers.add(f"caste:{caste}")
                 i += n
                 progressed = True
                 break
         if progressed:
             continue
-        if tok in _BALI_ORDER and (markers or i == 0) and len(tokens) > i + 1:
-            markers.add(f"order:{_BALI_ORDER[tok]}")
+        order = _BALI_ORDER.get(tok) or _BALI_ORDER_KEYS.get(match_key(tok))
+        if order and (markers or i == 0):
+            markers.add(f"order:{order}")
             i += 1
             progressed = True
     return tokens[i:], markers
@@ -274,6 +283,9 @@ def match_key(token: str) -> str:
     t = _fold(token)
     if t in _MUHAMMAD_ABBREVIATIONS:
         return _MUHAMMAD
+    if len(t) == 1:
+        # An initial stays an initial, with the first-letter folds of full tokens.
+        return _INITIAL_FOLDS.get(t, t)
     for old, new in _OLD_TO_NEW:
         t = t.replace(old, new)
     if _MUHAMMAD_PATTERN.match(t.replace("h", "") if len(t) > 4 else t) or _MUHAMMAD_PATTERN.match(
@@ -281,9 +293,13 @@ def match_key(token: str) -> str:
     ):
         return _MUHAMMAD
     # y before a consonant or at the end reads "i"; elsewhere old "j" = new "y": merge.
-    t = re.sub(r"y(?=[^aeiou]|$)", "i", t)
+    t = re.sub(r"[jy](?=[^aeiou]|$)", "i", t)
     t = t.replace("y", "j")
     t = t.replace("q", "k").replace("v", "f").replace("z", "j").replace("x", "ks")
+    # "Kh"/"Ch" at the start keeps its k (so the initial K. still matches); inside a
+    # name it is an h, and inner h's are dropped below.
+    if t.startswith("kh"):
+        t = "k" + t[2:]
     t = t.replace("kh", "h")
     if len(t) > 1:
         t = t[0] + t[1:].replace("h", "")
@@ -305,9 +321,15 @@ def normalise_name(name: str) -> NormalisedName:
     tokens, markers = _strip_balinese(tokens)
     if len(tokens) > 1:
         tokens = [t for t in tokens if t not in _CONNECTORS] or tokens
-    keys = tuple(match_key(t) for t in tokens)
+    # "M" is Muhammad's abbreviation before a name, an initial at the end ("Rofiah M.").
+    keys = tuple(
+        t if t == "m" and i == len(tokens) - 1 and len(tokens) > 1 else match_key(t)
+        for i, t in enumerate(tokens)
+    )
     return NormalisedName(tokens=keys, markers=frozenset(markers))
 
 
+# Birth-order names in matching form, so that old "Wajan" and "Ketoet" are recognised.
+_BALI_ORDER_KEYS = {match_key(k): v for k, v in _BALI_ORDER.items() if len(k) > 3}
 # In matching form, so that "Ayu" and "Aju" are equally common.
 _COMMON_TOKENS = frozenset(match_key(t) for t in _COMMON_NAMES)
