@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse as JSON
 
 import connectors
 
@@ -26,12 +26,12 @@ def create_app() -> FastAPI:
         yield
         await app.state.federation.aclose()
 
-    app = FastAPI(lifespan=lifespan, default_response_class=ORJSONResponse)
+    app = FastAPI(lifespan=lifespan, default_response_class=JSON)
 
     @app.get("/residents/{nik}")
     async def read(nik: str) -> Any:
         result = await app.state.federation.fetch([nik], FIELDS)
         record = result.records.get(nik)
-        return {"record": record} if record else ORJSONResponse({"error": "not found"}, status_code=404)
+        return {"record": record} if record else JSON({"error": "not found"}, status_code=404)
 
     return app

@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
+from gateway.responses import JSON
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.errors import GatewayError, problem_response, render
@@ -44,7 +45,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     for router in (oauth.router, residents.router, audit.router, admin.router, health.router):
         app.include_router(router)

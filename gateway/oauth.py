@@ -15,6 +15,7 @@ import hmac
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +100,7 @@ class _FormPayload(OAuth2Payload):  # type: ignore[misc]
 
 
 class _Request(OAuth2Request):  # type: ignore[misc]
-    def __init__(self, uri: str, headers: dict[str, str], form: dict[str, list[str]]) -> None:
+    def __init__(self, uri: str, headers: Mapping[str, str], form: dict[str, list[str]]) -> None:
         super().__init__(method="POST", uri=uri, headers=headers)
         self._form = form
         self.payload = _FormPayload(form)
@@ -127,6 +128,10 @@ class TokenResult:
     headers: list[tuple[str, str]]
 
 
+class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
 class TokenServer(AuthorizationServer):  # type: ignore[misc]
     def __init__(self, *, issuer: str, audience: str, ttl: int, signing_key: ECKey) -> None:
         super().__init__(scopes_supported=list(SCOPES))
@@ -134,7 +139,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         self.audience = audience
         self.ttl = ttl
         self._key = signing_key
-        self.register_grant(ClientCredentialsGrant)
+        self.register_grant(_ClientCredentials)
         self.register_token_generator(
             "default",
             BearerTokenGenerator(
@@ -182,7 +187,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         return jwt.encode(header, claims, self._key, algorithms=["ES256"])
 
     def issue(
-        self, client: ClientRecord | None, uri: str, headers: dict[str, str], form: dict[str, list[str]]
+        self, client: ClientRecord | None, uri: str, headers: Mapping[str, str], form: dict[str, list[str]]
     ) -> TokenResult:
         token = _current_client.set(client)
         try:

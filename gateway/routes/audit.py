@@ -83,7 +83,7 @@ async def checkpoint(request: Request) -> PlainTextResponse:
 
 @router.get("/verifier-key", summary="C2SP note verifier key of the checkpoint signer")
 async def verifier_key(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(get_services(request).audit.verifier_key())
+    return PlainTextResponse(get_services(request).audit.signer.verifier_key())
 
 
 @router.get("/proof/inclusion")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
+from gateway.responses import JSON
 from sqlalchemy import text
 
 from gateway.auth import get_services
@@ -29,11 +30,15 @@ async def readyz(request: Request) -> Response:
         checks["store"] = "ok"
     except Exception:  # readiness reports, it never raises
         checks["store"] = "unavailable"
-    checks["audit_writer"] = "ok" if services.audit.healthy() else "unavailable"
+    try:
+        await services.audit.size()
+        checks["audit_log"] = "ok"
+    except Exception:  # readiness reports, it never raises
+        checks["audit_log"] = "unavailable"
     if services.settings.resolved_redis_url():
         checks["redis"] = "ok" if await services.limiter.ping() else "unavailable"
     ready = all(v == "ok" for v in checks.values())
-    return ORJSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
+    return JSON({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

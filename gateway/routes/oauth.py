@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
+from gateway.responses import JSON
 from sqlalchemy import select
 
 from gateway import store
@@ -57,7 +57,7 @@ async def load_client(request: Request, client_id: str) -> ClientRecord | None:
         }
     },
 )
-async def token(request: Request) -> ORJSONResponse:
+async def token(request: Request) -> JSON:
     services = get_services(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
@@ -77,11 +77,11 @@ async def token(request: Request) -> ORJSONResponse:
         raise RateLimiterUnavailable() from exc
     if not decision.allowed:
         raise RateLimited("too many token requests", headers={"Retry-After": str(max(1, int(decision.retry_after)))})
-    result = services.token_server.issue(client, services.settings.issuer + "/oauth/token", headers, form)
+    result = services.token_server.issue(client, services.settings.issuer + "/oauth/token", request.headers, form)
     if result.status != 200:
         services.metrics.count_unauthenticated("token_refused")
     out_headers = {k: v for k, v in result.headers if k.lower() != "content-type"}
-    return ORJSONResponse(result.body, status_code=result.status, headers=out_headers)
+    return JSON(result.body, status_code=result.status, headers=out_headers)
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys that sign access tokens")

@@ -21,7 +21,7 @@ from gateway.demo.seed import prepare_sources, seed_store
 from gateway.services import Services, build_services
 from gateway.settings import Settings
 
-ISSUER = "http://testserver"
+ISSUER = "http://localhost"
 
 
 @pytest.fixture(scope="session")

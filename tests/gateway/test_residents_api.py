@@ -103,8 +103,8 @@ async def test_refusals_are_problems_and_audited(gateway: Gateway, demo_sources:
         assert_problem(r, 404, "resident_not_found")
     no_purpose = {k: v for k, v in h.items() if k != "X-Purpose"}
     assert_problem(await client.get(f"/v1/residents/{nik}", headers=no_purpose), 422, "invalid_purpose")
-    bad_officer = {**h, "X-On-Behalf-Of": "x\u200by"}
-    r = await client.get(f"/v1/residents/{nik}", headers={k: v.encode("utf-8").decode("latin-1") for k, v in bad_officer.items()})
+    bad_officer = {**h, "X-On-Behalf-Of": "x\u200by".encode()}
+    r = await client.get(f"/v1/residents/{nik}", headers=bad_officer)
     assert_problem(r, 422, "invalid_officer")
     assert_problem(await client.get("/audit/events", headers=h), 403, "insufficient_scope")
 

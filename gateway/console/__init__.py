@@ -1,0 +1,43 @@
+"""The administrators' and auditors' console under ``/console``.
+
+Server-rendered pages (Jinja2, no script) over the same services as the admin and audit
+APIs. Administrators (agency ``diskominfo``) manage clients and policy bundles;
+auditors (agency ``inspektorat``) search the audit log and read residents' access
+reports. Neither can do the other's work, and every action lands in the audit log.
+
+Public face:
+
+- ``router``: the FastAPI router (prefix ``/console``) to include in the app;
+- ``create_user(engine, username, password, role, totp_secret=None, *, master_key=None)``;
+- ``authenticate(...)``, ``ConsoleUser``, ``UserError``, ``SignInFailed``;
+- ``record_action(...)``: append a console action to the audit log.
+"""
+
+from fastapi import APIRouter
+
+from gateway.console.pages import auditing, auth, checkpoint, clients, dashboard, policies, static
+from gateway.console.routing import PREFIX
+from gateway.console.trail import record_action
+from gateway.console.users import (
+    ROLES,
+    ConsoleUser,
+    SignInFailed,
+    UserError,
+    authenticate,
+    create_user,
+)
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+for _module in (auth, dashboard, clients, policies, auditing, checkpoint, static):
+    router.include_router(_module.router)
+
+__all__ = [
+    "ROLES",
+    "ConsoleUser",
+    "SignInFailed",
+    "UserError",
+    "authenticate",
+    "create_user",
+    "record_action",
+    "router",
+]

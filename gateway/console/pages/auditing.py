@@ -1,0 +1,141 @@
+"""The auditor's pages: audit search, the resident access report, snooping flags.
+
+Every page here reads the audit log and is itself recorded in it (``audit.read`` or
+``subject.report``) before anything is shown.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+import audit
+from gateway.console.routing import AuditorPage, ConsoleRoute, form_text
+from gateway.console.trail import record_action
+from gateway.nik import NikError, parse_nik
+
+router = APIRouter(route_class=ConsoleRoute)
+
+PAGE_SIZE = 50
+DECISIONS = ("allow", "deny", "error")
+FILTERS = ("agency", "officer", "nik", "purpose", "decision", "action", "date_from", "date_to")
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _masked(nik: str) -> str:
+    return nik[:6] + "*" * (len(nik) - 6)
+
+
+async def _options(page: AuditorPage) -> dict[str, Any]:
+    bundle = (await page.services.policies.current()).policy.bundle
+    return {
+        "agencies": sorted(bundle.agencies),
+        "purposes": sorted([*bundle.purposes, "administration", "audit"]),
+        "decisions": DECISIONS,
+        "actions": sorted(audit.ACTIONS),
+    }
+
+
+async def _search(page: AuditorPage, values: dict[str, str]) -> Response:
+    errors: list[str] = []
+    nik: str | None = None
+    if values["nik"]:
+        try:
+            nik = parse_nik(values["nik"]).value
+        except NikError:
+            errors.append("audit.bad_nik")  # the message never repeats the value
+    day_from, day_to = _day(values["date_from"]), _day(values["date_to"])
+    if (values["date_from"] and day_from is None) or (values["date_to"] and day_to is None):
+        errors.append("audit.bad_date")
+    cursor = values["cursor"] if values["cursor"].isdigit() else None
+    options = await _options(page)
+    if errors:
+        return page.render(
+            "audit.html", status=422, values={**values, "nik": ""}, errors=errors,
+            events=[], next_cursor=None, **options,
+        )  # fmt: skip
+    query = audit.EventQuery(
+        agency=values["agency"] or None,
+        officer=values["officer"] or None,
+        subject_nik=nik,
+        purpose=values["purpose"] or None,
+        decision=values["decision"] if values["decision"] in DECISIONS else None,
+        action=values["action"] if values["action"] in audit.ACTIONS else None,
+        time_from=None if day_from is None else datetime.combine(day_from, time.min, UTC),
+        time_to=None
+        if day_to is None
+        else datetime.combine(day_to + timedelta(days=1), time.min, UTC),
+        cursor=cursor,
+        limit=PAGE_SIZE,
+    )
+    result = await page.services.audit.search(query)
+    used = sorted(k for k in FILTERS if values[k])
+    await record_action(
+        page.services, page.user, "audit.read", request_id=page.request_id,
+        result_count=len(result.events), subject_niks=[nik] if nik else (),
+        detail={"view": "search", "filters": used, "cursor": cursor},
+    )  # fmt: skip
+    return page.render(
+        "audit.html", values=values, errors=[], events=result.events,
+        next_cursor=result.next_cursor, **options,
+    )  # fmt: skip
+
+
+@router.get("/audit")
+async def audit_latest(page: AuditorPage) -> Response:
+    return await _search(page, dict.fromkeys((*FILTERS, "cursor"), ""))
+
+
+@router.post("/audit")
+async def audit_search(page: AuditorPage) -> Response:
+    form = await page.form()
+    values = {name: form_text(form, name, 128) for name in (*FILTERS, "cursor")}
+    return await _search(page, values)
+
+
+@router.get("/residents")
+async def report_form(page: AuditorPage) -> Response:
+    return page.render("resident.html", accesses=None, masked="", error="")
+
+
+@router.post("/residents")
+async def report(page: AuditorPage) -> Response:
+    """The data-subject access report (UU PDP Pasal 32): who saw this resident's data.
+
+    The NIK travels in the form body, never in a URL, so it stays out of browser history
+    and proxy logs; the page shows it masked.
+    """
+    form = await page.form()
+    try:
+        nik = parse_nik(form_text(form, "nik", 32)).value
+    except NikError:
+        return page.render(
+            "resident.html", status=422, accesses=None, masked="", error="audit.bad_nik"
+        )
+    accesses = await page.services.audit.subject_accesses(
+        nik, include_hidden=True, now=datetime.now(UTC)
+    )
+    await record_action(
+        page.services, page.user, "subject.report", request_id=page.request_id,
+        result_count=len(accesses), subject_niks=[nik],
+    )  # fmt: skip
+    return page.render("resident.html", accesses=accesses, masked=_masked(nik), error="")
+
+
+@router.get("/alerts")
+async def alert_list(page: AuditorPage) -> Response:
+    found = await page.services.audit.alerts(now=datetime.now(UTC))
+    await record_action(
+        page.services, page.user, "audit.read", request_id=page.request_id,
+        result_count=len(found), detail={"view": "alerts"},
+    )  # fmt: skip
+    return page.render("alerts.html", alerts=[a.to_dict() for a in found])

@@ -1,0 +1,84 @@
+"""Signing in and out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from gateway.console import sessions
+from gateway.console.routing import (
+    PREFIX,
+    AnyUser,
+    ConsoleRoute,
+    Forbidden,
+    form_text,
+    read_form,
+    render,
+)
+from gateway.console.users import SignInFailed, authenticate
+from gateway.logs import get_logger
+
+router = APIRouter(route_class=ConsoleRoute)
+
+
+def _login_page(request: Request, *, failed: bool = False, username: str = "") -> Response:
+    keys = sessions.keys_for(request)
+    nonce = sessions.new_login_nonce()
+    response = render(
+        request,
+        "login.html",
+        status=401 if failed else 200,
+        login_csrf=sessions.login_csrf_token(keys, nonce),
+        failed=failed,
+        username=username,
+    )
+    sessions.set_cookie(response, keys, sessions.LOGIN_COOKIE, nonce, sessions.LOGIN_SECONDS)
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    return _login_page(request)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """Check the sign-in form. Security decision: the form's CSRF token is bound to a
+    pre-session cookie, so another site cannot sign a victim into an attacker's account
+    (login CSRF); a successful sign-in gets a fresh session id."""
+    keys = sessions.keys_for(request)
+    form = await read_form(request)
+    nonce = request.cookies.get(sessions.LOGIN_COOKIE, "")
+    if not nonce or not sessions.tokens_match(
+        sessions.login_csrf_token(keys, nonce), form.get("csrf")
+    ):
+        raise Forbidden("error.csrf")
+    username = form_text(form, "username", 64).lower()
+    password = form.get("password")
+    try:
+        user = await authenticate(
+            request.app.state.services.engine,
+            username,
+            password if isinstance(password, str) else "",
+            form_text(form, "totp", 12) or None,
+            master_key=keys.master,
+        )
+    except SignInFailed:
+        get_logger().info("console_sign_in", outcome="refused")
+        return _login_page(request, failed=True, username=username)
+    get_logger().info("console_sign_in", outcome="ok", role=user.role)
+    response = RedirectResponse(f"{PREFIX}/", status_code=303)
+    cookie = sessions.issue(
+        keys, username=user.username, role=user.role, password_hash=user.password_hash
+    )
+    sessions.set_cookie(response, keys, sessions.SESSION_COOKIE, cookie, sessions.SESSION_SECONDS)
+    sessions.clear_cookie(response, keys, sessions.LOGIN_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, page: AnyUser) -> Response:
+    keys = sessions.keys_for(request)
+    response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+    sessions.clear_cookie(response, keys, sessions.SESSION_COOKIE)
+    return response

@@ -1,0 +1,38 @@
+"""The dashboard: lookups per agency, purpose and day, denial rate, open alerts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from gateway.console import charts, i18n, stats
+from gateway.console.routing import AnyUser, ConsoleRoute
+
+router = APIRouter(route_class=ConsoleRoute)
+
+
+@router.get("/")
+async def dashboard(page: AnyUser) -> Response:
+    figures = await stats.overview(page.services.audit)
+    t = i18n.translator(page.lang)
+    active = await page.services.policies.current()
+    names = {a.id: a.name for a in active.policy.agencies.values()}
+    purposes = {p.code: p.name for p in active.policy.bundle.purposes.values()}
+    return page.render(
+        "dashboard.html",
+        figures=figures,
+        agency_chart=charts.hbar_chart(
+            [(names.get(a, a), n) for a, n in figures.by_agency], title=t("dash.by_agency")
+        ),
+        purpose_chart=charts.hbar_chart(
+            [(purposes.get(p, p), n) for p, n in figures.by_purpose], title=t("dash.by_purpose")
+        ),
+        day_chart=charts.day_chart(
+            [(d.strftime("%d/%m"), ok, no) for d, ok, no in figures.by_day],
+            title=t("dash.by_day"),
+            allowed=t("decision.allow"),
+            denied=t("dash.refused"),
+        ),
+        policy_version=active.policy.version,
+        bundle_id=active.bundle_id,
+    )

@@ -1,0 +1,78 @@
+"""Audit events for what console users do, in the same shape as the API's events.
+
+A console action is recorded like an API call (``gateway.recorder.Call.record``) with the
+console user as ``officer``, their agency (``diskominfo`` for administrators,
+``inspektorat`` for auditors) and ``console`` as the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import audit
+from gateway.console.users import ConsoleUser
+from gateway.errors import AuditUnavailable
+from gateway.services import Services
+
+CLIENT_ID = "console"
+CONSOLE_ACTIONS = frozenset(
+    {
+        "policy.propose",
+        "policy.approve",
+        "client.create",
+        "client.rotate",
+        "client.revoke",
+        "audit.read",
+        "subject.report",
+    }
+)
+_PURPOSE = {"admin": "administration", "auditor": "audit"}
+
+
+async def record_action(
+    services: Services,
+    user: ConsoleUser,
+    action: str,
+    *,
+    request_id: str,
+    decision: str = "allow",
+    status: int = 200,
+    reason: str | None = None,
+    policy_version: str | None = None,
+    result_count: int = 0,
+    subject_niks: Sequence[str] = (),
+    detail: Mapping[str, Any] | None = None,
+) -> audit.Receipt:
+    """Append one console action to the audit log; durable when this returns.
+
+    Security decision: a console page that shows audit data records its read *before*
+    rendering, and a failed append ends in a 503 page (``AuditUnavailable``), so that no
+    auditor reads the log without leaving a trace in it.
+    """
+    if action not in CONSOLE_ACTIONS:
+        raise ValueError(f"not a console action: {action}")
+    event: dict[str, Any] = {
+        "action": action,
+        "agency": user.agency,
+        "client_id": CLIENT_ID,
+        "officer": user.username,
+        "purpose": _PURPOSE[user.role],
+        "legal_basis": None,
+        "decision": decision,
+        "reason": reason,
+        "rule_ids": [],
+        "policy_version": policy_version,
+        "fields": {},
+        "result_count": result_count,
+        "request_id": request_id,
+        "status": status,
+        "specific_data": False,
+        "hidden_until": None,
+    }
+    if detail:
+        event["detail"] = dict(detail)
+    try:
+        return await services.audit.append(event, subject_niks=subject_niks)
+    except audit.AuditUnavailable as exc:
+        raise AuditUnavailable("the audit log could not record this action") from exc

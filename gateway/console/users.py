@@ -1,0 +1,229 @@
+"""Console users: argon2id password hashes, optional TOTP, and lock-out.
+
+Console users are city staff (administrators of ``diskominfo``, auditors of
+``inspektorat``), not API clients: they sign in with a password and, when enrolled, a TOTP
+code. Their TOTP secrets are stored wrapped under the master key, like every other key.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cryptography.hazmat.primitives.keywrap import (
+    InvalidUnwrap,
+    aes_key_unwrap_with_padding,
+    aes_key_wrap_with_padding,
+)
+from sqlalchemy import case, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway import store
+from gateway.keys import SecretKey
+
+ROLES = ("admin", "auditor")
+USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._\-]{1,63}")
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+
+# Security decision: five wrong passwords (or TOTP codes) lock the account for fifteen
+# minutes. Online guessing is then limited to 480 guesses a day per account, while a
+# colleague who mistypes is back in a quarter of an hour without an administrator.
+MAX_FAILED_ATTEMPTS = 5
+LOCK_DURATION = timedelta(minutes=15)
+
+# argon2id with the library's defaults (RFC 9106 second recommended option: t=3, 64 MiB).
+_hasher = PasswordHasher()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so that a miss costs as long as a
+    hit and response times do not tell which usernames exist."""
+    return _hasher.hash("satugate-console-no-such-user")
+
+
+class UserError(ValueError):
+    """A console user cannot be created as asked (bad name, weak password, duplicate)."""
+
+
+class SignInFailed(Exception):
+    """Sign-in refused. Deliberately one kind: wrong name, password, code or a locked
+    account all look the same to the person signing in."""
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    """A signed-in console user as the pages see it."""
+
+    username: str
+    role: str
+    password_hash: str
+
+    @property
+    def agency(self) -> str:
+        """The agency the user acts for in the audit log."""
+        return "diskominfo" if self.role == "admin" else "inspektorat"
+
+
+def check_username(username: str) -> str:
+    if not USERNAME_RE.fullmatch(username):
+        raise UserError(
+            "a username has 2-64 characters: lowercase letters, digits, '.', '_' or '-'"
+        )
+    return username
+
+
+def check_password(password: str) -> None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def wrap_totp_secret(master_key: SecretKey, secret: str) -> bytes:
+    """Wrap a base32 TOTP secret under the master key (AES key wrap, RFC 5649)."""
+    return aes_key_wrap_with_padding(master_key.reveal(), secret.encode("ascii"))
+
+
+def unwrap_totp_secret(master_key: SecretKey, wrapped: bytes) -> str:
+    try:
+        return aes_key_unwrap_with_padding(master_key.reveal(), wrapped).decode("ascii")
+    except InvalidUnwrap as exc:
+        raise SignInFailed("the TOTP secret does not unwrap") from exc
+
+
+async def create_user(
+    engine: AsyncEngine,
+    username: str,
+    password: str,
+    role: str,
+    totp_secret: str | None = None,
+    *,
+    master_key: SecretKey | None = None,
+) -> ConsoleUser:
+    """Create a console user with an argon2id password hash.
+
+    ``totp_secret`` (base32, as ``pyotp.random_base32()`` makes) enrols the user in TOTP;
+    it is stored wrapped under ``master_key``, which is then required.
+    """
+    check_username(username)
+    check_password(password)
+    if role not in ROLES:
+        raise UserError("the role must be admin or auditor")
+    wrapped: bytes | None = None
+    if totp_secret is not None:
+        if master_key is None:
+            raise UserError("a TOTP secret is stored wrapped: pass the master key")
+        pyotp.TOTP(totp_secret).now()  # refuse a secret that is not base32
+        wrapped = wrap_totp_secret(master_key, totp_secret)
+    password_hash = _hasher.hash(password)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(store.console_users).values(
+                    username=username,
+                    role=role,
+                    password_hash=password_hash,
+                    totp_secret=wrapped,
+                    failed_attempts=0,
+                    locked_until=None,
+                    created_at=store.utcnow(),
+                )
+            )
+    except IntegrityError as exc:
+        raise UserError("a console user with this name exists") from exc
+    return ConsoleUser(username, role, password_hash)
+
+
+async def get_user(engine: AsyncEngine, username: str) -> ConsoleUser | None:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    store.console_users.c.username,
+                    store.console_users.c.role,
+                    store.console_users.c.password_hash,
+                ).where(store.console_users.c.username == username)
+            )
+        ).first()
+    return None if row is None else ConsoleUser(row.username, row.role, row.password_hash)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC times
+
+
+async def authenticate(
+    engine: AsyncEngine,
+    username: str,
+    password: str,
+    totp_code: str | None,
+    *,
+    master_key: SecretKey | None,
+    now: datetime | None = None,
+) -> ConsoleUser:
+    """Check a sign-in; raise :class:`SignInFailed` for any refusal.
+
+    Security decisions: a locked account is refused before its password is checked, so
+    guesses during the lock teach nothing; an unknown username costs one argon2 check
+    like a known one; failures are counted in the database with one atomic update, so
+    concurrent guesses on several replicas cannot slip past the limit.
+    """
+    now = now or datetime.now(UTC)
+    table = store.console_users
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(table).where(table.c.username == username))).first()
+    if row is None or len(password) > MAX_PASSWORD_LENGTH:
+        _verify(_dummy_hash(), password[:MAX_PASSWORD_LENGTH])
+        raise SignInFailed("unknown user")
+    locked_until = _aware(row.locked_until)
+    if locked_until is not None and locked_until > now:
+        raise SignInFailed("locked")
+    password_hash: str = row.password_hash
+    ok = _verify(password_hash, password)
+    if ok and row.totp_secret is not None:
+        if master_key is None:
+            raise SignInFailed("TOTP enrolled but no master key to read it")
+        secret = unwrap_totp_secret(master_key, bytes(row.totp_secret))
+        code = (totp_code or "").strip().replace(" ", "")
+        ok = code.isdigit() and pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1)
+    async with engine.begin() as conn:
+        if not ok:
+            # An expired lock starts a fresh count; reaching the limit sets a new lock.
+            if locked_until is not None and locked_until <= now:
+                failure: dict[str, object] = {"failed_attempts": 1, "locked_until": None}
+            else:
+                count = table.c.failed_attempts + 1
+                reached = count >= MAX_FAILED_ATTEMPTS
+                failure = {
+                    "failed_attempts": case((reached, 0), else_=count),
+                    "locked_until": case(
+                        (reached, now + LOCK_DURATION), else_=table.c.locked_until
+                    ),
+                }
+            await conn.execute(update(table).where(table.c.username == username).values(failure))
+        else:
+            if _hasher.check_needs_rehash(password_hash):
+                password_hash = _hasher.hash(password)
+            await conn.execute(
+                update(table)
+                .where(table.c.username == username)
+                .values(failed_attempts=0, locked_until=None, password_hash=password_hash)
+            )
+    if not ok:
+        raise SignInFailed("wrong password or code")
+    return ConsoleUser(row.username, row.role, password_hash)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
