@@ -1,0 +1,138 @@
+"""A whole gateway with the console mounted, seeded with demo data and console users."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from gateway import console
+from gateway.app import create_app
+from gateway.demo.seed import prepare_sources, seed_store
+from gateway.services import Services, build_services
+from gateway.settings import Settings
+
+ISSUER = "http://testserver"
+ADMIN_1 = ("admin.satu", "kata-sandi-admin-satu")
+ADMIN_2 = ("admin.dua", "kata-sandi-admin-dua")
+AUDITOR = ("auditor.satu", "kata-sandi-auditor")
+CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def with_console(app: FastAPI) -> FastAPI:
+    """Mount the console unless the application already serves it."""
+    if not any(getattr(r, "path", "") == "/console/login" for r in app.routes):
+        app.include_router(console.router)
+    return app
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF_RE.search(html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+@pytest.fixture(scope="session")
+def console_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("console-sources")
+    prepare_sources(Settings(data_dir=data_dir), residents=300, seed=23, force=True)
+    return data_dir / "sources"
+
+
+def make_settings(sources: Path, data_dir: Path, **extra: Any) -> Settings:
+    (data_dir / "sources").mkdir(parents=True)
+    (data_dir / "sources" / "summary.json").write_text((sources / "summary.json").read_text())
+    return Settings(
+        data_dir=data_dir,
+        sources_file=sources / "sources.yaml",
+        issuer=extra.pop("issuer", ISSUER),
+        checkpoint_interval=0.2,
+        **extra,
+    )
+
+
+@pytest.fixture
+def console_settings(console_sources: Path, tmp_path: Path) -> Settings:
+    return make_settings(console_sources, tmp_path / "data")
+
+
+@dataclass
+class Browser:
+    """One person's browser: its own cookie jar, and the CSRF token of its session."""
+
+    client: httpx.AsyncClient
+    csrf: str = ""
+
+    async def sign_in(self, username: str, password: str, totp: str | None = None) -> httpx.Response:
+        page = await self.client.get("/console/login")
+        data = {"csrf": csrf_of(page.text), "username": username, "password": password}
+        if totp is not None:
+            data["totp"] = totp
+        response = await self.client.post("/console/login", data=data)
+        if response.status_code == 303:
+            home = await self.client.get("/console/")
+            self.csrf = csrf_of(home.text)
+        return response
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.client.get(path, **kwargs)
+
+    async def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
+        body = {"csrf": self.csrf, **(data or {})}
+        return await self.client.post(path, data=body, **kwargs)
+
+
+@dataclass
+class Console:
+    app: FastAPI
+    services: Services
+    settings: Settings
+    demo: dict[str, Any]
+    _clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    def browser(self) -> Browser:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=ISSUER)
+        self._clients.append(client)
+        return Browser(client)
+
+    async def signed_in(self, user: tuple[str, str]) -> Browser:
+        browser = self.browser()
+        response = await browser.sign_in(*user)
+        assert response.status_code == 303, response.text
+        return browser
+
+    async def events(self, **filters: Any) -> list[dict[str, Any]]:
+        import audit
+
+        page = await self.services.audit.search(audit.EventQuery(limit=500, **filters))
+        return page.events
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+
+
+async def seed_users(services: Services) -> None:
+    for (name, password), role in ((ADMIN_1, "admin"), (ADMIN_2, "admin"), (AUDITOR, "auditor")):
+        await console.create_user(services.engine, name, password, role)
+
+
+@pytest.fixture
+async def console_app(console_settings: Settings) -> AsyncIterator[Console]:
+    demo = await seed_store(console_settings, base_url=ISSUER)
+    services = await build_services(console_settings)
+    app = with_console(create_app(console_settings, services=services))
+    await seed_users(services)
+    handle = Console(app=app, services=services, settings=console_settings, demo=demo)
+    try:
+        async with app.router.lifespan_context(app):
+            yield handle
+    finally:
+        await handle.aclose()
+        await services.aclose()
