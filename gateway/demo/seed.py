@@ -44,20 +44,40 @@ def prepare_sources(settings: Settings, *, residents: int, seed: int, force: boo
         if saved.get("residents") == residents and saved.get("seed") == seed:
             return None
     summary = generate_sources(sources_dir, residents=residents, seed=seed)
+    sample_niks, sample_residents = _samples(sources_dir / "civil.db")
     marker.write_text(
         json.dumps(
             {
                 "residents": residents,
                 "seed": seed,
                 "count": summary.count,
-                "sample_niks": summary.sample_niks,
-                "sample_residents": summary.sample_residents,
+                "sample_niks": sample_niks,
+                "sample_residents": sample_residents,
             },
             indent=2,
         ),
         encoding="utf-8",
     )
     return summary
+
+
+def _samples(civil_db: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Adults first from Surabaya, then Denpasar: the residents a demo user tries first
+    are inside the social affairs office's jurisdiction and not children's records."""
+    import sqlite3
+    from datetime import date
+
+    cutoff = date.today().replace(year=date.today().year - 20).isoformat()
+    query = (
+        "SELECT nik, full_name, kelurahan_code, rt, rw FROM residents "
+        "WHERE city_code = ? AND birth_date <= ? ORDER BY nik LIMIT ?"
+    )
+    with sqlite3.connect(f"file:{civil_db}?mode=ro", uri=True) as conn:
+        rows = [*conn.execute(query, ("35.78", cutoff, 7)), *conn.execute(query, ("51.71", cutoff, 3))]
+    residents = [
+        {"nik": r[0], "full_name": r[1], "kelurahan_code": r[2], "rt": r[3], "rw": r[4]} for r in rows
+    ]
+    return [r["nik"] for r in residents], residents[:3] + residents[7:9]
 
 
 async def seed_store(settings: Settings, *, base_url: str) -> dict[str, Any]:
