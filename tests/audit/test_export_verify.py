@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -28,8 +29,8 @@ async def fill(log: audit.AuditLog, sizes: tuple[int, ...] = (10, 20, 30)) -> li
     """Append up to each size and sign a checkpoint there; returns the notes."""
     notes = []
     for size in sizes:
-        while await log.size() < size:
-            await log.append(lookup(f"o{await log.size()}"))
+        current = await log.size()
+        await asyncio.gather(*(log.append(lookup(f"o{i}")) for i in range(current, size)))
         notes.append(await log.checkpoint())
     return notes
 

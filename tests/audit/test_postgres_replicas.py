@@ -1,0 +1,169 @@
+"""PostgreSQL in production: many writers, one tree; outages fail closed and heal."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+import audit
+from audit import merkle, store
+from tests.audit.conftest import BLIND_KEY, asyncpg_url, lookup
+from tests.audit.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def pg_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(asyncpg_url(postgres_url))
+    await audit.install_schema(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def check_one_tree(engine: AsyncEngine, log: audit.AuditLog, size: int) -> None:
+    """Every index 0..size-1 once, the root recomputes, all checkpoints are consistent."""
+    assert await log.size() == size
+    async with engine.connect() as conn:
+        rows = await store.read_leaves(conn, 0, size)
+        stored = await store.all_checkpoints(conn, size)
+    assert [i for i, _ in rows] == list(range(size))
+    leaves = [leaf for _, leaf in rows]
+    assert len({json.loads(leaf)["event_id"] for leaf in leaves}) == size
+    reference = merkle.MemoryTree()
+    for leaf in leaves:
+        reference.append(leaf)
+    assert reference.root() == await log.root()
+    heads = [audit.verify_checkpoint(cp.note, log.signer.verifier_key()) for cp in stored]
+    heads = [h for h in heads if h.size]
+    assert len(heads) >= 2
+    for head in heads:
+        assert reference.root(head.size) == head.root_hash
+    for older, newer in itertools.pairwise(heads):
+        (await log.consistency_proof(older.size, newer.size)).verify(
+            older.root_hash, newer.root_hash
+        )
+
+
+async def test_two_instances_on_two_engines_build_one_tree(
+    pg_engine: AsyncEngine, postgres_url: str, signer: audit.CheckpointSigner
+) -> None:
+    other_engine = create_async_engine(asyncpg_url(postgres_url))
+    logs = [
+        audit.AuditLog(e, signer=signer, blind_key=BLIND_KEY, checkpoint_interval=0.05)
+        for e in (pg_engine, other_engine)
+    ]
+    try:
+        for log in logs:
+            await log.start()
+        receipts = []
+        for round_ in range(6):
+            receipts += await asyncio.gather(
+                *(
+                    logs[i % 2].append(lookup(f"o{i}"))
+                    for i in range(100 * round_, 100 * round_ + 100)
+                )
+            )
+            await asyncio.sleep(0.06)
+        assert sorted(r.leaf_index for r in receipts) == list(range(600))
+        await logs[1].checkpoint()
+        await check_one_tree(pg_engine, logs[0], 600)
+    finally:
+        for log in logs:
+            await log.stop()
+        await other_engine.dispose()
+
+
+WORKER = """
+import asyncio, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import create_async_engine
+import audit
+from tests.audit.conftest import BLIND_KEY, lookup
+
+async def main(url, seed, n):
+    engine = create_async_engine(url)
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed))
+    log = audit.AuditLog(engine, signer=audit.CheckpointSigner("satugate.test/audit", key),
+                         blind_key=BLIND_KEY, checkpoint_interval=0.05)
+    async with log:
+        for start in range(0, n, 50):
+            await asyncio.gather(*(log.append(lookup(f"p{i}")) for i in range(start, start + 50)))
+    await engine.dispose()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def _repo_root() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parents[2])
+
+
+@pytest.mark.slow
+async def test_separate_processes_build_one_tree(
+    pg_engine: AsyncEngine, postgres_url: str, signing_key: object
+) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    seed = signing_key.private_bytes(  # type: ignore[attr-defined]
+        Encoding.Raw, PrivateFormat.Raw, NoEncryption()
+    ).hex()
+    url = asyncpg_url(postgres_url)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, url, seed, "300"], cwd=_repo_root())
+        for _ in range(2)
+    ]
+    for proc in procs:
+        assert await asyncio.to_thread(proc.wait, 120) == 0
+    signer = audit.CheckpointSigner("satugate.test/audit", signing_key)  # type: ignore[arg-type]
+    log = audit.AuditLog(pg_engine, signer=signer, blind_key=BLIND_KEY)
+    await check_one_tree(pg_engine, log, 600)
+
+
+async def test_outage_fails_closed_promptly_and_the_writer_heals(
+    postgres_url: str, pg_engine: AsyncEngine, signer: audit.CheckpointSigner
+) -> None:
+    target = urlsplit(postgres_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    await proxy.start()
+    proxied = asyncpg_url(postgres_url).replace(f":{target.port}/", f":{proxy.port}/")
+    engine = create_async_engine(proxied, connect_args={"timeout": 30})
+    log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY, commit_timeout=1.0)
+    try:
+        await log.start()
+        before = await asyncio.gather(*(log.append(lookup()) for _ in range(20)))
+        for outage in (proxy.cut, proxy.stall):
+            outage()
+            async with asyncio.timeout(10):  # bounded: the caller hears back, no hang
+                results = await asyncio.gather(
+                    *(log.append(lookup("during-outage")) for _ in range(10)),
+                    return_exceptions=True,
+                )
+            assert all(isinstance(r, audit.AuditUnavailable) for r in results), results
+            proxy.restore()
+            after = await log.append(lookup("after"))
+            assert after.leaf_index >= 20
+        await check_gapless(pg_engine, log, before[0].leaf_index)
+    finally:
+        await log.stop()
+        await engine.dispose()
+        await proxy.close()
+
+
+async def check_gapless(engine: AsyncEngine, log: audit.AuditLog, first: int) -> None:
+    size = await log.size()
+    async with engine.connect() as conn:
+        indexes = [i for i, _ in await store.read_leaves(conn, 0, size)]
+    assert indexes == list(range(first, size))
+    leaves = [await log.leaf(i) for i in range(size)]
+    assert merkle.root_from_leaves(leaves) == await log.root()
