@@ -86,6 +86,7 @@ class LogVerifier:
         self.hashes: list[bytes] | None = [] if keep_hashes else None
         self.earlier: Checkpoint | None = None
         self.expected_size: int | None = None
+        self.final_note: str | None = None
         if earlier_checkpoint is not None:
             self.earlier = verify_checkpoint(earlier_checkpoint, self._key)
             self._anchors[self.earlier.size] = self.earlier
@@ -105,6 +106,7 @@ class LogVerifier:
             self._anchors.setdefault(checkpoint.size, checkpoint)
         if self._final is None or checkpoint.size >= self._final.size:
             self._final = checkpoint
+            self.final_note = note
         return checkpoint
 
     def add_leaf(self, index: int, leaf: bytes, recorded_hash: bytes | None = None) -> None:
@@ -212,6 +214,17 @@ def verify_export(
     progress bar). Malformed lines are reported as problems at the position they occupy.
     """
     verifier = LogVerifier(verifier_key, earlier_checkpoint=earlier_checkpoint)
+    return feed_export(lines, verifier, on_leaf=on_leaf, on_header=on_header)
+
+
+def feed_export(
+    lines: Iterable[str],
+    verifier: LogVerifier,
+    *,
+    on_leaf: Callable[[int], None] | None = None,
+    on_header: Callable[[int], None] | None = None,
+) -> VerifyReport:
+    """Feed an export's lines to ``verifier`` and finish it (see :func:`verify_export`)."""
     problems: list[str] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
