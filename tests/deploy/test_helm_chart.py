@@ -32,7 +32,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no-redis": {"redis": {"enabled": False}},
     "tightened": {
         "image": {"digest": "sha256:" + "ab" * 32},
-        "sources": {"existingSecret": "satugate-sources"},
+        "sources": {"existingSecret": "city-sources", "key": "sources-2026.yaml"},
         "autoscaling": {"targetMemoryUtilizationPercentage": 80},
         "config": {"extra": {"lookup_rate": "300/minute"}, "policyDir": "/etc/policies"},
         "networkPolicy": {
@@ -310,13 +310,28 @@ def test_image_tag_and_digest() -> None:
     assert pinned == "ghcr.io/satugate/satugate@sha256:" + "ab" * 32
 
 
-def test_sources_file_is_mounted_from_its_secret() -> None:
-    objects = render(VARIANTS["tightened"])
+@pytest.mark.parametrize(
+    ("variant", "secret", "key"),
+    [
+        ("defaults", "satugate-sources", "sources.yaml"),
+        ("tightened", "city-sources", "sources-2026.yaml"),
+    ],
+)
+def test_sources_file_is_mounted_from_its_secret(variant: str, secret: str, key: str) -> None:
+    objects = render(VARIANTS[variant])
     container = gateway_container(objects)
     env = {e["name"]: e.get("value") for e in container["env"]}
     path = Path(env["SATUGATE_SOURCES_FILE"])
     mount = next(m for m in container["volumeMounts"] if m["mountPath"] == str(path.parent))
     assert mount["readOnly"] is True
+    pod = only(objects, "Deployment")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])["secret"]
+    assert volume["secretName"] == secret
+    assert volume["items"] == [{"key": key, "path": path.name}]
+
+
+def test_settings_from_config_values() -> None:
+    objects = render(VARIANTS["tightened"])
     config = only(objects, "ConfigMap")["data"]
     assert config["SATUGATE_LOOKUP_RATE"] == "300/minute"
     assert config["SATUGATE_POLICY_DIR"] == "/etc/policies"
@@ -336,13 +351,20 @@ def test_required_secrets_are_enforced() -> None:
         render({"database": {"existingSecret": ""}})
     with pytest.raises(helm_python.HelmError, match=re.escape("masterKey.existingSecret")):
         render({"masterKey": {"existingSecret": ""}})
+    with pytest.raises(helm_python.HelmError, match=re.escape("sources.existingSecret")):
+        render({"sources": {"existingSecret": ""}})
 
 
 def test_notes_name_the_secrets_to_create() -> None:
     with helm_python.Chart.load(CHART) as chart:
         notes = chart.render(None, name=RELEASE, namespace=NAMESPACE, is_install=True)
     text = next(v for k, v in notes.items() if k.endswith("NOTES.txt"))
-    for secret in ("satugate-database", "satugate-redis", "satugate-master-key"):
+    for secret in (
+        "satugate-database",
+        "satugate-redis",
+        "satugate-master-key",
+        "satugate-sources",
+    ):
         assert secret in text
 
 
