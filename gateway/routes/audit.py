@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 import audit
-from gateway.auth import get_services, require
+from gateway.auth import authenticate, get_services, require
 from gateway.errors import BadRequest, InvalidNik, NotFound
 from gateway.nik import NikError, parse_nik
 from gateway.recorder import OFFICER_RE, Call
@@ -17,6 +18,8 @@ from gateway.tokens import Principal
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Auditor = Annotated[Principal, Depends(require("audit"))]
+# Proofs reveal only hashes: any authenticated client may check its receipts.
+Anyone = Annotated[Principal, Depends(authenticate)]
 
 
 def _dt(value: str | None, name: str) -> datetime | None:
@@ -69,11 +72,16 @@ async def events(
 
 
 @router.get("/leaves/{index}", summary="The exact bytes hashed into the tree")
-async def leaf(request: Request, principal: Auditor, index: int) -> Response:
+async def leaf(request: Request, principal: Anyone, index: int) -> Response:
+    """Auditors read every leaf; an agency reads the leaves of its own calls, so that it
+    can prove what it lawfully received."""
     log = get_services(request).audit
     if index < 0 or index >= await log.size():
         raise NotFound("no leaf at this index")
-    return Response(await log.leaf(index), media_type="application/json")
+    data = await log.leaf(index)
+    if not principal.has("audit") and json.loads(data).get("agency") != principal.agency:
+        raise NotFound("no leaf of this agency at this index")
+    return Response(data, media_type="application/json")
 
 
 @router.get("/checkpoint", summary="Latest signed checkpoint (C2SP tlog-checkpoint)")
@@ -89,7 +97,7 @@ async def verifier_key(request: Request) -> PlainTextResponse:
 @router.get("/proof/inclusion")
 async def inclusion(
     request: Request,
-    principal: Auditor,
+    principal: Anyone,
     leaf_index: Annotated[int, Query(ge=0)],
     tree_size: Annotated[int, Query(ge=1)],
 ) -> dict[str, Any]:
@@ -102,7 +110,7 @@ async def inclusion(
 @router.get("/proof/consistency")
 async def consistency(
     request: Request,
-    principal: Auditor,
+    principal: Anyone,
     first: Annotated[int, Query(ge=1)],
     second: Annotated[int, Query(ge=1)],
 ) -> dict[str, Any]:
