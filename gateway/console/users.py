@@ -38,15 +38,20 @@ MAX_PASSWORD_LENGTH = 1024
 MAX_FAILED_ATTEMPTS = 5
 LOCK_DURATION = timedelta(minutes=15)
 
-# argon2id with the library's defaults (RFC 9106 second recommended option: t=3, 64 MiB).
-_hasher = PasswordHasher()
+
+@functools.cache
+def default_hasher() -> PasswordHasher:
+    """argon2id with the library's defaults (RFC 9106's second recommended option:
+    t=3, 64 MiB, p=4). Each hash records its own parameters, so a hasher with other
+    parameters (tests use cheaper ones) still verifies every stored hash."""
+    return PasswordHasher()
 
 
 @functools.cache
-def _dummy_hash() -> str:
+def _dummy_hash(hasher: PasswordHasher) -> str:
     """Verified against when the username is unknown, so that a miss costs as long as a
     hit and response times do not tell which usernames exist."""
-    return _hasher.hash("satugate-console-no-such-user")
+    return hasher.hash("satugate-console-no-such-user")
 
 
 class UserError(ValueError):
@@ -105,6 +110,7 @@ async def create_user(
     totp_secret: str | None = None,
     *,
     master_key: SecretKey | None = None,
+    hasher: PasswordHasher | None = None,
 ) -> ConsoleUser:
     """Create a console user with an argon2id password hash.
 
@@ -121,7 +127,7 @@ async def create_user(
             raise UserError("a TOTP secret is stored wrapped: pass the master key")
         pyotp.TOTP(totp_secret).now()  # refuse a secret that is not base32
         wrapped = wrap_totp_secret(master_key, totp_secret)
-    password_hash = _hasher.hash(password)
+    password_hash = (hasher or default_hasher()).hash(password)
     try:
         async with engine.begin() as conn:
             await conn.execute(
@@ -168,6 +174,7 @@ async def authenticate(
     *,
     master_key: SecretKey | None,
     now: datetime | None = None,
+    hasher: PasswordHasher | None = None,
 ) -> ConsoleUser:
     """Check a sign-in; raise :class:`SignInFailed` for any refusal.
 
@@ -177,17 +184,18 @@ async def authenticate(
     concurrent guesses on several replicas cannot slip past the limit.
     """
     now = now or datetime.now(UTC)
+    hasher = hasher or default_hasher()
     table = store.console_users
     async with engine.connect() as conn:
         row = (await conn.execute(select(table).where(table.c.username == username))).first()
     if row is None or len(password) > MAX_PASSWORD_LENGTH:
-        _verify(_dummy_hash(), password[:MAX_PASSWORD_LENGTH])
+        _verify(hasher, _dummy_hash(hasher), password[:MAX_PASSWORD_LENGTH])
         raise SignInFailed("unknown user")
     locked_until = _aware(row.locked_until)
     if locked_until is not None and locked_until > now:
         raise SignInFailed("locked")
     password_hash: str = row.password_hash
-    ok = _verify(password_hash, password)
+    ok = _verify(hasher, password_hash, password)
     if ok and row.totp_secret is not None:
         if master_key is None:
             raise SignInFailed("TOTP enrolled but no master key to read it")
@@ -210,8 +218,8 @@ async def authenticate(
                 }
             await conn.execute(update(table).where(table.c.username == username).values(failure))
         else:
-            if _hasher.check_needs_rehash(password_hash):
-                password_hash = _hasher.hash(password)
+            if hasher.check_needs_rehash(password_hash):
+                password_hash = hasher.hash(password)
             await conn.execute(
                 update(table)
                 .where(table.c.username == username)
@@ -222,8 +230,8 @@ async def authenticate(
     return ConsoleUser(row.username, row.role, password_hash)
 
 
-def _verify(password_hash: str, password: str) -> bool:
+def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from argon2 import PasswordHasher
 import pytest
 from fastapi import FastAPI
 
@@ -118,9 +119,15 @@ class Console:
             await client.aclose()
 
 
+# argon2id with the library's defaults costs about a second per hash on a busy CI
+# machine; the tests use the smallest parameters argon2 allows. Production keeps the
+# defaults (``gateway.console.users.default_hasher``).
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
 async def seed_users(services: Services) -> None:
     for (name, password), role in ((ADMIN_1, "admin"), (ADMIN_2, "admin"), (AUDITOR, "auditor")):
-        await console.create_user(services.engine, name, password, role)
+        await console.create_user(services.engine, name, password, role, hasher=FAST_HASHER)
 
 
 @pytest.fixture
@@ -128,6 +135,7 @@ async def console_app(console_settings: Settings) -> AsyncIterator[Console]:
     demo = await seed_store(console_settings, base_url=ISSUER)
     services = await build_services(console_settings)
     app = with_console(create_app(console_settings, services=services))
+    app.state.console_hasher = FAST_HASHER
     await seed_users(services)
     handle = Console(app=app, services=services, settings=console_settings, demo=demo)
     try:

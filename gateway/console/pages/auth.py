@@ -62,6 +62,7 @@ async def login(request: Request) -> Response:
             password if isinstance(password, str) else "",
             form_text(form, "totp", 12) or None,
             master_key=keys.master,
+            hasher=getattr(request.app.state, "console_hasher", None),
         )
     except SignInFailed:
         get_logger().info("console_sign_in", outcome="refused")

@@ -1,0 +1,70 @@
+"""``satugate console``: manage the people who sign in to the web console."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+
+from gateway.settings import Settings
+
+app = typer.Typer(
+    name="console",
+    help="Console users (administrators and auditors of the web console).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+PASSWORD_ENV = "SATUGATE_CONSOLE_PASSWORD"  # noqa: S105 - the name of a variable
+
+
+async def _add_user(
+    settings: Settings, username: str, password: str, role: str, totp: str | None
+) -> None:
+    from gateway import store
+    from gateway.console import create_user
+    from gateway.keys import load_master_key
+    from gateway.services import install_schema
+
+    engine = store.create_engine(settings.resolved_database_url())
+    try:
+        await install_schema(engine)
+        master = load_master_key(settings.resolved_master_key_file()) if totp else None
+        await create_user(engine, username, password, role, totp, master_key=master)
+    finally:
+        await engine.dispose()
+
+
+@app.command("add-user")
+def add_user(
+    username: Annotated[str, typer.Argument(help="Login name: lowercase letters, digits, . _ -")],
+    role: Annotated[str, typer.Option(help="admin or auditor")],
+    totp: Annotated[
+        bool, typer.Option("--totp", help="Enrol the user in TOTP (prints the secret once)")
+    ] = False,
+) -> None:
+    """Create a console user. The password comes from $SATUGATE_CONSOLE_PASSWORD or a prompt
+    (never from the command line, where it would land in the shell history)."""
+    import pyotp
+
+    from gateway.console import ROLES, UserError
+
+    if role not in ROLES:
+        raise typer.BadParameter("the role must be admin or auditor", param_hint="--role")
+    password = os.environ.get(PASSWORD_ENV) or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    secret = pyotp.random_base32() if totp else None
+    try:
+        asyncio.run(_add_user(Settings(), username, password, role, secret))
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"console user {username} ({role}) created")
+    if secret is not None:
+        uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="satugate")
+        typer.echo("add this to the user's authenticator app (shown once):")
+        typer.echo(f"  secret: {secret}")
+        typer.echo(f"  uri:    {uri}")
