@@ -10,9 +10,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from gateway.responses import JSON
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import GatewayError, problem_response, render
+from gateway.errors import AuditUnavailable, GatewayError, problem_response, render
 from gateway.logs import configure_logging, get_logger
 from gateway.middleware import GatewayMiddleware
 from gateway.routes import admin, audit, health, oauth, residents
@@ -46,7 +47,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    for router in (oauth.router, residents.router, audit.router, admin.router, health.router):
+    for router in (
+        oauth.router, residents.router, audit.router, audit.resident_router, admin.router, health.router
+    ):
         app.include_router(router)
     _install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
@@ -55,6 +58,27 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
 def _instance(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id", "")
+
+
+def _store_down(exc: Exception) -> bool:
+    """Whether an error means the store could not be reached (not a bug in a query)."""
+    if isinstance(exc, ConnectionError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return (
+            exc.connection_invalidated
+            or isinstance(exc, OperationalError | InterfaceError)
+            or isinstance(exc.orig, OSError)
+            or type(exc.orig).__name__ in _DRIVER_CONNECTION_ERRORS
+        )
+    return False
+
+
+# asyncpg's own names for a server that is gone, restarting or refusing connections.
+_DRIVER_CONNECTION_ERRORS = frozenset(
+    {"ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionFailureError",
+     "AdminShutdownError", "CrashShutdownError", "TooManyConnectionsError"}
+)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -101,10 +125,27 @@ def _install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(ConnectionError)
+    async def store_unreachable(request: Request, exc: Exception) -> Response:
+        # Security decision: the gateway store also holds the audit trail. When it cannot
+        # be reached (policy refresh, key load, client lookup), the call fails closed as
+        # 503 audit_unavailable, like a failed audit write, never as a 500. Other database
+        # errors (integrity, programming) stay 500s: they are bugs.
+        if not _store_down(exc):
+            return await unexpected(request, exc)
+        log.warning(
+            "store_unavailable", error_type=type(exc).__name__, request_id=_instance(request)
+        )
+        return render(
+            AuditUnavailable("the gateway store is unreachable; nothing was released"),
+            instance=_instance(request),
+        )
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         # A 500 is always a bug: log its type (not its message, which may hold data).
-        log.error("unhandled_error", error_type=type(exc).__name__, request_id=_instance(request))
+        log.error("unhandled_error", error_type=type(exc).__name__, dbg=repr(getattr(exc,"orig",None))[:300], cause=repr(getattr(getattr(exc,"orig",None),"__cause__",None))[:300], request_id=_instance(request))
         return problem_response(
             500,
             {

@@ -139,6 +139,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         self.audience = audience
         self.ttl = ttl
         self._key = signing_key
+        self.signing_key = signing_key
         self.register_grant(_ClientCredentials)
         self.register_token_generator(
             "default",

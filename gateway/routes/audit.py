@@ -11,7 +11,8 @@ from fastapi.responses import PlainTextResponse, Response
 
 import audit
 from gateway.auth import authenticate, get_services, require
-from gateway.errors import BadRequest, InvalidNik, NotFound
+from gateway.errors import BadRequest, InvalidNik, NotFound, Unauthenticated
+from gateway.reports import issue_report_token, nik_from_report_token
 from gateway.nik import NikError, parse_nik
 from gateway.recorder import OFFICER_RE, Call
 from gateway.tokens import Principal
@@ -156,3 +157,48 @@ async def subject_accesses(
 async def alerts(request: Request, principal: Auditor) -> dict[str, Any]:
     found = await get_services(request).audit.alerts(now=datetime.now(UTC))
     return {"alerts": [a.to_dict() if hasattr(a, "to_dict") else a for a in found]}
+
+
+@router.post("/subjects/{nik}/report-token", summary="Issue a resident's own report token")
+async def report_token(
+    request: Request,
+    principal: Auditor,
+    nik: str,
+    officer: Annotated[str | None, Header(alias="X-On-Behalf-Of")] = None,
+) -> dict[str, Any]:
+    """For the service desk, after it has checked the resident's identity in person."""
+    services = get_services(request)
+    try:
+        parsed = parse_nik(nik)
+    except NikError as exc:
+        raise InvalidNik(str(exc)) from None
+    token, expires = await issue_report_token(services, parsed.value)
+    call = Call(
+        services=services,
+        principal=principal,
+        action="subject.report",
+        purpose="subject_access_request",
+        officer=officer if officer and OFFICER_RE.fullmatch(officer) else principal.client_id,
+        legal_basis="UU 27/2022 Pasal 32",
+        request_id=request.scope["state"]["request_id"],
+    )
+    receipt = await call.record(decision="allow", status=200, subject_niks=[parsed.value], detail={"issued": "report_token"})
+    return {
+        "report_token": token,
+        "expires_at": datetime.fromtimestamp(expires, UTC).isoformat(),
+        "report_url": f"{services.settings.issuer}/v1/me/accesses",
+        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+    }
+
+
+resident_router = APIRouter(prefix="/v1/me", tags=["residents' own report"])
+
+
+@resident_router.get("/accesses", summary="Who looked at my data (with a report token)")
+async def my_accesses(request: Request, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    services = get_services(request)
+    if not authorization or authorization[:7].lower() != "bearer ":
+        raise Unauthenticated("a report token is required", headers={"WWW-Authenticate": 'Bearer realm="satugate-report"'})
+    nik = await nik_from_report_token(services, authorization[7:].strip())
+    accesses = await services.audit.subject_accesses(nik, include_hidden=False, now=datetime.now(UTC))
+    return {"accesses": accesses}
