@@ -64,13 +64,17 @@ def _store_down(exc: Exception) -> bool:
     """Whether an error means the store could not be reached (not a bug in a query)."""
     if isinstance(exc, ConnectionError):
         return True
-    if isinstance(exc, DBAPIError):
-        return (
-            exc.connection_invalidated
-            or isinstance(exc, OperationalError | InterfaceError)
-            or isinstance(exc.orig, OSError)
-            or type(exc.orig).__name__ in _DRIVER_CONNECTION_ERRORS
-        )
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return True
+    for cause in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        if isinstance(cause, OSError) or type(cause).__name__ in _DRIVER_CONNECTION_ERRORS:
+            return True
+        state = str(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or "")
+        # SQLSTATE class 08 (connection exception) and 57P (shutdown, starting up).
+        if state.startswith(("08", "57P")):
+            return True
     return False
 
 
@@ -145,7 +149,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         # A 500 is always a bug: log its type (not its message, which may hold data).
-        log.error("unhandled_error", error_type=type(exc).__name__, dbg=repr(getattr(exc,"orig",None))[:300], cause=repr(getattr(getattr(exc,"orig",None),"__cause__",None))[:300], request_id=_instance(request))
+        log.error("unhandled_error", error_type=type(exc).__name__, request_id=_instance(request))
         return problem_response(
             500,
             {
