@@ -236,7 +236,10 @@ class _Loader:
         value = spec[key]
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            self.error(spec, key, f"{key!r} must be a name or a list of names")
+            hint = ""
+            if any(isinstance(i, (int, float)) for i in (items if isinstance(items, list) else [])):
+                hint = ' (quote codes such as "35.78": unquoted, YAML reads a number)'
+            self.error(spec, key, f"{key!r} must be a name or a list of names{hint}")
             return []
         out: list[str] = []
         for index, item in enumerate(items):

@@ -77,8 +77,12 @@ class Pseudonymiser:
             sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except (binascii.Error, ValueError):
             raise MalformedPseudonym("not a pseudonym") from None
-        if len(sealed) <= 16 or base64.urlsafe_b64encode(sealed).rstrip(b"=").decode() != body:
+        if len(sealed) <= 16:
             raise MalformedPseudonym("not a pseudonym")
+        if base64.urlsafe_b64encode(sealed).rstrip(b"=").decode() != body:
+            # A changed last character can decode to the same bytes; refuse it as tampered
+            # so that one pseudonym has exactly one spelling.
+            raise ForeignPseudonym("pseudonym does not belong to this domain")
         siv = self._sivs.get(version)
         if siv is None:
             if version < self._current:

@@ -7,6 +7,10 @@ from typing import Any
 import yaml
 
 
+#: libyaml's parser when PyYAML was built with it (many times faster), else pure Python.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class YMap(dict[Any, Any]):
     """A mapping that remembers its own line and the line of each key."""
 
@@ -33,7 +37,7 @@ def parse(text: str) -> Any:
     Duplicate keys are an error (PyYAML would silently keep the last one, which could
     hide a rule from its reviewer).
     """
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         return None if node is None else _convert(loader, node)
@@ -47,7 +51,7 @@ def parse(text: str) -> Any:
         loader.dispose()
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+def _convert(loader: Any, node: yaml.Node) -> Any:
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out = YMap()
@@ -70,7 +74,10 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
             seq.append(_convert(loader, item))
             seq.item_lines.append(item.start_mark.line + 1)
         return seq
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError:  # e.g. 2025-13-45 looks like a date but is none: keep the text
+        return node.value
 
 
 def line_of(container: Any, key: Any = None, default: int = 1) -> int:
