@@ -128,8 +128,13 @@ def test_most_protective_treatment_wins_between_grants() -> None:
 
 
 def test_treatments_are_ordered_by_protection() -> None:
-    order = [Treatment.CLEAR, Treatment.MASK, Treatment.GENERALISE, Treatment.PSEUDONYMISE,
-             Treatment.WITHHOLD]  # fmt: skip
+    order = [
+        Treatment.CLEAR,
+        Treatment.MASK,
+        Treatment.GENERALISE,
+        Treatment.PSEUDONYMISE,
+        Treatment.WITHHOLD,
+    ]
     assert sorted(reversed(order)) == order
     assert max(Treatment.MASK, Treatment.PSEUDONYMISE) is Treatment.PSEUDONYMISE
 
@@ -299,8 +304,11 @@ def test_catalog_lists_purposes_fields_and_treatments(demo_policy: policies.Poli
 
 def test_lookups(demo_policy: policies.Policy) -> None:
     assert demo_policy.dataset_of("welfare_decile") == "welfare"
-    assert demo_policy.fields_of("health") == ("bpjs_class", "chronic_conditions",
-                                               "disability_support_needs")  # fmt: skip
+    assert demo_policy.fields_of("health") == (
+        "bpjs_class",
+        "chronic_conditions",
+        "disability_support_needs",
+    )
     assert len(demo_policy.all_fields) == 42
     assert demo_policy.agencies["dinsos"].jurisdiction == ("35.78",)
     assert demo_policy.agencies["dinkes"].pseudonym_domain == "dinkes"

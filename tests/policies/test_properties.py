@@ -39,11 +39,14 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 def grants(draw: st.DrawFn, index: int) -> dict[str, Any]:
     datasets = draw(st.sampled_from([["people"], ["clinic"], ["people", "clinic"]]))
     names = [f for d in datasets for f in (PEOPLE if d == "people" else CLINIC)]
-    chosen = draw(st.lists(st.sampled_from(names + ["*"]), min_size=1, max_size=4, unique=True))
+    chosen = draw(st.lists(st.sampled_from([*names, "*"]), min_size=1, max_size=4, unique=True))
     fields = {}
     for name in chosen:
-        options = TREATMENTS if name in GENERALISABLE or name == "*" else [
-            t for t in TREATMENTS if t != "generalise"]  # fmt: skip
+        options = (
+            TREATMENTS
+            if name in GENERALISABLE or name == "*"
+            else [t for t in TREATMENTS if t != "generalise"]
+        )
         fields[name] = draw(st.sampled_from(options))
     grant: dict[str, Any] = {
         "id": f"g{index}",
@@ -71,8 +74,13 @@ def grants(draw: st.DrawFn, index: int) -> dict[str, Any]:
 @st.composite
 def denies(draw: st.DrawFn, index: int) -> dict[str, Any]:
     deny: dict[str, Any] = {"id": f"d{index}"}
-    for key, values in (("roles", ROLES), ("purposes", PURPOSES), ("actions", ACTIONS),
-                        ("fields", PEOPLE + CLINIC), ("datasets", ["people", "clinic"])):  # fmt: skip
+    for key, values in (
+        ("roles", ROLES),
+        ("purposes", PURPOSES),
+        ("actions", ACTIONS),
+        ("fields", PEOPLE + CLINIC),
+        ("datasets", ["people", "clinic"]),
+    ):
         if draw(st.booleans()):
             deny[key] = draw(st.lists(st.sampled_from(values), min_size=1, max_size=2, unique=True))
     if len(deny) == 1:
@@ -96,15 +104,16 @@ requests = st.builds(
     fields=st.one_of(
         st.none(),
         st.lists(st.sampled_from(PEOPLE + CLINIC), min_size=1, max_size=3, unique=True).map(tuple),
-    ),  # fmt: skip
+    ),
     action=st.sampled_from(ACTIONS),
     legal_basis=st.sampled_from([None, "PKS/7", "other"]),
     at=st.sampled_from([AT, AT.replace(year=2025)]),
 )
 
 
-def compile_rules(grant_list: list[dict[str, Any]], deny_list: list[dict[str, Any]],
-                  split: bool = False) -> policies.Policy:  # fmt: skip
+def compile_rules(
+    grant_list: list[dict[str, Any]], deny_list: list[dict[str, Any]], split: bool = False
+) -> policies.Policy:
     files = {"base.yaml": DATASETS}
     if split:
         for i, g in enumerate(grant_list):
@@ -158,8 +167,9 @@ def test_default_deny_holds_for_random_bundles(
 
 @SETTINGS
 @given(rule_sets(), st.data(), st.lists(requests, min_size=1, max_size=6))
-def test_adding_a_deny_never_widens_access(rules: Any, data: st.DataObject,
-                                           reqs: list[policies.AccessRequest]) -> None:  # fmt: skip
+def test_adding_a_deny_never_widens_access(
+    rules: Any, data: st.DataObject, reqs: list[policies.AccessRequest]
+) -> None:
     grant_list, deny_list = rules
     before = compile_rules(grant_list, deny_list)
     extra = data.draw(denies(len(deny_list)))
@@ -176,8 +186,9 @@ def test_adding_a_deny_never_widens_access(rules: Any, data: st.DataObject,
 
 @SETTINGS
 @given(rule_sets(), st.randoms(use_true_random=False), st.lists(requests, min_size=1, max_size=6))
-def test_rule_order_never_changes_a_decision(rules: Any, rng: random.Random,
-                                             reqs: list[policies.AccessRequest]) -> None:  # fmt: skip
+def test_rule_order_never_changes_a_decision(
+    rules: Any, rng: random.Random, reqs: list[policies.AccessRequest]
+) -> None:
     grant_list, deny_list = rules
     original = compile_rules(grant_list, deny_list)
     shuffled_grants = rng.sample(grant_list, len(grant_list))

@@ -29,7 +29,8 @@ def generated_niks(count: int, seed: int = 2026) -> Iterator[str]:
     while len(seen) < count:
         region = rng.choice(["357808", "357801", "357831", "517101", "517104"])
         day = rng.randint(1, 28) + rng.choice((0, 40))
-        nik = f"{region}{day:02d}{rng.randint(1, 12):02d}{rng.randint(0, 99):02d}{rng.randint(1, 9999):04d}"
+        month, year, serial = rng.randint(1, 12), rng.randint(0, 99), rng.randint(1, 9999)
+        nik = f"{region}{day:02d}{month:02d}{year:02d}{serial:04d}"
         if nik not in seen:
             seen.add(nik)
             yield nik
@@ -94,7 +95,7 @@ def test_any_single_character_change_is_rejected(position: int, delta: int) -> N
         "ps1.1.AAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         "ps1.1.AAAAAAAAAAAAAAAAAAAAAAAAAA+/",
         NIK,
-    ],  # fmt: skip
+    ],
 )
 def test_malformed_tokens(token: str) -> None:
     with pytest.raises(MalformedPseudonym):

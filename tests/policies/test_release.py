@@ -100,8 +100,9 @@ def test_records_outside_the_jurisdiction_are_filtered(
 def test_row_filter_expression(policy: policies.Policy, alpha: Pseudonymiser) -> None:
     decision = policy.decide(request(purpose="count"))
     assert decision.row_filter == "decile <= 4" and decision.jurisdiction == ()
-    released = policy.release(decision, {**ADULT, "kelurahan_code": "51.71.01.1002"},
-                              pseudonymiser=alpha, today=TODAY)  # fmt: skip
+    released = policy.release(
+        decision, {**ADULT, "kelurahan_code": "51.71.01.1002"}, pseudonymiser=alpha, today=TODAY
+    )
     assert released.record == {"nik": ADULT["nik"], "decile": "3-5", "kelurahan_code": "51.71.01"}
     assert released.subject == ADULT["nik"]
     for decile in (5, None, "3"):
@@ -139,7 +140,8 @@ def test_age_falls_back_to_the_nik_and_unknown_age_counts_as_a_child(
 
 def test_every_grant_behind_a_field_must_allow_children(alpha: Pseudonymiser) -> None:
     rules = RULES + RULES.replace("grants:\n", "").replace("help-people", "help-kids").replace(
-        "count-people", "count-kids").replace("purposes: [help]", "purposes: [help]\n    children: true")  # fmt: skip
+        "count-people", "count-kids"
+    ).replace("purposes: [help]", "purposes: [help]\n    children: true")
     policy = compile_texts(rules)
     decision = policy.decide(request(fields=("full_name",)))
     assert decision.rule_ids == ("help-kids", "help-people")
@@ -151,9 +153,14 @@ def test_identifiers_in_nested_structures_are_pseudonymised(alpha: Pseudonymiser
     datasets_rules = RULES.replace('"*": clear', '"*": clear\n      family: clear')
     from tests.policies.conftest import DATASETS, texts
 
-    bundle = policies.load_bundle_texts(texts(
-        datasets_rules, datasets=DATASETS.replace("      religion: sensitive",
-                                                  "      religion: sensitive\n      family: {}")))  # fmt: skip
+    bundle = policies.load_bundle_texts(
+        texts(
+            datasets_rules,
+            datasets=DATASETS.replace(
+                "      religion: sensitive", "      religion: sensitive\n      family: {}"
+            ),
+        )
+    )
     policy = policies.compile_bundle(bundle)
     decision = policy.decide(request(fields=("nik", "family", "full_name")))
     record = {
@@ -187,8 +194,12 @@ def test_release_refuses_mismatched_inputs(policy: policies.Policy, alpha: Pseud
 
 
 def test_demo_agencies_get_different_stable_pseudonyms(demo_policy: policies.Policy) -> None:
-    record = {"nik": "3578081506850003", "birth_date": "1985-06-15", "kelurahan_code": "35.78.08.1001",
-              "full_name": "Budi Santoso"}  # fmt: skip
+    record = {
+        "nik": "3578081506850003",
+        "birth_date": "1985-06-15",
+        "kelurahan_code": "35.78.08.1001",
+        "full_name": "Budi Santoso",
+    }
     dinsos = Pseudonymiser("dinsos", keys(10), 1)
     dinkes = Pseudonymiser("dinkes", keys(11), 1)
     a = demo_policy.decide(request("dinsos", "social_assistance", ("nik", "full_name")))
