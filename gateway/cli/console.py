@@ -17,6 +17,12 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+@app.callback()
+def _console() -> None:
+    """Console users (administrators and auditors of the web console)."""
+
+
 PASSWORD_ENV = "SATUGATE_CONSOLE_PASSWORD"  # noqa: S105 - the name of a variable
 
 

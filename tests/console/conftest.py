@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from argon2 import PasswordHasher
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from gateway import console
@@ -70,7 +70,9 @@ class Browser:
     client: httpx.AsyncClient
     csrf: str = ""
 
-    async def sign_in(self, username: str, password: str, totp: str | None = None) -> httpx.Response:
+    async def sign_in(
+        self, username: str, password: str, totp: str | None = None
+    ) -> httpx.Response:
         page = await self.client.get("/console/login")
         data = {"csrf": csrf_of(page.text), "username": username, "password": password}
         if totp is not None:
@@ -84,7 +86,9 @@ class Browser:
     async def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.client.get(path, **kwargs)
 
-    async def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
+    async def post(
+        self, path: str, data: dict[str, Any] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         body = {"csrf": self.csrf, **(data or {})}
         return await self.client.post(path, data=body, **kwargs)
 

@@ -19,7 +19,10 @@ async def test_an_administrator_cannot_read_the_audit_pages(console_app: Console
         response = await admin.get(path)
         assert response.status_code == 403, path
         assert "hanya untuk auditor" in response.text
-    for path, data in (("/console/audit", {"agency": "dinsos"}), ("/console/residents", {"nik": nik})):
+    for path, data in (
+        ("/console/audit", {"agency": "dinsos"}),
+        ("/console/residents", {"nik": nik}),
+    ):
         response = await admin.post(path, data)
         assert response.status_code == 403, path
     assert nik not in (await admin.post("/console/residents", {"nik": nik})).text
@@ -42,7 +45,7 @@ async def test_an_auditor_cannot_change_policies_or_clients(console_app: Console
         ("/console/clients", {"name": "x", "agency": "dinsos", "scopes": ["admin"]}),
         ("/console/clients/demo-dinsos/rotate", {}),
         ("/console/clients/demo-dinsos/revoke", {}),
-        ("/console/policies", {"filename": ["a.yaml"], "content": ["agencies: {}"], "comment": "x"}),
+        ("/console/policies", {"filename": ["a.yaml"], "content": ["a: 1"], "comment": "x"}),
         (f"/console/policies/{active}/approve", {}),
     ):
         response = await auditor.post(path, data)
@@ -53,7 +56,10 @@ async def test_an_auditor_cannot_change_policies_or_clients(console_app: Console
     assert policies_page.status_code == 200 and "/console/policies/new" not in policies_page.text
 
 
-@pytest.mark.parametrize("path", ["/console/", "/console/checkpoint", "/console/policies", "/console/simulate"])
+SHARED = ["/console/", "/console/checkpoint", "/console/policies", "/console/simulate"]
+
+
+@pytest.mark.parametrize("path", SHARED)
 async def test_shared_pages_serve_both_roles(console_app: Console, path: str) -> None:
     for user in (ADMIN_1, AUDITOR):
         browser = await console_app.signed_in(user)
@@ -63,7 +69,8 @@ async def test_shared_pages_serve_both_roles(console_app: Console, path: str) ->
 async def test_console_actions_are_audited_as_the_console_user(console_app: Console) -> None:
     admin = await console_app.signed_in(ADMIN_1)
     created = await admin.post(
-        "/console/clients", {"name": "Sistem Uji", "agency": "bappeda", "scopes": ["residents:read"]}
+        "/console/clients",
+        {"name": "Sistem Uji", "agency": "bappeda", "scopes": ["residents:read"]},
     )
     assert created.status_code == 201
     auditor = await console_app.signed_in(AUDITOR)

@@ -1,0 +1,83 @@
+"""``satugate console add-user``."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pyotp
+import pytest
+from typer.testing import CliRunner
+
+from gateway import store
+from gateway.cli.console import app
+from gateway.console.users import SignInFailed, authenticate, get_user
+from gateway.keys import create_master_key_file, load_master_key
+from gateway.settings import Settings
+
+
+def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("SATUGATE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SATUGATE_DATABASE_URL", raising=False)
+    settings = Settings()
+    create_master_key_file(settings.resolved_master_key_file())
+    return settings
+
+
+async def _check(settings: Settings, username: str, password: str, code: str | None = None):
+    engine = store.create_engine(settings.resolved_database_url())
+    try:
+        user = await get_user(engine, username)
+        master = load_master_key(settings.resolved_master_key_file())
+        signed = await authenticate(engine, username, password, code, master_key=master)
+        return user, signed
+    finally:
+        await engine.dispose()
+
+
+def test_add_user_reads_the_password_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(tmp_path, monkeypatch)
+    monkeypatch.setenv("SATUGATE_CONSOLE_PASSWORD", "kata-sandi-dari-env")
+    result = CliRunner().invoke(app, ["add-user", "ibu.rina", "--role", "auditor"])
+    assert result.exit_code == 0, result.output
+    assert "kata-sandi-dari-env" not in result.output
+    user, signed = asyncio.run(_check(settings, "ibu.rina", "kata-sandi-dari-env"))
+    assert (
+        user is not None and user.role == "auditor" and user.password_hash.startswith("$argon2id$")
+    )
+    assert signed.username == "ibu.rina"
+
+    again = CliRunner().invoke(app, ["add-user", "ibu.rina", "--role", "auditor"])
+    assert again.exit_code == 1 and "exists" in again.output
+
+
+def test_add_user_prompts_and_enrols_totp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(tmp_path, monkeypatch)
+    monkeypatch.delenv("SATUGATE_CONSOLE_PASSWORD", raising=False)
+    result = CliRunner().invoke(
+        app,
+        ["add-user", "pak.budi", "--role", "admin", "--totp"],
+        input="kata-sandi-prompt\nkata-sandi-prompt\n",
+    )
+    assert result.exit_code == 0, result.output
+    secret = re.search(r"secret: ([A-Z2-7]+)", result.output).group(1)  # type: ignore[union-attr]
+    with pytest.raises(SignInFailed):
+        asyncio.run(_check(settings, "pak.budi", "kata-sandi-prompt"))
+    _, signed = asyncio.run(
+        _check(settings, "pak.budi", "kata-sandi-prompt", pyotp.TOTP(secret).now())
+    )
+    assert signed.role == "admin"
+
+
+def test_add_user_refuses_a_bad_role_or_a_weak_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _settings(tmp_path, monkeypatch)
+    monkeypatch.setenv("SATUGATE_CONSOLE_PASSWORD", "kata-sandi-dari-env")
+    assert CliRunner().invoke(app, ["add-user", "x.y", "--role", "root"]).exit_code != 0
+    monkeypatch.setenv("SATUGATE_CONSOLE_PASSWORD", "short")
+    weak = CliRunner().invoke(app, ["add-user", "x.y", "--role", "admin"])
+    assert weak.exit_code == 1 and "12 characters" in weak.output

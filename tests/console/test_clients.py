@@ -1,0 +1,83 @@
+"""API clients through the console: the secret shown once, rotation, revocation."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from gateway import store
+from gateway.oauth import hash_secret
+from tests.console.conftest import ADMIN_1, Console
+
+SECRET_RE = re.compile(r'<code id="client-secret">([^<]+)</code>')
+ID_RE = re.compile(r'<code id="client-id">([^<]+)</code>')
+
+
+async def _stored_hash(console_app: Console, client_id: str) -> tuple[str, str]:
+    async with console_app.services.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(store.clients.c.secret_hash, store.clients.c.status).where(
+                    store.clients.c.client_id == client_id
+                )
+            )
+        ).one()
+    return row.secret_hash, row.status
+
+
+async def test_create_rotate_revoke(console_app: Console) -> None:
+    admin = await console_app.signed_in(ADMIN_1)
+    created = await admin.post(
+        "/console/clients",
+        {
+            "name": "SIKS-NG Surabaya",
+            "agency": "dinsos",
+            "scopes": ["residents:read", "residents:search"],
+        },
+    )
+    assert created.status_code == 201
+    client_id = ID_RE.search(created.text).group(1)  # type: ignore[union-attr]
+    secret = SECRET_RE.search(created.text).group(1)  # type: ignore[union-attr]
+    assert "hanya ditampilkan sekali" in created.text
+    assert (await _stored_hash(console_app, client_id)) == (hash_secret(secret), "active")
+
+    listing = await admin.get("/console/clients")
+    assert client_id in listing.text and secret not in listing.text, "the secret is shown once"
+
+    rotated = await admin.post(f"/console/clients/{client_id}/rotate")
+    assert rotated.status_code == 200
+    new_secret = SECRET_RE.search(rotated.text).group(1)  # type: ignore[union-attr]
+    assert new_secret != secret
+    assert (await _stored_hash(console_app, client_id))[0] == hash_secret(new_secret)
+
+    revoked = await admin.post(f"/console/clients/{client_id}/revoke")
+    assert revoked.status_code == 200 and "dicabut" in revoked.text
+    assert (await _stored_hash(console_app, client_id))[1] == "revoked"
+    assert await console_app.services.revocation.is_revoked("any-token", client_id=client_id)
+    assert (await admin.post(f"/console/clients/{client_id}/rotate")).status_code == 404
+
+    actions = [
+        (e["action"], e["detail"]["client_id"])
+        for e in reversed(await console_app.events(officer=ADMIN_1[0]))
+    ]
+    assert actions == [
+        ("client.create", client_id),
+        ("client.rotate", client_id),
+        ("client.revoke", client_id),
+    ]
+    events = await console_app.events(officer=ADMIN_1[0])
+    assert all(secret not in str(e) and new_secret not in str(e) for e in events)
+
+
+async def test_a_client_needs_a_known_agency_and_a_scope(console_app: Console) -> None:
+    admin = await console_app.signed_in(ADMIN_1)
+    for data in (
+        {"name": "x", "agency": "dinsos"},
+        {"name": "x", "agency": "no_such_agency", "scopes": ["residents:read"]},
+        {"name": "", "agency": "dinsos", "scopes": ["residents:read"]},
+        {"name": "x", "agency": "dinsos", "scopes": ["root"]},
+    ):
+        response = await admin.post("/console/clients", data)
+        assert response.status_code == 422, data
+        assert "minimal satu cakupan" in response.text
