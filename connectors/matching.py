@@ -37,6 +37,8 @@ THRESHOLD = 0.72
 #: A query that puts more residents of its block above the threshold than this is
 #: refused as too unspecific (anti-enumeration), whatever the caller's limit.
 MAX_BLOCK_MATCHES = 30
+#: Scores this close to the best count as equally good answers.
+_TIE = 0.05
 #: How many candidates of a block the fast pre-filter passes to the detailed scoring.
 _PREFILTER = 60
 
@@ -142,7 +144,8 @@ def score_block(
     """Score the residents of a block; return ``(nik, score)`` above ``threshold``, best first.
 
     Raises :class:`QueryNotSpecific` when more than :data:`MAX_BLOCK_MATCHES` residents
-    of the block pass the threshold: the name does not single anyone out here.
+    of the block match about as well as the best one: the name does not single anyone
+    out here, and answering would enumerate them.
 
     ``address_narrowed`` says whether the block was already cut to the query's RT/RW;
     when it was not, an RT/RW that disagrees with the query costs a little.
@@ -174,9 +177,12 @@ def score_block(
         score = max(0.0, min(1.0, score))
         if score >= threshold:
             scored.append((row.nik, round(score, 4)))
-    if len(scored) > MAX_BLOCK_MATCHES:
-        raise QueryNotSpecific("too many residents of the area match this name")
     scored.sort(key=lambda item: (-item[1], item[0]))
+    if scored:
+        best = scored[0][1]
+        tied = sum(1 for _, score in scored if score >= best - _TIE)
+        if tied > MAX_BLOCK_MATCHES:
+            raise QueryNotSpecific("too many residents of the area match this name")
     return scored
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "NormalisedName",
@@ -56,6 +57,8 @@ _SUFFIX_TITLES: tuple[tuple[str, ...], ...] = tuple(
         "sp", "phd", "ph d", "mba", "msc", "bsc",
     )
 )
+_SUFFIX_LONGEST_FIRST = tuple(sorted(_SUFFIX_TITLES, key=len, reverse=True))
+_SUFFIX_LAST = frozenset(seq[-1] for seq in _SUFFIX_TITLES)
 # Muhammad's abbreviations (a spelled-out form is recognised by pattern below).
 _MUHAMMAD_ABBREVIATIONS = frozenset(
     {"m", "mhd", "moh", "moch", "mochd", "mohd", "muh", "muhd", "mch", "mad", "mukh", "much"}
@@ -109,6 +112,10 @@ _BALI_LEADING = frozenset(
 _COMMON_NAMES = (_MUHAMMAD, "siti", "sitti", "nur", "nurul", "abdul", "abd", "ayu", "sri", "luh")
 _CONNECTORS = frozenset({"bin", "binti", "al", "el"})
 
+_Y_AS_I = re.compile(r"[jy](?=[^aeiou]|$)")
+_DOUBLED = re.compile(r"(.)\1+")
+_SPLIT = re.compile(r"[^a-z0-9]+")
+_APOSTROPHES = re.compile("[`'\u2019]")
 _INITIAL_FOLDS = {"z": "j", "q": "k", "v": "f", "y": "j"}
 _OLD_TO_NEW = (("oe", "u"), ("dj", "j"), ("tj", "c"), ("nj", "ny"), ("sj", "sy"), ("ch", "kh"))
 _VOWELS = frozenset("aeiou")
@@ -172,7 +179,7 @@ def _fold(text: str) -> str:
     """Lower-case ASCII: accents removed, apostrophes and hyphens joined or split."""
     decomposed = unicodedata.normalize("NFKD", text)
     ascii_only = decomposed.encode("ascii", "ignore").decode("ascii").lower()
-    ascii_only = re.sub("[`'\u2019]", "", ascii_only)
+    ascii_only = _APOSTROPHES.sub("", ascii_only)
     return ascii_only
 
 
@@ -180,19 +187,18 @@ def _raw_tokens(name: str) -> list[str]:
     """Split a register name into raw tokens, dropping a comma-separated title tail."""
     folded = _fold(name)
     head = folded.split(",", 1)[0]
-    return [t for t in re.split(r"[^a-z0-9]+", head) if t and not t.isdigit()]
+    return [t for t in _SPLIT.split(head) if t and not t.isdigit()]
 
 
 def _strip_suffix_titles(tokens: list[str]) -> list[str]:
-    changed = True
-    while changed and len(tokens) > 1:
-        changed = False
-        for seq in sorted(_SUFFIX_TITLES, key=len, reverse=True):
+    while len(tokens) > 1 and tokens[-1] in _SUFFIX_LAST:
+        for seq in _SUFFIX_LONGEST_FIRST:
             n = len(seq)
             if len(tokens) > n and tuple(tokens[-n:]) == seq:
                 tokens = tokens[:-n]
-                changed = True
                 break
+        else:
+            break
     return tokens
 
 
@@ -213,7 +219,7 @@ def _strip_balinese(tokens: list[str]) -> tuple[list[str], set[str]]:
         first in _BALI_LEADING
         or first in _BALI_ORDER
         or match_key(first) in _BALI_ORDER_KEYS
-        or any(tuple(tokens[: len(seq)]) == seq for seq, _ in _BALI_CASTE_SEQUENCES)
+        or first in _BALI_CASTE_FIRST
     )
     if not balinese:
         return tokens, markers
@@ -271,6 +277,7 @@ def spelling_variants(token: str) -> frozenset[str]:
     return frozenset(v for v in variants if v)
 
 
+@lru_cache(maxsize=262_144)
 def match_key(token: str) -> str:
     """The matching form of one token, folding spelling variants into one string.
 
@@ -293,7 +300,7 @@ def match_key(token: str) -> str:
     ):
         return _MUHAMMAD
     # y before a consonant or at the end reads "i"; elsewhere old "j" = new "y": merge.
-    t = re.sub(r"[jy](?=[^aeiou]|$)", "i", t)
+    t = _Y_AS_I.sub("i", t)
     t = t.replace("y", "j")
     t = t.replace("q", "k").replace("v", "f").replace("z", "j").replace("x", "ks")
     # "Kh"/"Ch" at the start keeps its k (so the initial K. still matches); inside a
@@ -303,7 +310,7 @@ def match_key(token: str) -> str:
     t = t.replace("kh", "h")
     if len(t) > 1:
         t = t[0] + t[1:].replace("h", "")
-    t = re.sub(r"(.)\1+", r"\1", t)
+    t = _DOUBLED.sub(r"\1", t)
     return t or token
 
 
@@ -329,6 +336,7 @@ def normalise_name(name: str) -> NormalisedName:
     return NormalisedName(tokens=keys, markers=frozenset(markers))
 
 
+_BALI_CASTE_FIRST = frozenset(seq[0] for seq, _ in _BALI_CASTE_SEQUENCES)
 # Birth-order names in matching form, so that old "Wajan" and "Ketoet" are recognised.
 _BALI_ORDER_KEYS = {match_key(k): v for k, v in _BALI_ORDER.items() if len(k) > 3}
 # In matching form, so that "Ayu" and "Aju" are equally common.
