@@ -13,6 +13,7 @@ Purposes:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import secrets
@@ -117,6 +118,7 @@ class KeyRing:
         self._master = master
         self._ttl = ttl
         self._cache: dict[tuple[str, str], _Versions] = {}
+        self._refreshing: dict[tuple[str, str], asyncio.Task[_Versions]] = {}
 
     def _wrap(self, material: bytes) -> bytes:
         return aes_key_wrap_with_padding(self._master.reveal(), material)
@@ -146,10 +148,22 @@ class KeyRing:
         return _Versions(keys=versions, current=max(versions))
 
     async def versions(self, purpose: str, domain: str = GLOBAL) -> _Versions:
-        """Active versions of a key, creating version 1 when none exists."""
-        cached = self._cache.get((purpose, domain))
-        if cached is not None and time.monotonic() - cached.loaded_at < self._ttl:
+        """Active versions of a key, creating version 1 when none exists.
+
+        A cached entry older than the TTL is still served while one background task
+        reloads it (stale-while-revalidate): the hot path never waits on the store.
+        """
+        key = (purpose, domain)
+        cached = self._cache.get(key)
+        if cached is not None:
+            if time.monotonic() - cached.loaded_at >= self._ttl and key not in self._refreshing:
+                task = asyncio.get_running_loop().create_task(self._reload(purpose, domain))
+                self._refreshing[key] = task
+                task.add_done_callback(lambda _t, k=key: self._refreshing.pop(k, None))
             return cached
+        return await self._reload(purpose, domain)
+
+    async def _reload(self, purpose: str, domain: str) -> _Versions:
         loaded = await self._load(purpose, domain)
         if loaded is None:
             await self._insert(purpose, domain, 1)
@@ -157,6 +171,10 @@ class KeyRing:
             assert loaded is not None
         self._cache[(purpose, domain)] = loaded
         return loaded
+
+    async def refresh(self, purpose: str, domain: str = GLOBAL) -> _Versions:
+        """Reload now (after a version the cache does not know was seen)."""
+        return await self._reload(purpose, domain)
 
     async def current(self, purpose: str, domain: str = GLOBAL) -> SecretKey:
         v = await self.versions(purpose, domain)

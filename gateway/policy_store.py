@@ -8,6 +8,7 @@ everywhere without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import hashlib
 import json
@@ -52,6 +53,7 @@ class PolicyStore:
         self._refresh = refresh_seconds
         self._active: ActivePolicy | None = None
         self._checked_at = 0.0
+        self._poller: asyncio.Task[None] | None = None
 
     async def bootstrap(self, bundle_dir: Path) -> None:
         """Install the bundle in ``bundle_dir`` as the first active version if none is."""
@@ -79,8 +81,15 @@ class PolicyStore:
         await self.refresh(force=True)
 
     async def current(self) -> ActivePolicy:
-        if self._active is None or time.monotonic() - self._checked_at > self._refresh:
+        """The active policy. A background task polls for a newly approved version, so
+        the hot path never touches the store; stale by at most ``refresh_seconds``."""
+        if self._active is None:
             await self.refresh()
+        elif (
+            time.monotonic() - self._checked_at > self._refresh
+            and (self._poller is None or self._poller.done())
+        ):
+            self._poller = asyncio.get_running_loop().create_task(self.refresh())
         assert self._active is not None
         return self._active
 
