@@ -13,6 +13,7 @@ from typing import Any
 
 import connectors
 import policies
+from gateway import keys as keymod
 from gateway.errors import (
     GatewayError,
     InvalidFields,
@@ -371,6 +372,16 @@ async def batch_residents(call: Call, raw_niks: Sequence[str], fields: tuple[str
     return body
 
 
+async def _resolve(call: Call, domain: str, token: str) -> str:
+    """Resolve with the cached keys; a version the cache does not know may have been made
+    by another replica a moment ago, so reload once before calling it retired."""
+    try:
+        return (await call.services.pseudonymiser(domain)).resolve(token)
+    except policies.RetiredKeyVersion:
+        await call.services.keyring.refresh(keymod.PSEUDONYM, domain)
+        return (await call.services.pseudonymiser(domain)).resolve(token)
+
+
 async def resolve_pseudonym(call: Call, token: str) -> dict[str, Any]:
     await _validated(call)
     policy, decision = await _decide(call, None)
@@ -382,9 +393,8 @@ async def resolve_pseudonym(call: Call, token: str) -> dict[str, Any]:
             policy_version=decision.policy_version,
         )
     domain = policy.agencies[call.principal.agency].pseudonym_domain
-    pseudonymiser = await call.services.pseudonymiser(domain)
     try:
-        nik = pseudonymiser.resolve(token)
+        nik = await _resolve(call, domain, token)
     except policies.RetiredKeyVersion:
         raise await call.refuse(
             RetiredPseudonym("the key version of this pseudonym has been retired"),
