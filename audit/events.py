@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
+from audit.canonical import canonical_json
 
 ACTIONS: frozenset[str] = frozenset(
     {
@@ -146,8 +146,8 @@ def prepare(
     unique = tuple(dict.fromkeys(subjects))
     stored["subjects"] = list(unique)
     try:
-        leaf = rfc8785.dumps(stored)  # type: ignore[arg-type]  # JSON values, checked here
-    except (rfc8785.CanonicalizationError, TypeError) as exc:
+        leaf = canonical_json(stored)
+    except ValueError as exc:
         raise ValueError("audit event is not canonical JSON material") from exc
     columns = {
         "event_id": str(stored["event_id"]),

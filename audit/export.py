@@ -18,7 +18,7 @@ import base64
 import json
 from collections.abc import AsyncIterator
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit import store
@@ -59,7 +59,7 @@ async def export_lines(engine: AsyncEngine, *, tree_size: int | None = None) -> 
             select(events.c.leaf_index, events.c.leaf, tree_nodes.c.hash)
             .join(
                 tree_nodes,
-                and_(tree_nodes.c.level == 0, tree_nodes.c.idx == events.c.leaf_index),
+                tree_nodes.c.node == events.c.leaf_index,  # level 0: the key is the index
                 isouter=True,
             )
             .where(events.c.leaf_index >= position, events.c.leaf_index < end)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,6 +77,9 @@ class AuditLog:
         self._running = False
         self._frontier: store.Frontier | None = None
         self._known_size = 0
+        # PostgreSQL: one round trip per batch while this process's view of the tree is
+        # current (see store.append_batch_fast); the locked transaction otherwise.
+        self._fast = engine.dialect.name == "postgresql"
         if engine.dialect.name == "sqlite":
             configure_sqlite(engine)
             self._write_options: dict[str, Any] = {SQLITE_WRITE: True}
@@ -220,11 +223,18 @@ class AuditLog:
                 p.future.set_result(first + i)
 
     async def _write(self, batch: list[_Pending]) -> store.Frontier:
+        events = [p.event for p in batch]
+        if self._fast and self._frontier is not None:
+            async with self._engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                new = await store.append_batch_fast(conn, events, self._frontier)
+            if new is not None:
+                return new
         async with self._engine.connect() as conn:
             conn = await conn.execution_options(**self._write_options)
             async with conn.begin():
                 await store.lock_for_append(conn)
-                return await store.append_batch(conn, [p.event for p in batch], self._frontier)
+                return await store.append_batch(conn, events, self._frontier)
 
     # --- checkpoints -------------------------------------------------------------------
 
@@ -247,7 +257,7 @@ class AuditLog:
         A node table altered behind the log's back therefore stops the signer instead of
         producing a checkpoint that contradicts an earlier one.
         """
-        async with self._engine.connect() as conn:
+        async with self._reader() as conn:
             latest = await store.latest_checkpoint(conn)
             size = await store.tree_size(conn)
             if latest is not None and latest.tree_size >= size:
@@ -278,16 +288,25 @@ class AuditLog:
 
     # --- reading -----------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def _reader(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads. On PostgreSQL in autocommit: no BEGIN and ROLLBACK round
+        trips around a proof (the tables only grow, so no snapshot is needed)."""
+        async with self._engine.connect() as conn:
+            if self._fast:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
     async def size(self) -> int:
         """The number of committed leaves."""
-        async with self._engine.connect() as conn:
+        async with self._reader() as conn:
             size = await store.tree_size(conn)
         self._known_size = max(self._known_size, size)
         return size
 
     async def root(self, size: int | None = None) -> bytes:
         """The root hash of the first ``size`` leaves (default: the whole tree)."""
-        async with self._engine.connect() as conn:
+        async with self._reader() as conn:
             if size is None:
                 size = await store.tree_size(conn)
             else:
@@ -299,7 +318,7 @@ class AuditLog:
 
         Raises ``IndexError`` when no such leaf exists.
         """
-        async with self._engine.connect() as conn:
+        async with self._reader() as conn:
             rows = await store.read_leaves(conn, index, index + 1)
         if not rows or index < 0:
             raise IndexError(f"no leaf at index {index}")
@@ -319,7 +338,7 @@ class AuditLog:
         Reads O(log n) stored nodes. Raises :class:`ProofError` for impossible sizes.
         """
         ranges = merkle.inclusion_ranges(leaf_index, tree_size)
-        async with self._engine.connect() as conn:
+        async with self._reader() as conn:
             await self._require_size(conn, tree_size)
             found = await store.read_nodes(conn, [(0, leaf_index), *merkle.nodes_for(ranges)])
         path = merkle.hashes_for(ranges, found.__getitem__)
@@ -328,7 +347,7 @@ class AuditLog:
     async def consistency_proof(self, first: int, second: int) -> ConsistencyProof:
         """RFC 9162 consistency proof between the trees of sizes ``first`` and ``second``."""
         ranges = merkle.consistency_ranges(first, second)
-        async with self._engine.connect() as conn:
+        async with self._reader() as conn:
             await self._require_size(conn, second)
             path = await store.range_hashes(conn, ranges)
         return ConsistencyProof(first, second, tuple(path))
@@ -336,7 +355,7 @@ class AuditLog:
     async def search(self, query: EventQuery) -> EventPage:
         """Auditor search over the indexed columns, newest first, cursor-paginated."""
         subject = None if query.subject_nik is None else self.blind_index(query.subject_nik)
-        async with self._engine.connect() as conn:
+        async with self._reader() as conn:
             return await queries.search(conn, query, subject)
 
     async def subject_accesses(
@@ -348,7 +367,7 @@ class AuditLog:
         ``include_hidden`` (an auditor's view): an investigation under a legal basis that
         allows delayed notice stays hidden from the resident until then.
         """
-        async with self._engine.connect() as conn:
+        async with self._reader() as conn:
             return await queries.subject_accesses(
                 conn, self.blind_index(nik), include_hidden=include_hidden, now=now
             )
@@ -381,5 +400,5 @@ class AuditLog:
         rules: alert_rules.AlertRules | None = None,
     ) -> list[Alert]:
         """Snooping flags over the lookups of the last ``window`` before ``now``."""
-        async with self._engine.connect() as conn:
+        async with self._reader() as conn:
             return await alert_rules.evaluate(conn, now=now, window=window, rules=rules)

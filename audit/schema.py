@@ -4,8 +4,9 @@ Tables (all prefixed ``audit_``):
 
 * ``audit_events``: one row per leaf: the exact leaf bytes and the searchable columns.
 * ``audit_event_subjects``: keyed blind index of each NIK an event touched -> leaf index.
-* ``audit_tree_nodes``: every complete subtree hash, keyed by ``(level, idx)``; proofs and
-  roots read O(log n) of these rows, never scan.
+* ``audit_tree_nodes``: every complete subtree hash, keyed by one integer that packs
+  ``(level, index)`` (see :func:`node_key`; at level 0 it is the leaf index itself); proofs
+  and roots read O(log n) of these rows by primary key, never scan.
 * ``audit_checkpoints``: signed tree heads, one per tree size.
 * ``audit_flagged_subjects`` and ``audit_officer_family``: inputs of the snooping flags.
 
@@ -28,7 +29,6 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
-    SmallInteger,
     String,
     Table,
     Text,
@@ -76,11 +76,21 @@ event_subjects = Table(
 tree_nodes = Table(
     "audit_tree_nodes",
     metadata,
-    Column("level", SmallInteger, nullable=False),
-    Column("idx", BigInteger, nullable=False),
+    Column("node", LeafIndex, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary(32), nullable=False),
-    PrimaryKeyConstraint("level", "idx", name="pk_audit_tree_nodes"),
 )
+
+NODE_LEVEL_SHIFT = 56
+
+
+def node_key(level: int, index: int) -> int:
+    """The primary key of the complete subtree ``(level, index)``: ``level << 56 | index``.
+
+    One integer key makes every proof a single ``IN`` lookup on the primary key, which
+    both SQLite (a rowid table) and PostgreSQL answer with index probes.
+    """
+    return level << NODE_LEVEL_SHIFT | index
+
 
 checkpoints = Table(
     "audit_checkpoints",
@@ -108,6 +118,11 @@ officer_family = Table(
     PrimaryKeyConstraint("agency", "officer", "subject", name="pk_audit_officer_family"),
 )
 
+# A fixed key for pg_advisory_xact_lock: serialises schema installation and appends
+# across every process that shares the database.
+PG_LOCK_KEY = 0x5A7A_A0D1
+PG_SCHEMA_LOCK_KEY = 0x5A7A_A0D2
+
 APPEND_ONLY_TABLES: tuple[str, ...] = (
     "audit_events",
     "audit_event_subjects",
@@ -126,8 +141,43 @@ $$
 """.strip()
 
 
+_PG_APPEND = """
+CREATE OR REPLACE FUNCTION audit_append(
+    expected bigint, event_ids text[], times text[], agencies text[], officers text[],
+    client_ids text[], purposes text[], decisions text[], actions text[], hidden text[],
+    leaves bytea[], subjects text[], subject_leaves bigint[], nodes bigint[], hashes bytea[]
+) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    current bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(%(lock)d);
+    SELECT coalesce(max(leaf_index) + 1, 0) INTO current FROM audit_events;
+    IF current <> expected THEN
+        RETURN current;
+    END IF;
+    INSERT INTO audit_events (leaf_index, event_id, "time", agency, officer, client_id,
+                              purpose, decision, action, hidden_until, leaf)
+    SELECT expected + u.n - 1, u.event_id, u.t, u.agency, u.officer, u.client_id,
+           u.purpose, u.decision, u.action, u.hidden, u.leaf
+    FROM unnest(event_ids, times, agencies, officers, client_ids, purposes, decisions,
+                actions, hidden, leaves)
+         WITH ORDINALITY AS u(event_id, t, agency, officer, client_id, purpose, decision,
+                              action, hidden, leaf, n);
+    INSERT INTO audit_event_subjects (subject, leaf_index)
+    SELECT * FROM unnest(subjects, subject_leaves);
+    INSERT INTO audit_tree_nodes (node, hash) SELECT * FROM unnest(nodes, hashes);
+    RETURN expected;
+END
+$$
+""".strip()
+
+
 def ddl_after_create(dialect_name: str) -> list[str]:
     """The statements that make the append-only tables refuse UPDATE and DELETE.
+
+    On PostgreSQL also the ``audit_append`` function: a whole batch in one round trip
+    (see :func:`audit.store.append_batch_fast`).
 
     Idempotent (safe to run on every start) and reusable from Alembic migrations:
     ``for stmt in ddl_after_create(op.get_bind().dialect.name): op.execute(stmt)``.
@@ -143,6 +193,7 @@ def ddl_after_create(dialect_name: str) -> list[str]:
                 )
     elif dialect_name == "postgresql":
         out.append(_PG_FUNCTION)
+        out.append(_PG_APPEND % {"lock": PG_LOCK_KEY})
         for table in APPEND_ONLY_TABLES:
             out.append(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
             out.append(
@@ -157,12 +208,6 @@ def ddl_after_create(dialect_name: str) -> list[str]:
     else:
         raise ValueError(f"unsupported database for the audit log: {dialect_name}")
     return out
-
-
-# A fixed key for pg_advisory_xact_lock: serialises schema installation and appends
-# across every process that shares the database.
-PG_LOCK_KEY = 0x5A7A_A0D1
-PG_SCHEMA_LOCK_KEY = 0x5A7A_A0D2
 
 
 async def install_schema(engine: AsyncEngine) -> None:

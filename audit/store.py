@@ -5,14 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, text, tuple_
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from audit import merkle
 from audit.errors import ProofError
 from audit.events import PreparedEvent
-from audit.schema import PG_LOCK_KEY, checkpoints, event_subjects, events, tree_nodes
+from audit.schema import (
+    PG_LOCK_KEY,
+    checkpoints,
+    event_subjects,
+    events,
+    node_key,
+    tree_nodes,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +36,11 @@ async def tree_size(conn: AsyncConnection) -> int:
     return 0 if last is None else int(last) + 1
 
 
+_READ_NODES = select(tree_nodes.c.node, tree_nodes.c.hash).where(
+    tree_nodes.c.node.in_(bindparam("keys", expanding=True))
+)
+
+
 async def read_nodes(
     conn: AsyncConnection, ids: Iterable[merkle.NodeId]
 ) -> dict[merkle.NodeId, bytes]:
@@ -36,10 +48,9 @@ async def read_nodes(
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return {}
-    stmt = select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).where(
-        tuple_(tree_nodes.c.level, tree_nodes.c.idx).in_(wanted)
-    )
-    found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in await conn.execute(stmt)}
+    keys = {node_key(level, idx): (level, idx) for level, idx in wanted}
+    rows = await conn.execute(_READ_NODES, {"keys": list(keys)})
+    found = {keys[int(r[0])]: bytes(r[1]) for r in rows}
     if len(found) != len(wanted):
         raise ProofError("the tree's node table is missing nodes")
     return found
@@ -96,8 +107,56 @@ async def append_batch(
     if subject_rows:
         await conn.execute(insert(event_subjects), subject_rows)
     await conn.execute(
-        insert(tree_nodes), [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in created]
+        insert(tree_nodes), [{"node": node_key(lv, ix), "hash": h} for lv, ix, h in created]
     )
+    return Frontier(size + len(batch), tuple(new))
+
+
+_APPEND_CALL = text(
+    "SELECT audit_append(:expected, :event_ids, :times, :agencies, :officers, :client_ids,"
+    " :purposes, :decisions, :actions, :hidden, :leaves, :subjects, :subject_leaves,"
+    " :nodes, :hashes)"
+)
+
+
+async def append_batch_fast(
+    conn: AsyncConnection, batch: Sequence[PreparedEvent], cached: Frontier
+) -> Frontier | None:
+    """PostgreSQL: append a batch in one statement, one round trip, its own transaction.
+
+    The nodes are computed here for the tree size this process saw last (``cached``);
+    the ``audit_append`` function takes the append lock, and writes only if the tree still
+    has that size. Returns the new frontier, or ``None`` when another writer got there
+    first (nothing is written; the caller falls back to :func:`append_batch`). Run it on
+    an AUTOCOMMIT connection: the statement's implicit transaction commits durably.
+    """
+    size = cached.size
+    hashes = [merkle.leaf_hash(p.leaf) for p in batch]
+    created, new = merkle.new_nodes(size, cached.hashes, hashes)
+    cols = [p.columns for p in batch]
+    subjects = [(s, size + i) for i, p in enumerate(batch) for s in p.subjects]
+    result = await conn.execute(
+        _APPEND_CALL,
+        {
+            "expected": size,
+            "event_ids": [c["event_id"] for c in cols],
+            "times": [c["time"] for c in cols],
+            "agencies": [c["agency"] for c in cols],
+            "officers": [c["officer"] for c in cols],
+            "client_ids": [c["client_id"] for c in cols],
+            "purposes": [c["purpose"] for c in cols],
+            "decisions": [c["decision"] for c in cols],
+            "actions": [c["action"] for c in cols],
+            "hidden": [c["hidden_until"] for c in cols],
+            "leaves": [p.leaf for p in batch],
+            "subjects": [s for s, _ in subjects],
+            "subject_leaves": [i for _, i in subjects],
+            "nodes": [node_key(lv, ix) for lv, ix, _ in created],
+            "hashes": [h for _, _, h in created],
+        },
+    )
+    if result.scalar_one() != size:
+        return None
     return Frontier(size + len(batch), tuple(new))
 
 
