@@ -44,6 +44,12 @@ class Policy:
             a.id: tuple(g for g in bundle.grants if g.applies_to(a))
             for a in bundle.agencies.values()
         }
+        # The grants of each (agency, purpose), so that a decision looks at only those.
+        self._grants_for: dict[tuple[str, str], tuple[Grant, ...]] = {
+            (a, p): tuple(g for g in grants if p in g.purposes)
+            for a, grants in self._grants.items()
+            for p in bundle.purposes
+        }
         self._denies: dict[str, tuple[Deny, ...]] = {
             a.id: tuple(
                 d
@@ -162,9 +168,7 @@ class Policy:
                 whole,
                 f"Deny rule {', '.join(whole)} forbids {agency_id} to {action} for {purpose}.",
             )
-        grants = [
-            g for g in self._grants[agency_id] if purpose in g.purposes and self._active(g, window)
-        ]
+        grants = [g for g in self._grants_for[agency_id, purpose] if self._active(g, window)]
         if not grants:
             return out.deny(
                 "purpose_not_permitted",
@@ -190,12 +194,12 @@ class Policy:
                     [],
                     f"No grant lets {agency_id} {action} for {purpose}.",
                 )
-        usable = [
-            g
-            for g in grants
-            if ignore_legal_basis or g.legal_basis is None or g.legal_basis.matches(legal_basis)
-        ]
-        blocked = [g for g in grants if g not in usable]
+        usable: list[Grant] = []
+        blocked: list[Grant] = []
+        for grant in grants:
+            rule = grant.legal_basis
+            ok = ignore_legal_basis or rule is None or rule.matches(legal_basis)
+            (usable if ok else blocked).append(grant)
         if not usable:
             return out.legal_basis(blocked, legal_basis)
         if action == "resolve":

@@ -102,7 +102,7 @@ class Rates:
     per_officer: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: two grants are distinct rules by their ids
 class Grant:
     """Permission for roles (optionally narrowed to agencies) to use datasets for purposes."""
 
@@ -137,7 +137,7 @@ class Grant:
         return self.valid_until is None or at < self.valid_until
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Deny:
     """An explicit deny. Empty selectors match anything; a deny without fields or
     datasets refuses the whole request, otherwise it removes the fields it names."""

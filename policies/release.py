@@ -80,6 +80,8 @@ class _Treater:
         self.today = today
 
     def value(self, name: str, value: object) -> object:
+        if value is None or isinstance(value, (str, int, float)):  # the common case, first
+            return self.scalar(name, value)
         if isinstance(value, Mapping):
             return self.nested(value)
         if isinstance(value, (list, tuple)):

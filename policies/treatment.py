@@ -63,4 +63,8 @@ class TreatmentSpec:
 
 def strictest(a: TreatmentSpec, b: TreatmentSpec) -> TreatmentSpec:
     """The more protective of two treatments; a total order, so the result is order-free."""
+    if a.treatment is not b.treatment:
+        return a if a.treatment.protection > b.treatment.protection else b
+    if a.method == b.method:
+        return a
     return a if a.sort_key() >= b.sort_key() else b

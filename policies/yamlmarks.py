@@ -6,7 +6,6 @@ from typing import Any
 
 import yaml
 
-
 #: libyaml's parser when PyYAML was built with it (many times faster), else pure Python.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
