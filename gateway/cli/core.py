@@ -15,11 +15,16 @@ from gateway.settings import Settings
 def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from gateway.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
     # Worker processes build their own settings from the environment: hand ours on.
     os.environ["SATUGATE_DATA_DIR"] = str(settings.data_dir.resolve())
     if settings.policy_dir:
         os.environ["SATUGATE_POLICY_DIR"] = str(settings.policy_dir.resolve())
     os.environ.setdefault("SATUGATE_ISSUER", settings.issuer)
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # Every worker counts into shared files so that /metrics shows all of them.
+        prepare_multiprocess_dir(settings.data_dir.resolve() / "metrics")
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,
