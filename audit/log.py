@@ -77,6 +77,9 @@ class AuditLog:
         self._running = False
         self._frontier: store.Frontier | None = None
         self._known_size = 0
+        self._stats = dict.fromkeys(
+            ("batches", "events", "one_round_trip", "locked_transaction", "failed_batches"), 0
+        )
         # PostgreSQL: one round trip per batch while this process's view of the tree is
         # current (see store.append_batch_fast); the locked transaction otherwise.
         self._fast = engine.dialect.name == "postgresql"
@@ -90,6 +93,12 @@ class AuditLog:
 
     def __repr__(self) -> str:
         return f"AuditLog(origin={self._signer.origin!r}, running={self._running})"
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters of the writer: committed batches and events, how each batch was
+        written (one round trip, or the locked transaction), failed batches."""
+        return dict(self._stats)
 
     @property
     def signer(self) -> CheckpointSigner:
@@ -206,6 +215,7 @@ class AuditLog:
         except Exception as exc:
             # Fail closed: every caller of this batch learns that its event is not durable.
             self._frontier = None
+            self._stats["failed_batches"] += 1
             if self._on_failure is not None:
                 self._on_failure()
             logger.warning("audit: commit of %d events failed (%s)", len(batch), type(exc).__name__)
@@ -215,6 +225,8 @@ class AuditLog:
             return
         self._frontier = new
         self._known_size = max(self._known_size, new.size)
+        self._stats["batches"] += 1
+        self._stats["events"] += len(batch)
         if self._on_commit is not None:
             self._on_commit(len(batch), time.perf_counter() - started)
         first = new.size - len(batch)
@@ -229,12 +241,15 @@ class AuditLog:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 new = await store.append_batch_fast(conn, events, self._frontier)
             if new is not None:
+                self._stats["one_round_trip"] += 1
                 return new
         async with self._engine.connect() as conn:
             conn = await conn.execution_options(**self._write_options)
             async with conn.begin():
                 await store.lock_for_append(conn)
-                return await store.append_batch(conn, events, self._frontier)
+                new = await store.append_batch(conn, events, self._frontier)
+        self._stats["locked_transaction"] += 1
+        return new
 
     # --- checkpoints -------------------------------------------------------------------
 

@@ -188,3 +188,17 @@ async def test_stop_commits_what_was_queued(log: audit.AuditLog) -> None:
     await log.stop()
     receipts = await asyncio.gather(*tasks)
     assert sorted(r.leaf_index for r in receipts) == list(range(50))
+
+
+async def test_writer_statistics(engine: AsyncEngine, log: audit.AuditLog) -> None:
+    for _ in range(4):
+        await asyncio.gather(*(log.append(lookup()) for _ in range(25)))
+    stats = log.stats
+    assert stats["events"] == 100 and stats["failed_batches"] == 0
+    assert stats["one_round_trip"] + stats["locked_transaction"] == stats["batches"]
+    if engine.dialect.name == "postgresql":
+        # a lone writer keeps its view of the tree: all but the first batch take one trip
+        assert stats["locked_transaction"] == 1
+        assert stats["one_round_trip"] == stats["batches"] - 1
+    else:
+        assert stats["one_round_trip"] == 0
