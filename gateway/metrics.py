@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,12 +246,17 @@ class MetricsMiddleware:
     (``scope["state"]``), which the authentication dependency sets; requests that never
     authenticated are counted under ``-``. Requests to ``skip_paths`` (the scrape itself)
     are not counted.
+
+    ``metrics`` is the ``Metrics`` object, or a function of the scope that finds it, for
+    apps that build their services in the lifespan, after the middleware stack exists
+    (e.g. ``lambda scope: scope["app"].state.services.metrics``); when it finds none, the
+    request is not counted.
     """
 
     def __init__(
         self,
         app: ASGIApp,
-        metrics: Metrics,
+        metrics: Metrics | Callable[[Scope], Metrics | None],
         *,
         agency_attr: str = "agency",
         skip_paths: frozenset[str] = frozenset({"/metrics"}),
@@ -276,12 +282,17 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_recording_status)
         finally:
-            state = scope.get("state") or {}
-            agency = state.get(self.agency_attr) if isinstance(state, dict) else None
-            self.metrics.observe_request(
-                route=route_template(scope),
-                method=str(scope.get("method", "")),
-                status=status,
-                agency=str(agency) if agency is not None else None,
-                seconds=time.perf_counter() - started,
-            )
+            metrics = self.metrics if isinstance(self.metrics, Metrics) else self.metrics(scope)
+            if metrics is not None:
+                self._observe(metrics, scope, status, time.perf_counter() - started)
+
+    def _observe(self, metrics: Metrics, scope: Scope, status: int, seconds: float) -> None:
+        state = scope.get("state") or {}
+        agency = state.get(self.agency_attr) if isinstance(state, dict) else None
+        metrics.observe_request(
+            route=route_template(scope),
+            method=str(scope.get("method", "")),
+            status=status,
+            agency=str(agency) if agency is not None else None,
+            seconds=seconds,
+        )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -154,6 +156,31 @@ async def test_middleware_labels_by_template_status_and_agency() -> None:
         )
     ]
     assert duration == 2
+
+
+async def test_middleware_finds_metrics_built_in_the_lifespan() -> None:
+    """Apps that build their services at startup hand the middleware a finder."""
+    built: list[Metrics] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.metrics = create_metrics()
+        built.append(app.state.metrics)
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/things/{thing}")
+    async def thing(thing: str) -> dict[str, str]:
+        return {}
+
+    app.add_middleware(MetricsMiddleware, metrics=lambda scope: scope["app"].state.metrics)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            assert (await client.get("/things/a")).status_code == 200
+    labels = (("agency", "-"), ("method", "GET"), ("route", "/things/{thing}"), ("status", "200"))
+    assert samples(built[0])[("satugate_http_requests_total", labels)] == 1
 
 
 def test_half_configured_multiprocess_is_refused(
