@@ -55,7 +55,7 @@ def day_chart(
     height: int = 180,
 ) -> Markup:
     """Vertical stacked bars per day: ``(day label, allowed, denied)``."""
-    step = 34
+    step = 46
     width = max(1, len(days)) * step + 40
     plot = height - 40
     top = max((a + d for _, a, d in days), default=0)

@@ -148,3 +148,11 @@ async def console_app(console_settings: Settings) -> AsyncIterator[Console]:
     finally:
         await handle.aclose()
         await services.aclose()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test item, so fixtures can tell a failure."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

@@ -1,0 +1,90 @@
+"""A real gateway served by uvicorn in a thread, for the headless browser tests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.demo.seed import seed_store
+from gateway.services import build_services
+from gateway.settings import Settings
+from tests.console.conftest import FAST_HASHER, seed_users, with_console
+from tests.console.events import lookup
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def prepare(settings: Settings) -> dict[str, Any]:
+    """Seed the store, the console users and a few lookups to audit."""
+    demo = await seed_store(settings, base_url=settings.issuer)
+    services = await build_services(settings)
+    try:
+        await seed_users(services)
+        niks = demo["sample_niks"]
+        for i in range(12):
+            await lookup(services, niks[i % 3], agency="dinsos", officer=f"petugas.{i % 4}")
+        for i in range(5):
+            await lookup(
+                services, niks[0], agency="dinkes", purpose="health_insurance", decision="deny"
+            )
+    finally:
+        await services.aclose()
+    return demo
+
+
+@dataclass
+class Served:
+    base_url: str
+    demo: dict[str, Any]
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def serve(settings: Settings) -> Served:
+    # Its own thread: Playwright's sync API keeps an event loop in the main thread.
+    with ThreadPoolExecutor(1) as pool:
+        demo = pool.submit(asyncio.run, prepare(settings)).result(timeout=120)
+    app = with_console(create_app(settings))
+    app.state.console_hasher = FAST_HASHER
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=int(settings.issuer.rsplit(":", 1)[-1]), log_level="warning",
+        lifespan="on",
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="console-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    return Served(settings.issuer, demo, server, thread)
