@@ -53,6 +53,13 @@ _MUHAMMAD_RE = re.compile(
     r"MUKHAMMAD|MOHD\.|MOH\.|MOCH\.|MUH\.|M\.)(?=\s|$)",
     re.IGNORECASE,
 )
+_BALI_WORDS = frozenset(
+    {
+        "I", "NI", "LUH", "WAYAN", "PUTU", "GEDE", "MADE", "KADEK", "NENGAH", "NYOMAN",
+        "KOMANG", "KETUT", "IDA", "BAGUS", "AYU", "ANAK", "AGUNG", "GUSTI", "NGURAH",
+        "COKORDA", "ISTRI", "DEWA", "DESAK",
+    }
+)
 _BALI_PREFIX = re.compile(
     r"^(?:I|NI)\s+(?:LUH\s+)?(?:WAYAN|PUTU|GEDE|MADE|KADEK|NENGAH|NYOMAN|NJOMAN|KOMANG|KETUT)\s+",
     re.IGNORECASE,
@@ -157,7 +164,7 @@ def _abbreviation(rng: random.Random, name: str) -> str | None:
         options = [m for m in _MUHAMMADS if m.lower().rstrip(".") != current]
         return typed[: match.start()] + rng.choice(options) + typed[match.end() :]
     words = typed.split()
-    strong = [i for i, w in enumerate(words) if len(w) >= 3]
+    strong = [i for i, w in enumerate(words) if len(w) >= 3 and w.upper() not in _BALI_WORDS]
     if len(strong) < 2 or len(normalise_name(typed).strong_tokens) < 2:
         return None  # reduced to an initial, it would be refused as unspecific
     i = strong[-1] if rng.random() < 0.5 else strong[0]

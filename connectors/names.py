@@ -29,6 +29,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rapidfuzz.distance import OSA
+
 __all__ = [
     "NormalisedName",
     "match_key",
@@ -61,7 +63,7 @@ _SUFFIX_LONGEST_FIRST = tuple(sorted(_SUFFIX_TITLES, key=len, reverse=True))
 _SUFFIX_LAST = frozenset(seq[-1] for seq in _SUFFIX_TITLES)
 # Muhammad's abbreviations (a spelled-out form is recognised by pattern below).
 _MUHAMMAD_ABBREVIATIONS = frozenset(
-    {"m", "mhd", "moh", "moch", "mochd", "mohd", "muh", "muhd", "mch", "mad", "mukh", "much"}
+    {"mhd", "moh", "moch", "mochd", "mohd", "muh", "muhd", "mch", "mad", "mukh", "much"}
 )
 _MUHAMMAD_PATTERN = re.compile(r"^m[uoe]+[hk]*[a]?m+[ae]+[dt]$")
 _MUHAMMAD = "muhammad"
@@ -210,39 +212,56 @@ def _strip_prefix_titles(tokens: list[str]) -> list[str]:
     return tokens
 
 
+@lru_cache(maxsize=65_536)
+def _marker_word(token: str) -> str:
+    """The Balinese marker word a token stands for, or the token itself.
+
+    Old spellings ("Goesti", "Ketoet", "Wajan") and one-letter typos of the longer
+    marker words ("Negnah", "Komagn") are recognised, so that they are stripped too.
+    """
+    if token in _BALI_WORDS:
+        return token
+    key = match_key(token)
+    if key in _BALI_WORD_KEYS:
+        return _BALI_WORD_KEYS[key]
+    if len(token) >= 4:
+        for word in _BALI_LONG_WORDS:
+            if abs(len(word) - len(token)) <= 1 and OSA.distance(word, token, score_cutoff=1) <= 1:
+                return word
+    return token
+
+
 def _strip_balinese(tokens: list[str]) -> tuple[list[str], set[str]]:
     markers: set[str] = set()
     if not tokens:
         return tokens, markers
-    first = tokens[0]
+    words = [_marker_word(t) for t in tokens]
+    first = words[0]
     balinese = (
-        first in _BALI_LEADING
-        or first in _BALI_ORDER
-        or match_key(first) in _BALI_ORDER_KEYS
-        or first in _BALI_CASTE_FIRST
+        first in _BALI_LEADING or first in _BALI_ORDER or first in _BALI_CASTE_FIRST
     )
     if not balinese:
         return tokens, markers
     i = 0
     progressed = True
-    while progressed and i < len(tokens):
+    while progressed and i < len(words):
         progressed = False
-        tok = tokens[i]
-        if tok in _BALI_SEX and (i == 0 or tokens[i - 1] == "ni"):
-            markers.add(f"sex:{tok}")
+        word = words[i]
+        if word in _BALI_SEX and (i == 0 or words[i - 1] == "ni"):
+            markers.add(f"sex:{word}")
             i += 1
             progressed = True
             continue
         for seq, caste in _BALI_CASTE_SEQUENCES:
             n = len(seq)
-            if tuple(tokens[i : i + n]) == seq:
+            if tuple(words[i : i + n]) == seq:
                 markers.add(f"caste:{caste}")
                 i += n
                 progressed = True
                 break
         if progressed:
             continue
-        order = _BALI_ORDER.get(tok) or _BALI_ORDER_KEYS.get(match_key(tok))
+        order = _BALI_ORDER.get(word)
         if order and (markers or i == 0):
             markers.add(f"order:{order}")
             i += 1
@@ -328,16 +347,18 @@ def normalise_name(name: str) -> NormalisedName:
     tokens, markers = _strip_balinese(tokens)
     if len(tokens) > 1:
         tokens = [t for t in tokens if t not in _CONNECTORS] or tokens
-    # "M" is Muhammad's abbreviation before a name, an initial at the end ("Rofiah M.").
-    keys = tuple(
-        t if t == "m" and i == len(tokens) - 1 and len(tokens) > 1 else match_key(t)
-        for i, t in enumerate(tokens)
-    )
+    # A lone "M." stays an initial: it abbreviates Muhammad as often as Mutmainah or
+    # Marzuki, and as an initial it matches all of them.
+    keys = tuple(match_key(t) for t in tokens)
     return NormalisedName(tokens=keys, markers=frozenset(markers))
 
 
 _BALI_CASTE_FIRST = frozenset(seq[0] for seq, _ in _BALI_CASTE_SEQUENCES)
-# Birth-order names in matching form, so that old "Wajan" and "Ketoet" are recognised.
-_BALI_ORDER_KEYS = {match_key(k): v for k, v in _BALI_ORDER.items() if len(k) > 3}
+_BALI_WORDS = frozenset(
+    {*_BALI_SEX, *_BALI_ORDER, *(w for seq, _ in _BALI_CASTE_SEQUENCES for w in seq)}
+)
+# Marker words in matching form, so that old "Wajan" and "Ketoet" are recognised.
+_BALI_WORD_KEYS = {match_key(w): w for w in sorted(_BALI_WORDS) if len(w) >= 3}
+_BALI_LONG_WORDS = tuple(sorted(w for w in _BALI_WORDS if len(w) >= 5))
 # In matching form, so that "Ayu" and "Aju" are equally common.
 _COMMON_TOKENS = frozenset(match_key(t) for t in _COMMON_NAMES)

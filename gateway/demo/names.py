@@ -112,10 +112,14 @@ def old_spelling(name: str) -> str:
     out = name.lower()
     # Placeholders keep one rewrite from feeding the next (new "c" -> old "tj" must not
     # become "tdj" when new "j" -> old "dj" runs afterwards).
-    for new, mark in (("sy", "\x01"), ("ny", "\x02"), ("c", "\x03"), ("kh", "\x04")):
+    for new, mark in (
+        ("ch", "\x05"), ("sy", "\x01"), ("ny", "\x02"), ("c", "\x03"), ("kh", "\x04")
+    ):
         out = out.replace(new, mark)
     out = out.replace("u", "oe").replace("j", "dj").replace("y", "j")
-    for mark, old in (("\x01", "sj"), ("\x02", "nj"), ("\x03", "tj"), ("\x04", "ch")):
+    for mark, old in (
+        ("\x01", "sj"), ("\x02", "nj"), ("\x03", "tj"), ("\x04", "ch"), ("\x05", "ch")
+    ):
         out = out.replace(mark, old)
     return " ".join(w[:1].upper() + w[1:] for w in out.split(" "))
 

@@ -21,7 +21,11 @@ GOLDEN = [
     ("Muhammad Yusuf", "muhammad jusuf", set()),
     ("Moh. Yusuf", "muhammad jusuf", set()),
     ("MOCH. YUSUF", "muhammad jusuf", set()),
-    ("M. Jusuf", "muhammad jusuf", set()),  # old j for new y
+    ("M. Jusuf", "m jusuf", set()),  # an initial; old j for new y
+    ("I Goesti Ngoerah Ketoet Kartawa", "kartawa", {"sex:i", "caste:gusti", "order:4"}),
+    ("I Negnah Artawan", "artawan", {"sex:i", "order:2"}),  # typo in a marker
+    ("Ni Loeh Poetoe Ariani", "ariani", {"sex:ni", "sex:luh", "order:1"}),
+    ("I Ketut Dewi", "dewi", {"sex:i", "order:4"}),
     ("Mochamad Jusuf", "muhammad jusuf", set()),
     ("Mohammad Yusuf", "muhammad jusuf", set()),
     ("Muhamad Yusuf", "muhammad jusuf", set()),

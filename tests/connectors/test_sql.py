@@ -260,7 +260,9 @@ async def test_a_name_matching_half_the_block_is_refused(tmp_path: Path) -> None
 async def test_column_mapping_and_field_subset(tmp_path: Path) -> None:
     db = tmp_path / "siak.db"
     conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE penduduk (no_nik TEXT PRIMARY KEY, nama_lengkap TEXT, tgl_lahir DATE)")
+    conn.execute(
+        "CREATE TABLE penduduk (no_nik TEXT PRIMARY KEY, nama_lengkap TEXT, tgl_lahir DATE)"
+    )
     conn.execute("INSERT INTO penduduk VALUES ('3578084101900001', 'SITI AMINAH', '1990-01-01')")
     conn.commit()
     conn.close()
