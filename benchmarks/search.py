@@ -226,11 +226,11 @@ class ExactBaseline:
         await self.engine.dispose()
 
 
-def _connector(url: str) -> SqlConnector:
+def _connector(url: str, threshold: float | None = None) -> SqlConnector:
     config = SqlSourceConfig(
         kind="sql", name="dukcapil", url=url, datasets=("civil_registry",), table="residents",
-        key="nik", primary=True, search=SearchConfig(enabled=True, name_key_column="name_key"),
-        timeout_seconds=30.0,
+        key="nik", primary=True, timeout_seconds=30.0,
+        search=SearchConfig(enabled=True, name_key_column="name_key", threshold=threshold),
     )
     return SqlConnector.from_config(config)
 
@@ -292,20 +292,31 @@ async def _base(baseline: ExactBaseline, query: SearchQuery) -> list[str] | None
     return await baseline.search(query, limit=5)
 
 
-async def quality(folder: Path, n_residents: int, seed: int) -> tuple[Tally, Tally]:
+SWEEP = (0.55, 0.6, 0.65, 0.7, 0.72, 0.75, 0.8, 0.85, 0.9)
+
+
+async def quality(folder: Path, n_residents: int, seed: int) -> tuple[dict[float, Tally], Tally]:
+    """Tallies of satugate at each threshold of :data:`SWEEP`, and of the baseline."""
     url = f"sqlite:///{folder / 'civil.db'}"
-    ours, base = _connector(url), ExactBaseline(url)
+    ours, base = _connector(url, threshold=min(SWEEP)), ExactBaseline(url)
     rng = random.Random(seed + 1)
-    tallies = (Tally(), Tally())
+    sweep = {t: Tally() for t in (*SWEEP, THRESHOLD)}
+    baseline = Tally()
     try:
         for resident in _sample(folder / "civil.db", n_residents, seed):
             for kind, query in variants(rng, resident):
-                tallies[0].add(kind, await _ours(ours, query), resident.nik)
-                tallies[1].add(kind, await _base(base, query), resident.nik)
+                try:
+                    scored = [(c.nik, c.score) for c in await ours.search(query, limit=50)]
+                except QueryNotSpecific:
+                    scored = None
+                for t, tally in sweep.items():
+                    ranked = None if scored is None else [n for n, s in scored if s >= t][:5]
+                    tally.add(kind, ranked, resident.nik)
+                baseline.add(kind, await _base(base, query), resident.nik)
     finally:
         await ours.aclose()
         await base.aclose()
-    return tallies
+    return sweep, baseline
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -395,8 +406,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"search benchmark: quality on {n_residents:,} residents drawn from a population "
           f"of {population:,}; latency over {lat_population:,} residents")
     folder = _population(work, population, args.seed)
-    ours, base = asyncio.run(quality(folder, n_residents, args.seed))
+    sweep, base = asyncio.run(quality(folder, n_residents, args.seed))
+    ours = sweep[THRESHOLD]
     _print_quality(ours, base)
+    print(f"\ncalibration of the threshold (in use: {THRESHOLD})")
+    print(f"{'threshold':>10}{'r@1':>8}{'r@5':>8}{'p@1':>8}{'p@5':>8}")
+    for t in SWEEP:
+        f = sweep[t].figures()
+        print(f"{t:>10}{f['recall_at_1']:>8}{f['recall_at_5']:>8}{f['precision_at_1']:>8}"
+              f"{f['precision_at_5']:>8}")
 
     lat_folder = _population(work, lat_population, args.seed)
     lat_residents = _sample(lat_folder / "civil.db", lat_queries, args.seed + 5)

@@ -75,6 +75,8 @@ class SearchConfig(_Model):
     enabled: bool = False
     name_key_column: str | None = None
     name_column: str = "full_name"
+    #: Minimum score of a returned candidate; default: the calibrated ``THRESHOLD``.
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class _SourceBase(_Model):

@@ -28,7 +28,7 @@ from connectors.errors import (
     SourceUnavailable,
     UnknownFields,
 )
-from connectors.matching import BlockRow, check_query, score_block
+from connectors.matching import THRESHOLD, BlockRow, check_query, score_block
 from connectors.models import Candidate, Record, SearchQuery
 from connectors.names import normalise_name
 from connectors.values import clean_value, to_kemendagri_codes
@@ -113,6 +113,9 @@ class SqlConnector:
         self.region_system = config.region_system
         self.primary = config.primary
         self.supports_search = config.search.enabled
+        self._threshold = (
+            config.search.threshold if config.search.threshold is not None else THRESHOLD
+        )
         self._config = config
         self._engine = engine
         self._timeout = config.timeout_seconds
@@ -233,7 +236,8 @@ class SqlConnector:
                 for r in rows
             ]
             scored = score_block(
-                query, name, block, address_narrowed=narrowed and index == 0
+                query, name, block, address_narrowed=narrowed and index == 0,
+                threshold=self._threshold,
             )
             if scored:
                 break
