@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from types import MappingProxyType
 
 from policies.decision import AccessRequest, Catalog, CatalogPurpose, Decision, Released
-from policies.model import ACTIONS, Agency, Bundle, Deny, FieldDef, Grant, Rates, Sensitivity
+from policies.model import ACTIONS, Agency, Bundle, Deny, FieldDef, Grant
+from policies.outcome import Outcome
 from policies.pseudonyms import Pseudonymiser
-from policies.rates import tightest
 from policies.release import release_record
-from policies.rowfilter import RowFilter, all_of, parse_row_filter
-from policies.treatment import Treatment, TreatmentSpec, strictest
+from policies.rowfilter import RowFilter, parse_row_filter
+from policies.treatment import TreatmentSpec, strictest
 
 #: Decisions kept per compiled policy. A decision depends only on (agency, purpose,
 #: action, fields, legal basis, validity window), so the common request is a dict hit.
 CACHE_SIZE = 65_536
-_REGION_CONTEXT = ("kelurahan_name", "kecamatan_name", "city_name", "province_name")
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The field-independent part of a decision (see ``Policy._table``)."""
+
+    agency: Agency
+    usable: list[Grant]
+    blocked: list[Grant]
+    field_denies: dict[str, set[str]]
+    covered: dict[str, TreatmentSpec]
+    sources: dict[str, list[Grant]]
 
 
 def compile_bundle(bundle: Bundle) -> Policy:
@@ -75,6 +87,7 @@ class Policy:
             g.where: parse_row_filter(g.where, self._fields) for g in bundle.grants if g.where
         }
         self._cached = lru_cache(maxsize=CACHE_SIZE)(self._evaluate)
+        self._tables = lru_cache(maxsize=CACHE_SIZE // 16)(self._table)
 
     def __repr__(self) -> str:
         return f"Policy(name={self.bundle.name!r}, version={self.version[:12]})"
@@ -126,7 +139,7 @@ class Policy:
         window: int,
         ignore_legal_basis: bool,
     ) -> Decision:
-        out = _Outcome(self, agency_id, purpose, action)
+        out = Outcome(self, agency_id, purpose, action)
         agency = self.agencies.get(agency_id)
         if agency is None:
             return out.deny(
@@ -159,6 +172,29 @@ class Policy:
                     [],
                     "The request names no fields.",
                 )
+        table = self._tables(agency_id, purpose, action, legal_basis, window, ignore_legal_basis)
+        if isinstance(table, Decision):
+            return table
+        if action == "resolve":
+            return out.allow_resolve(table.agency, table.usable)
+        return self._fields_decision(out, table, fields, legal_basis)
+
+    def _table(
+        self,
+        agency_id: str,
+        purpose: str,
+        action: str,
+        legal_basis: str | None,
+        window: int,
+        ignore_legal_basis: bool,
+    ) -> Decision | _Table:
+        """Everything about a request that does not depend on the fields asked for.
+
+        Cached separately from whole decisions, so that a new combination of fields costs
+        only the field step. Returns a denial when the request fails before that step.
+        """
+        out = Outcome(self, agency_id, purpose, action)
+        agency = self.agencies[agency_id]
         denies = [d for d in self._denies[agency_id] if d.applies_to(agency, purpose, action)]
         whole = sorted(d.id for d in denies if d.whole_request)
         if whole:
@@ -202,8 +238,6 @@ class Policy:
             (usable if ok else blocked).append(grant)
         if not usable:
             return out.legal_basis(blocked, legal_basis)
-        if action == "resolve":
-            return out.allow_resolve(agency, usable)
         field_denies: dict[str, set[str]] = {}
         for deny in denies:
             for name in deny.fields | {f for ds in deny.datasets for f in self._fields_of[ds]}:
@@ -214,6 +248,16 @@ class Policy:
             for name, spec in grant.fields.items():
                 covered[name] = strictest(covered[name], spec) if name in covered else spec
                 sources.setdefault(name, []).append(grant)
+        return _Table(agency, usable, blocked, field_denies, covered, sources)
+
+    def _fields_decision(
+        self,
+        out: Outcome,
+        table: _Table,
+        fields: tuple[str, ...] | None,
+        legal_basis: str | None,
+    ) -> Decision:
+        covered, field_denies = table.covered, table.field_denies
         if fields is None:
             chosen = [f for f in covered if f not in field_denies]
             hit = sorted({d for f in covered if f in field_denies for d in field_denies[f]})
@@ -222,8 +266,8 @@ class Policy:
                     "policy_denied",
                     ["all_fields_denied"],
                     hit,
-                    f"Deny rule {', '.join(hit)} removes every field {agency_id} "
-                    f"could use for {purpose}.",
+                    f"Deny rule {', '.join(hit)} removes every field {out.agency} "
+                    f"could use for {out.purpose}.",
                 )
         else:
             chosen = list(dict.fromkeys(fields))
@@ -235,22 +279,22 @@ class Policy:
                     "policy_denied",
                     [f"field_denied:{f}" for f in denied],
                     ids,
-                    f"Deny rule {', '.join(ids)} forbids {', '.join(denied)} for {purpose}.",
+                    f"Deny rule {', '.join(ids)} forbids {', '.join(denied)} for {out.purpose}.",
                 )
             missing = [f for f in chosen if f not in covered]
             if missing:
-                gated = {f for g in blocked for f in g.fields}
-                if any(f in gated for f in missing):
-                    return out.legal_basis(
-                        [g for g in blocked if not gated.isdisjoint(missing)], legal_basis
-                    )
+                gating = [g for g in table.blocked if not g.fields.keys().isdisjoint(missing)]
+                if gating:
+                    return out.legal_basis(gating, legal_basis)
                 return out.deny(
                     "field_not_permitted",
                     [f"field_not_granted:{f}" for f in missing],
                     [],
-                    f"No grant gives {agency_id} {', '.join(missing)} for {purpose}.",
+                    f"No grant gives {out.agency} {', '.join(missing)} for {out.purpose}.",
                 )
-        return out.allow(agency, sorted(chosen), covered, sources, usable, hit, field_denies)
+        return out.allow(
+            table.agency, sorted(chosen), covered, table.sources, table.usable, hit, field_denies
+        )
 
     # -- catalog -----------------------------------------------------------------------
     def catalog(self, agency: str, at: datetime) -> Catalog:
@@ -312,154 +356,3 @@ class Policy:
         if pseudonymiser.domain != decision.pseudonym_domain:
             raise ValueError("the pseudonymiser belongs to another domain")
         return release_record(decision, record, self._fields, pseudonymiser, today)
-
-
-class _Outcome:
-    """Builds the decisions of one evaluation (keeps ``_evaluate`` readable)."""
-
-    def __init__(self, policy: Policy, agency: str, purpose: str, action: str) -> None:
-        self.policy = policy
-        self.agency = agency
-        self.purpose = purpose
-        self.action = action
-
-    def deny(self, code: str, reasons: list[str], rule_ids: Iterable[str], why: str) -> Decision:
-        return Decision(
-            allowed=False,
-            code=code,
-            treatments=MappingProxyType({}),
-            subject=Treatment.PSEUDONYMISE,
-            jurisdiction=(),
-            row_filter=None,
-            cap=None,
-            reidentify=False,
-            rates=Rates(),
-            rule_ids=tuple(sorted(set(rule_ids))),
-            reasons=tuple(reasons),
-            explanation=f"Denied ({code}): {why}",
-            policy_version=self.policy.version,
-            specific_data=False,
-            agency=self.agency,
-            purpose=self.purpose,
-            action=self.action,
-        )
-
-    def legal_basis(self, blocked: list[Grant], given: str | None) -> Decision:
-        templates = sorted({g.legal_basis.template for g in blocked if g.legal_basis})
-        reason = "legal_basis_missing" if given is None else "legal_basis_mismatch"
-        said = "none was given" if given is None else "the one given does not match"
-        return self.deny(
-            "legal_basis_required",
-            [reason],
-            [g.id for g in blocked],
-            f"a legal basis matching {' or '.join(templates)} is required and {said}.",
-        )
-
-    def _common(self, agency: Agency, grants: list[Grant]) -> dict[str, object]:
-        rates = Rates()
-        for g in grants:
-            rates = Rates(
-                tightest(rates.per_client, g.rates.per_client),
-                tightest(rates.per_officer, g.rates.per_officer),
-            )
-        caps = [g.cap for g in grants if g.cap is not None]
-        return {
-            "jurisdiction": agency.jurisdiction if any(g.jurisdiction for g in grants) else (),
-            "cap": min(caps) if caps else None,
-            "rates": rates,
-            "pseudonym_domain": agency.pseudonym_domain,
-            "policy_version": self.policy.version,
-            "agency": self.agency,
-            "purpose": self.purpose,
-            "action": self.action,
-        }
-
-    def allow_resolve(self, agency: Agency, grants: list[Grant]) -> Decision:
-        ids = tuple(sorted(g.id for g in grants))
-        return Decision(
-            allowed=True,
-            code=None,
-            treatments=MappingProxyType({}),
-            subject=Treatment.PSEUDONYMISE,
-            row_filter=None,
-            reidentify=True,
-            rule_ids=ids,
-            reasons=("reidentification_granted",),
-            specific_data=False,
-            explanation=f"Allowed: {self.agency} may re-identify residents for {self.purpose} "
-            f"under {', '.join(ids)}.",
-            **self._common(agency, grants),  # type: ignore[arg-type]
-        )
-
-    def allow(
-        self,
-        agency: Agency,
-        chosen: list[str],
-        covered: dict[str, TreatmentSpec],
-        sources: dict[str, list[Grant]],
-        usable: list[Grant],
-        denied_hit: list[str],
-        field_denies: dict[str, set[str]],
-    ) -> Decision:
-        fields = self.policy._fields
-        contributing = sorted(
-            {g.id: g for f in chosen for g in sources[f]}.values(), key=lambda g: g.id
-        )
-        treatments = {f: covered[f].treatment for f in chosen}
-        methods = {f: covered[f].method for f in chosen if covered[f].method}
-        released = [f for f in chosen if treatments[f] is not Treatment.WITHHOLD]
-        nik = covered.get("nik")
-        subject = (
-            Treatment.CLEAR
-            if nik is not None and nik.treatment is Treatment.CLEAR and "nik" not in field_denies
-            else Treatment.PSEUDONYMISE
-        )
-        row_filter = all_of(self.policy._filters[g.where] for g in contributing if g.where)
-        common = self._common(agency, contributing)
-        context = {"nik", "birth_date"}
-        if common["jurisdiction"]:
-            context.add("kelurahan_code")
-        if row_filter is not None:
-            context |= row_filter.fields
-        if any(
-            fields[f].kind in ("region_name", "address") and treatments[f] is Treatment.GENERALISE
-            for f in released
-        ):
-            context.update(_REGION_CONTEXT)
-        fetch = tuple(sorted(set(released) | {f for f in context if f in fields}))
-        specific = any(fields[f].sensitivity is Sensitivity.SPECIFIC for f in released)
-        ids = tuple(sorted({g.id for g in contributing} | set(denied_hit)))
-        datasets = sorted({fields[f].dataset for f in chosen})
-        reasons = ["granted"] + [f"field_denied:{f}" for f in sorted(field_denies) if f in covered]
-        parts = [
-            f"Allowed: {self.agency} may {self.action} {len(released)} field(s) of "
-            f"{', '.join(datasets)} for {self.purpose} under "
-            f"{', '.join(g.id for g in contributing)}",
-            f"subject {'in clear' if subject is Treatment.CLEAR else 'pseudonymised'}",
-        ]
-        withheld = [f for f in chosen if treatments[f] is Treatment.WITHHOLD]
-        if withheld:
-            parts.append(f"withheld: {', '.join(withheld)}")
-        if denied_hit:
-            parts.append(f"removed by {', '.join(denied_hit)}")
-        if common["jurisdiction"]:
-            parts.append(f"only residents of {', '.join(agency.jurisdiction)}")
-        if row_filter is not None:
-            parts.append(f"rows where {row_filter.text}")
-        return Decision(
-            allowed=True,
-            code=None,
-            treatments=MappingProxyType(treatments),
-            subject=subject,
-            row_filter=row_filter.text if row_filter else None,
-            reidentify=any(g.reidentify for g in usable),
-            rule_ids=ids,
-            reasons=tuple(reasons),
-            explanation="; ".join(parts) + ".",
-            specific_data=specific,
-            methods=MappingProxyType(methods),
-            fetch_fields=fetch,
-            children_fields=frozenset(f for f in released if all(g.children for g in sources[f])),
-            _filter=row_filter,
-            **common,  # type: ignore[arg-type]
-        )
