@@ -197,12 +197,21 @@ def test_a_field_only_a_gated_grant_gives_needs_the_legal_basis() -> None:
     purposes: [help]
     fields: {income: clear}
     legal_basis: "PKS/<n>"
+  - id: help-clinic
+    roles: [social]
+    datasets: [clinic]
+    purposes: [help]
+    fields: {clinic_name: clear}
+    legal_basis: "MOU/<n>"
 """
     )
     policy = compile_texts(rules)
     assert "income" not in policy.decide(request()).treatments
-    assert policy.decide(request(fields=("income",))).code == "legal_basis_required"
+    gated = policy.decide(request(fields=("income",)))
+    assert (gated.code, gated.rule_ids) == ("legal_basis_required", ("help-income",))
+    assert "PKS/<n>" in gated.explanation and "MOU" not in gated.explanation
     assert policy.decide(request(fields=("income",), legal_basis="PKS/4")).allowed
+    assert policy.decide(request(fields=("clinic_name",), legal_basis="MOU/4")).allowed
 
 
 def test_actions_and_reidentification() -> None:
