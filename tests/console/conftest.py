@@ -59,8 +59,25 @@ def make_settings(sources: Path, data_dir: Path, **extra: Any) -> Settings:
 
 
 @pytest.fixture
-def console_settings(console_sources: Path, tmp_path: Path) -> Settings:
-    return make_settings(console_sources, tmp_path / "data")
+def console_store(request: pytest.FixtureRequest) -> str:
+    """The gateway store under the console: SQLite unless a test asks for more."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+BOTH_STORES = pytest.mark.parametrize(
+    "console_store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+"""Run a test on the embedded SQLite store and on the real PostgreSQL server."""
+
+
+@pytest.fixture
+def console_settings(
+    console_store: str, console_sources: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Settings:
+    extra: dict[str, Any] = {}
+    if console_store == "postgres":
+        extra["database_url"] = request.getfixturevalue("postgres_url")
+    return make_settings(console_sources, tmp_path / "data", **extra)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.console.conftest import AUDITOR, Console
+from tests.console.conftest import AUDITOR, BOTH_STORES, Console
 from tests.console.events import lookup
 
 ROW_RE = re.compile(r'<tr class="d-(allow|deny|error)">')
@@ -14,6 +14,7 @@ def rows(html: str) -> int:
     return len(ROW_RE.findall(html))
 
 
+@BOTH_STORES
 async def test_search_filters_and_pages(console_app: Console) -> None:
     services = console_app.services
     nik_a, nik_b = console_app.demo["sample_niks"][:2]
@@ -74,6 +75,7 @@ async def test_a_malformed_nik_is_refused_without_echo(console_app: Console) -> 
         assert "NIK tidak valid" in response.text and bad not in response.text
 
 
+@BOTH_STORES
 async def test_resident_access_report(console_app: Console) -> None:
     services = console_app.services
     nik, other = console_app.demo["sample_niks"][:2]

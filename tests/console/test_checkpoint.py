@@ -6,12 +6,13 @@ import hashlib
 import html
 import re
 
-from tests.console.conftest import ADMIN_1, AUDITOR, Console
+from tests.console.conftest import ADMIN_1, AUDITOR, BOTH_STORES, Console
 from tests.console.events import lookup
 
 NOTE_RE = re.compile(r'<pre class="note" id="checkpoint-note">(.*?)</pre>', re.S)
 
 
+@BOTH_STORES
 async def test_verify_now_proves_the_log_grew_consistently(console_app: Console) -> None:
     services = console_app.services
     nik = console_app.demo["sample_niks"][0]

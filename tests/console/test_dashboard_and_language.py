@@ -6,12 +6,13 @@ import re
 from pathlib import Path
 
 from gateway.console import i18n
-from tests.console.conftest import ADMIN_1, AUDITOR, Console
+from tests.console.conftest import ADMIN_1, AUDITOR, BOTH_STORES, Console
 from tests.console.events import lookup
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "gateway" / "console" / "templates"
 
 
+@BOTH_STORES
 async def test_dashboard_counts_lookups(console_app: Console) -> None:
     services = console_app.services
     nik = console_app.demo["sample_niks"][0]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 
 from gateway import store
-from tests.console.conftest import ADMIN_1, AUDITOR, Console
+from tests.console.conftest import ADMIN_1, AUDITOR, BOTH_STORES, Console
 
 
 async def _row(console_app: Console, username: str):
@@ -20,6 +20,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+@BOTH_STORES
 async def test_five_failures_lock_the_account(console_app: Console) -> None:
     browser = console_app.browser()
     for _ in range(5):
@@ -61,6 +62,7 @@ async def test_a_success_resets_the_count(console_app: Console) -> None:
     assert (await browser.sign_in(*ADMIN_1)).status_code == 303, "not locked after 4 + 4"
 
 
+@BOTH_STORES
 async def test_an_expired_lock_starts_a_fresh_count(console_app: Console) -> None:
     browser = console_app.browser()
     for _ in range(5):

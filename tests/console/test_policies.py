@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.console.conftest import ADMIN_1, ADMIN_2, AUDITOR, Browser, Console
+from tests.console.conftest import ADMIN_1, ADMIN_2, AUDITOR, BOTH_STORES, Browser, Console
 
 CHANGED_LINE = "    description: Planning public works, services and budgets by area."
 
@@ -24,6 +24,7 @@ async def _propose(console_app: Console, admin: Browser, comment: str = "perenca
     return int(response.headers["location"].rsplit("/", 1)[-1])
 
 
+@BOTH_STORES
 async def test_two_person_approval_through_the_console(console_app: Console) -> None:
     store = console_app.services.policies
     first_active = (await store.current()).bundle_id

@@ -15,9 +15,17 @@ from gateway import console, store
 from gateway.console import sessions
 from gateway.keys import load_master_key
 from gateway.settings import Settings
-from tests.console.conftest import ADMIN_1, AUDITOR, FAST_HASHER, Console, make_settings
+from tests.console.conftest import (
+    ADMIN_1,
+    AUDITOR,
+    BOTH_STORES,
+    FAST_HASHER,
+    Console,
+    make_settings,
+)
 
 
+@BOTH_STORES
 async def test_sign_in_lands_on_the_dashboard(console_app: Console) -> None:
     browser = console_app.browser()
     response = await browser.sign_in(*ADMIN_1)
