@@ -73,13 +73,20 @@ class RunningUpstream:
 
 
 @contextmanager
-def serve_upstream(state: UpstreamState) -> Iterator[RunningUpstream]:
-    """Serve the upstream on 127.0.0.1 on a free port in a background thread."""
+def serve_upstream(
+    state: UpstreamState, *, tls: dict[str, object] | None = None
+) -> Iterator[RunningUpstream]:
+    """Serve the upstream on 127.0.0.1 on a free port in a background thread.
+
+    ``tls`` holds uvicorn's ``ssl_*`` settings (certificate, key, client CA) for HTTPS.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(build_app(state), log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        build_app(state), log_level="warning", lifespan="off", **(tls or {})  # type: ignore[arg-type]
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -88,7 +95,8 @@ def serve_upstream(state: UpstreamState) -> Iterator[RunningUpstream]:
         if time.monotonic() > deadline:
             raise RuntimeError("upstream did not start")
         time.sleep(0.01)
-    running = RunningUpstream(f"http://127.0.0.1:{port}/api", state, server, thread)
+    scheme = "https" if tls else "http"
+    running = RunningUpstream(f"{scheme}://127.0.0.1:{port}/api", state, server, thread)
     try:
         yield running
     finally:
