@@ -131,3 +131,43 @@ async def test_live_verification_names_the_altered_leaf(
     assert report.ok is (forged_index is None)
     assert report.first_bad_index == forged_index
     assert note is not None and audit.verify_checkpoint(note, signer.verifier_key()).size == 57
+
+
+def test_export_is_itself_logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run against the gateway's own embedded store: the export lands in the log first."""
+    from gateway import store
+    from gateway.keys import create_master_key_file
+    from gateway.services import install_schema
+    from gateway.settings import Settings
+
+    monkeypatch.setenv("SATUGATE_DATA_DIR", str(tmp_path))
+    create_master_key_file(tmp_path / "master.key")
+
+    async def prepare() -> None:
+        engine = store.create_engine(Settings().resolved_database_url())
+        await install_schema(engine)
+        await engine.dispose()
+
+    asyncio.run(prepare())
+    dump = tmp_path / "audit.jsonl"
+    result = runner.invoke(app, ["export", "--out", str(dump)])
+    assert result.exit_code == 0, result.output
+    lines = dump.read_text().splitlines()
+    assert json.loads(lines[0])["tree_size"] == 1
+    event = json.loads(base64.b64decode(json.loads(lines[1])["leaf"]))
+    assert event["action"] == "audit.export"
+
+    async def published_key() -> str:
+        from gateway.keys import KeyRing, load_master_key
+        from gateway.services import audit_origin
+
+        settings = Settings()
+        engine = store.create_engine(settings.resolved_database_url())
+        keyring = KeyRing(engine, load_master_key(settings.resolved_master_key_file()))
+        signer = audit.CheckpointSigner(audit_origin(settings), await keyring.checkpoint_key())
+        await engine.dispose()
+        return signer.verifier_key()
+
+    key = asyncio.run(published_key())
+    result = runner.invoke(app, ["verify", str(dump), "--key", key])
+    assert result.exit_code == 0, result.output

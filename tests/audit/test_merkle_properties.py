@@ -55,7 +55,7 @@ def flip(data: bytes, bit: int) -> bytes:
 sizes = st.integers(min_value=1, max_value=300)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(size=sizes, data=st.data())
 def test_inclusion_proofs_verify_and_match_the_rfc(size: int, data: st.DataObject) -> None:
     tree = build(size)
@@ -67,7 +67,7 @@ def test_inclusion_proofs_verify_and_match_the_rfc(size: int, data: st.DataObjec
     merkle.verify_inclusion(leaves[index], index, size, proof, tree.root())
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(size=st.integers(2, 300), data=st.data())
 def test_consistency_proofs_verify_and_match_the_rfc(size: int, data: st.DataObject) -> None:
     tree = build(size)
@@ -78,7 +78,7 @@ def test_consistency_proofs_verify_and_match_the_rfc(size: int, data: st.DataObj
     merkle.verify_consistency(first, size, proof, tree.root(first), tree.root())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(size=st.integers(2, 200), data=st.data())
 def test_tampered_inclusion_proofs_fail(size: int, data: st.DataObject) -> None:
     tree = build(size)
@@ -118,7 +118,7 @@ def test_tampered_inclusion_proofs_fail(size: int, data: st.DataObject) -> None:
     raise AssertionError(f"tampering ({how}) was not detected")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(size=st.integers(3, 200), data=st.data())
 def test_tampered_consistency_proofs_fail(size: int, data: st.DataObject) -> None:
     tree = build(size)
