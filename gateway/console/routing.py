@@ -9,7 +9,7 @@ application's JSON error handlers never see them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -147,7 +147,7 @@ class ConsoleRoute(APIRoute):
     """A route whose refusals are HTML pages and whose answers carry the console's
     security headers and remember the chosen language."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:

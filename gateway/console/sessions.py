@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -166,6 +167,9 @@ def clear_cookie(response: Response, keys: ConsoleKeys, name: str) -> None:
     response.delete_cookie(
         name, path=COOKIE_PATH, httponly=True, samesite="strict", secure=keys.secure_cookies
     )
+
+
+LOGIN_NONCE_RE = re.compile(r"[A-Za-z0-9_\-]{32}")
 
 
 def new_login_nonce() -> str:

@@ -59,3 +59,22 @@ async def test_sign_in_and_sign_out_are_protected_too(console_app: Console) -> N
     admin = await console_app.signed_in(ADMIN_1)
     assert (await admin.client.post("/console/logout")).status_code == 403
     assert (await admin.get("/console/")).status_code == 200, "still signed in"
+
+
+async def test_two_open_sign_in_pages_both_work(console_app: Console) -> None:
+    browser = console_app.browser()
+    first = csrf_of((await browser.get("/console/login")).text)
+    second = csrf_of((await browser.get("/console/login")).text)
+    assert first == second, "the pre-session nonce is kept while it lasts"
+    response = await browser.client.post(
+        "/console/login", data={"username": ADMIN_1[0], "password": ADMIN_1[1], "csrf": first}
+    )
+    assert response.status_code == 303
+
+
+async def test_the_stylesheet_is_the_only_static_file(console_app: Console) -> None:
+    browser = console_app.browser()
+    css = await browser.get("/console/static/console.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    for name in ("../__init__.py", "users.py", "..%2Fusers.py"):
+        assert (await browser.get(f"/console/static/{name}")).status_code == 404

@@ -23,7 +23,10 @@ router = APIRouter(route_class=ConsoleRoute)
 
 def _login_page(request: Request, *, failed: bool = False, username: str = "") -> Response:
     keys = sessions.keys_for(request)
-    nonce = sessions.new_login_nonce()
+    # The pre-session nonce is kept while it lasts, so two open sign-in tabs both work.
+    nonce = request.cookies.get(sessions.LOGIN_COOKIE, "")
+    if not sessions.LOGIN_NONCE_RE.fullmatch(nonce):
+        nonce = sessions.new_login_nonce()
     response = render(
         request,
         "login.html",

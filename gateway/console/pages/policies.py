@@ -159,27 +159,27 @@ async def simulate_form(page: AnyUser) -> Response:
 @router.post("/simulate")
 async def simulate(page: AnyUser) -> Response:
     form = await page.form()
-    chosen = {
-        "agency": form_text(form, "agency", 64),
-        "purpose": form_text(form, "purpose", 64),
-        "action": form_text(form, "action", 16),
-        "legal_basis": form_text(form, "legal_basis", 200),
-        "bundle": form_text(form, "bundle", 12),
-        "fields": [f for f in form.getlist("fields") if isinstance(f, str)][:100],
-    }
-    if chosen["action"] not in ACTIONS:
+    agency, purpose = form_text(form, "agency", 64), form_text(form, "purpose", 64)
+    action, legal_basis = form_text(form, "action", 16), form_text(form, "legal_basis", 200)
+    bundle = form_text(form, "bundle", 12)
+    fields = [f for f in form.getlist("fields") if isinstance(f, str)][:100]
+    if action not in ACTIONS:
         raise InvalidRequest("the action must be read, search, batch or resolve")
-    policy = await _policy_for(page, str(chosen["bundle"]))
+    policy = await _policy_for(page, bundle)
     decision = policy.decide(
         policies.AccessRequest(
-            agency=str(chosen["agency"]),
-            purpose=str(chosen["purpose"]),
-            action=chosen["action"],  # type: ignore[arg-type]
-            fields=tuple(chosen["fields"]) or None,
-            legal_basis=str(chosen["legal_basis"]) or None,
+            agency=agency,
+            purpose=purpose,
+            action=action,  # type: ignore[arg-type]  # checked against ACTIONS above
+            fields=tuple(fields) or None,
+            legal_basis=legal_basis or None,
             at=datetime.now(UTC),
         )
     )
+    chosen: dict[str, object] = {
+        "agency": agency, "purpose": purpose, "action": action,
+        "legal_basis": legal_basis, "bundle": bundle, "fields": fields,
+    }  # fmt: skip
     return await _simulate_page(page, chosen, decision.to_dict())
 
 
