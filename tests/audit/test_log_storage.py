@@ -8,12 +8,13 @@ import hmac
 import itertools
 import json
 import random
+from pathlib import Path
 
 import pytest
 import rfc8785
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import audit
 from audit import merkle, store
@@ -202,3 +203,13 @@ async def test_writer_statistics(engine: AsyncEngine, log: audit.AuditLog) -> No
         assert stats["one_round_trip"] == stats["batches"] - 1
     else:
         assert stats["one_round_trip"] == 0
+
+
+async def test_sqlite_commits_are_durable(tmp_path: Path) -> None:
+    """WAL with synchronous=FULL: a commit is on disk when append returns."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'durable.db'}")
+    await audit.install_schema(engine)
+    async with engine.connect() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+        assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
+    await engine.dispose()
