@@ -16,7 +16,10 @@ def main(argv: list[str]) -> int:
     names = NAMES if name == "all" else (name,)
     for each in names:
         if each not in NAMES:
-            print(f"unknown benchmark {each!r}; choose from {', '.join(NAMES)} or all", file=sys.stderr)
+            print(
+                f"unknown benchmark {each!r}; choose from {', '.join(NAMES)} or all",
+                file=sys.stderr,
+            )
             return 2
         module = importlib.import_module(f"benchmarks.{each}")
         module.main(rest)

@@ -14,7 +14,16 @@ from fastapi.responses import JSONResponse as JSON
 
 import connectors
 
-FIELDS = ["nik", "full_name", "birth_date", "kelurahan_code", "religion", "welfare_decile", "rt", "rw"]
+FIELDS = [
+    "nik",
+    "full_name",
+    "birth_date",
+    "kelurahan_code",
+    "religion",
+    "welfare_decile",
+    "rt",
+    "rw",
+]
 
 
 def create_app() -> FastAPI:

@@ -13,8 +13,16 @@ import sys
 import time
 
 
-async def _worker(host: str, port: int, paths: list[str], headers: bytes, deadline: float,
-                  latencies: list[float], counts: dict[str, int], offset: int) -> None:
+async def _worker(
+    host: str,
+    port: int,
+    paths: list[str],
+    headers: bytes,
+    deadline: float,
+    latencies: list[float],
+    counts: dict[str, int],
+    offset: int,
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     i = offset
     try:
@@ -22,7 +30,15 @@ async def _worker(host: str, port: int, paths: list[str], headers: bytes, deadli
             path = paths[i % len(paths)]
             i += 1
             started = time.perf_counter()
-            writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + host.encode() + b"\r\n" + headers + b"\r\n")
+            writer.write(
+                b"GET "
+                + path.encode()
+                + b" HTTP/1.1\r\nHost: "
+                + host.encode()
+                + b"\r\n"
+                + headers
+                + b"\r\n"
+            )
             await writer.drain()
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
@@ -38,15 +54,25 @@ async def _worker(host: str, port: int, paths: list[str], headers: bytes, deadli
         writer.close()
 
 
-async def run(host: str, port: int, seconds: float, concurrency: int, paths: list[str], header_map: dict[str, str]) -> dict[str, float]:
+async def run(
+    host: str,
+    port: int,
+    seconds: float,
+    concurrency: int,
+    paths: list[str],
+    header_map: dict[str, str],
+) -> dict[str, float]:
     headers = b"".join(f"{k}: {v}\r\n".encode() for k, v in header_map.items())
     latencies: list[float] = []
     counts = {"ok": 0, "errors": 0}
     started = time.perf_counter()
     deadline = started + seconds
-    await asyncio.gather(*(
-        _worker(host, port, paths, headers, deadline, latencies, counts, k * 7919) for k in range(concurrency)
-    ))
+    await asyncio.gather(
+        *(
+            _worker(host, port, paths, headers, deadline, latencies, counts, k * 7919)
+            for k in range(concurrency)
+        )
+    )
     elapsed = time.perf_counter() - started
     latencies.sort()
     n = len(latencies)
@@ -64,7 +90,9 @@ def main() -> None:
     host, port, seconds, concurrency, paths_file, headers_json = sys.argv[1:7]
     with open(paths_file, encoding="utf-8") as fh:
         paths = [line.strip() for line in fh if line.strip()]
-    result = asyncio.run(run(host, int(port), float(seconds), int(concurrency), paths, json.loads(headers_json)))
+    result = asyncio.run(
+        run(host, int(port), float(seconds), int(concurrency), paths, json.loads(headers_json))
+    )
     print(json.dumps(result))
 
 

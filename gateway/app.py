@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from gateway.responses import JSON
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -48,7 +47,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         lifespan=lifespan,
     )
     for router in (
-        oauth.router, residents.router, audit.router, audit.resident_router, admin.router, health.router
+        oauth.router,
+        residents.router,
+        audit.router,
+        audit.resident_router,
+        admin.router,
+        health.router,
     ):
         app.include_router(router)
     _install_error_handlers(app)
@@ -80,8 +84,14 @@ def _store_down(exc: Exception) -> bool:
 
 # asyncpg's own names for a server that is gone, restarting or refusing connections.
 _DRIVER_CONNECTION_ERRORS = frozenset(
-    {"ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionFailureError",
-     "AdminShutdownError", "CrashShutdownError", "TooManyConnectionsError"}
+    {
+        "ConnectionDoesNotExistError",
+        "CannotConnectNowError",
+        "ConnectionFailureError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+        "TooManyConnectionsError",
+    }
 )
 
 

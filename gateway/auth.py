@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 
-from gateway.revocation import StoreUnavailable
 from gateway.errors import InsufficientScope, InvalidToken, RateLimiterUnavailable, Unauthenticated
+from gateway.revocation import StoreUnavailable
 from gateway.services import Services
 from gateway.tokens import Principal
 
@@ -42,7 +42,9 @@ async def authenticate(request: Request) -> Principal:
         raise RateLimiterUnavailable("the token revocation store is unreachable") from exc
     if revoked:
         services.metrics.count_unauthenticated("revoked")
-        raise InvalidToken("the access token or its client has been revoked", headers=BEARER_CHALLENGE)
+        raise InvalidToken(
+            "the access token or its client has been revoked", headers=BEARER_CHALLENGE
+        )
     request.state.principal = principal
     return principal
 

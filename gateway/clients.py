@@ -28,7 +28,12 @@ def _check_scopes(scopes: Sequence[str]) -> str:
 
 
 async def create_client(
-    engine: AsyncEngine, *, name: str, agency: str, scopes: Sequence[str], client_id: str | None = None
+    engine: AsyncEngine,
+    *,
+    name: str,
+    agency: str,
+    scopes: Sequence[str],
+    client_id: str | None = None,
 ) -> NewCredentials:
     secret = new_secret()
     cid = client_id or new_client_id(agency)
@@ -92,6 +97,10 @@ async def list_clients(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 async def ensure_unique(engine: AsyncEngine, client_id: str) -> None:
     async with engine.connect() as conn:
-        row = (await conn.execute(select(store.clients.c.client_id).where(store.clients.c.client_id == client_id))).first()
+        row = (
+            await conn.execute(
+                select(store.clients.c.client_id).where(store.clients.c.client_id == client_id)
+            )
+        ).first()
     if row is not None:
         raise Conflict("a client with this id exists")

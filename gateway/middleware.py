@@ -90,7 +90,11 @@ class GatewayMiddleware:
         agency = principal.agency if principal is not None else "-"
         if services is not None:
             services.metrics.observe_request(
-                route=template, method=scope.get("method", ""), status=status, agency=agency, seconds=elapsed
+                route=template,
+                method=scope.get("method", ""),
+                status=status,
+                agency=agency,
+                seconds=elapsed,
             )
         self.log.info(
             "request",

@@ -67,7 +67,9 @@ def parse_nik(raw: str) -> Nik:
     if not 1 <= month <= 12:
         raise NikError("the NIK's birth month is not 01-12")
     # Two-digit year: the day must exist in at least one of the two candidate centuries.
-    last = max(calendar.monthrange(1900 + year2, month)[1], calendar.monthrange(2000 + year2, month)[1])
+    last = max(
+        calendar.monthrange(1900 + year2, month)[1], calendar.monthrange(2000 + year2, month)[1]
+    )
     if not 1 <= day <= last:
         raise NikError("the NIK's birth day is not a real day")
     if raw[12:16] == "0000":

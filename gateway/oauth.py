@@ -188,7 +188,11 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         return jwt.encode(header, claims, self._key, algorithms=["ES256"])
 
     def issue(
-        self, client: ClientRecord | None, uri: str, headers: Mapping[str, str], form: dict[str, list[str]]
+        self,
+        client: ClientRecord | None,
+        uri: str,
+        headers: Mapping[str, str],
+        form: dict[str, list[str]],
     ) -> TokenResult:
         token = _current_client.set(client)
         try:

@@ -37,7 +37,9 @@ def content_hash(files: dict[str, str]) -> str:
 
 
 def read_bundle_dir(path: Path) -> dict[str, str]:
-    files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.name != "cases.yaml")
+    files = sorted(
+        p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.name != "cases.yaml"
+    )
     return {p.name: p.read_text(encoding="utf-8") for p in files}
 
 
@@ -60,7 +62,9 @@ class PolicyStore:
         async with self._engine.begin() as conn:
             existing = (
                 await conn.execute(
-                    select(store.policy_bundles.c.id).where(store.policy_bundles.c.status == "active")
+                    select(store.policy_bundles.c.id).where(
+                        store.policy_bundles.c.status == "active"
+                    )
                 )
             ).first()
             if existing is None:
@@ -85,9 +89,8 @@ class PolicyStore:
         the hot path never touches the store; stale by at most ``refresh_seconds``."""
         if self._active is None:
             await self.refresh()
-        elif (
-            time.monotonic() - self._checked_at > self._refresh
-            and (self._poller is None or self._poller.done())
+        elif time.monotonic() - self._checked_at > self._refresh and (
+            self._poller is None or self._poller.done()
         ):
             self._poller = asyncio.get_running_loop().create_task(self.refresh())
         assert self._active is not None
@@ -108,10 +111,14 @@ class PolicyStore:
             if force or self._active is None or self._active.bundle_id != row.id:
                 files_json = (
                     await conn.execute(
-                        select(store.policy_bundles.c.files).where(store.policy_bundles.c.id == row.id)
+                        select(store.policy_bundles.c.files).where(
+                            store.policy_bundles.c.id == row.id
+                        )
                     )
                 ).scalar_one()
-                compiled = policies.compile_bundle(policies.load_bundle_texts(json.loads(files_json)))
+                compiled = policies.compile_bundle(
+                    policies.load_bundle_texts(json.loads(files_json))
+                )
                 self._active = ActivePolicy(bundle_id=int(row.id), policy=compiled)
         self._checked_at = time.monotonic()
 
@@ -138,7 +145,9 @@ class PolicyStore:
     async def get(self, bundle_id: int) -> dict[str, Any]:
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(select(store.policy_bundles).where(store.policy_bundles.c.id == bundle_id))
+                await conn.execute(
+                    select(store.policy_bundles).where(store.policy_bundles.c.id == bundle_id)
+                )
             ).first()
         if row is None:
             raise NotFound("no such policy bundle")
@@ -147,7 +156,9 @@ class PolicyStore:
     async def history(self) -> list[dict[str, Any]]:
         async with self._engine.connect() as conn:
             rows = (
-                await conn.execute(select(store.policy_bundles).order_by(desc(store.policy_bundles.c.id)))
+                await conn.execute(
+                    select(store.policy_bundles).order_by(desc(store.policy_bundles.c.id))
+                )
             ).all()
         return [_row(r, with_files=False) for r in rows]
 
@@ -175,7 +186,9 @@ class PolicyStore:
     async def approve(self, bundle_id: int, *, approver: str) -> dict[str, Any]:
         async with self._engine.begin() as conn:
             row = (
-                await conn.execute(select(store.policy_bundles).where(store.policy_bundles.c.id == bundle_id))
+                await conn.execute(
+                    select(store.policy_bundles).where(store.policy_bundles.c.id == bundle_id)
+                )
             ).first()
             if row is None:
                 raise NotFound("no such policy bundle")

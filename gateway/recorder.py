@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import audit
-from gateway.errors import AuditUnavailable, GatewayError, InvalidOfficer, InvalidPurpose, InvalidRequest
+from gateway.errors import (
+    AuditUnavailable,
+    GatewayError,
+    InvalidOfficer,
+    InvalidPurpose,
+    InvalidRequest,
+)
 from gateway.services import Services
 from gateway.tokens import Principal
 

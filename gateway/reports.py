@@ -2,7 +2,7 @@
 
 A resident proves who they are at the city's service desk; an auditor there issues a
 *report token* for that resident. The token is a JWT signed with the gateway's key, of its
-own type (``report+jwt``) and audience, valid for 3×24 hours (the law's deadline for
+own type (``report+jwt``) and audience, valid for 3 x 24 hours (the law's deadline for
 answering), that carries the resident's NIK only as a pseudonym of a domain reserved for
 reports. Whoever holds the token sees that one resident's report, minus entries still
 hidden under an investigation, and nothing else: there is no NIK parameter to change.

@@ -6,6 +6,7 @@ and none returns personal data unless that event committed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -91,7 +92,9 @@ async def enforce_rates(call: Call, decision: policies.Decision, *, default_clie
             )
 
 
-async def _decide(call: Call, fields: tuple[str, ...] | None) -> tuple[policies.Policy, policies.Decision]:
+async def _decide(
+    call: Call, fields: tuple[str, ...] | None
+) -> tuple[policies.Policy, policies.Decision]:
     active = await call.services.policies.current()
     policy = active.policy
     if fields is not None:
@@ -166,7 +169,9 @@ async def _treat(
     domain = policy.agencies[call.principal.agency].pseudonym_domain
     pseudonymiser = await call.services.pseudonymiser(domain)
     released = policy.release(decision, record, pseudonymiser=pseudonymiser, today=date.today())
-    subject = nik if decision.subject is policies.Treatment.CLEAR else pseudonymiser.pseudonymise(nik)
+    subject = (
+        nik if decision.subject is policies.Treatment.CLEAR else pseudonymiser.pseudonymise(nik)
+    )
     sources = {f: provenance[f] for f in released.record if f in provenance}
     return Treated(subject, dict(released.record), dict(released.treatments), sources)
 
@@ -196,7 +201,12 @@ async def read_resident(call: Call, raw_nik: str, raw_fields: str | None) -> dic
     try:
         missing = _check_unavailable(fields, decision, result.unavailable)
     except SourceUnavailable as exc:
-        raise await call.refuse(exc, rule_ids=decision.rule_ids, policy_version=decision.policy_version, subject_niks=[nik.value]) from None
+        raise await call.refuse(
+            exc,
+            rule_ids=decision.rule_ids,
+            policy_version=decision.policy_version,
+            subject_niks=[nik.value],
+        ) from None
     record = result.records.get(nik.value)
     if record is None:
         raise await call.refuse(
@@ -206,7 +216,9 @@ async def read_resident(call: Call, raw_nik: str, raw_fields: str | None) -> dic
             subject_niks=[nik.value],
         )
     try:
-        treated = await _treat(call, policy, decision, nik.value, record, result.provenance.get(nik.value, {}))
+        treated = await _treat(
+            call, policy, decision, nik.value, record, result.provenance.get(nik.value, {})
+        )
     except policies.RowFiltered:
         raise await call.refuse(
             OutsideJurisdiction("the resident is domiciled outside the agency's jurisdiction"),
@@ -245,16 +257,24 @@ async def read_resident(call: Call, raw_nik: str, raw_fields: str | None) -> dic
 
 async def _limited(call: Call, decision: policies.Decision, rate: str | None = None) -> None:
     try:
-        await enforce_rates(call, decision, default_client=rate or call.services.settings.lookup_rate)
+        await enforce_rates(
+            call, decision, default_client=rate or call.services.settings.lookup_rate
+        )
     except RateLimited as exc:
-        raise await call.refuse(exc, rule_ids=decision.rule_ids, policy_version=decision.policy_version) from None
+        raise await call.refuse(
+            exc, rule_ids=decision.rule_ids, policy_version=decision.policy_version
+        ) from None
 
 
-async def _fetch(call: Call, decision: policies.Decision, niks: Sequence[str]) -> connectors.FederatedResult:
+async def _fetch(
+    call: Call, decision: policies.Decision, niks: Sequence[str]
+) -> connectors.FederatedResult:
     return await call.services.federation.fetch(niks, _fetch_fields(decision))
 
 
-async def search_residents(call: Call, query: connectors.SearchQuery, limit: int | None) -> dict[str, Any]:
+async def search_residents(
+    call: Call, query: connectors.SearchQuery, limit: int | None
+) -> dict[str, Any]:
     await _validated(call)
     policy, decision = await _decide(call, None)
     await _limited(call, decision)
@@ -274,7 +294,9 @@ async def search_residents(call: Call, query: connectors.SearchQuery, limit: int
     try:
         _check_unavailable(None, decision, result.unavailable)
     except SourceUnavailable as exc:
-        raise await call.refuse(exc, rule_ids=decision.rule_ids, policy_version=decision.policy_version) from None
+        raise await call.refuse(
+            exc, rule_ids=decision.rule_ids, policy_version=decision.policy_version
+        ) from None
     matches: list[dict[str, Any]] = []
     released_niks: list[str] = []
     fields_released: dict[str, str] = {}
@@ -283,7 +305,9 @@ async def search_residents(call: Call, query: connectors.SearchQuery, limit: int
         if record is None:
             continue
         try:
-            treated = await _treat(call, policy, decision, match.nik, record, result.provenance.get(match.nik, {}))
+            treated = await _treat(
+                call, policy, decision, match.nik, record, result.provenance.get(match.nik, {})
+            )
         except (policies.RowFiltered, policies.SpecificDataDenied):
             continue  # outside the row filter: not a candidate for this agency at all
         matches.append(
@@ -306,26 +330,33 @@ async def search_residents(call: Call, query: connectors.SearchQuery, limit: int
         subject_niks=released_niks,
         specific_data=decision.specific_data and bool(matches),
     )
-    return {"matches": matches, "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index}}
+    return {
+        "matches": matches,
+        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+    }
 
 
-async def batch_residents(call: Call, raw_niks: Sequence[str], fields: tuple[str, ...] | None) -> dict[str, Any]:
+async def batch_residents(
+    call: Call, raw_niks: Sequence[str], fields: tuple[str, ...] | None
+) -> dict[str, Any]:
     await _validated(call)
     policy, decision = await _decide(call, fields)
     await _limited(call, decision)
     valid: list[str] = []
     results: list[dict[str, Any]] = []
     for raw in raw_niks:
-        try:
+        with contextlib.suppress(NikError):
             valid.append(parse_nik(raw).value)
-        except NikError:
-            pass
     unique = list(dict.fromkeys(valid))
-    result = await _fetch(call, decision, unique) if unique else connectors.FederatedResult({}, {}, {})
+    result = (
+        await _fetch(call, decision, unique) if unique else connectors.FederatedResult({}, {}, {})
+    )
     try:
         missing = _check_unavailable(fields, decision, result.unavailable)
     except SourceUnavailable as exc:
-        raise await call.refuse(exc, rule_ids=decision.rule_ids, policy_version=decision.policy_version) from None
+        raise await call.refuse(
+            exc, rule_ids=decision.rule_ids, policy_version=decision.policy_version
+        ) from None
     released_niks: list[str] = []
     fields_released: dict[str, str] = {}
     valid_set = set(valid)
@@ -337,7 +368,9 @@ async def batch_residents(call: Call, raw_niks: Sequence[str], fields: tuple[str
             item.update(status="not_found", code="resident_not_found")
         else:
             try:
-                treated = await _treat(call, policy, decision, raw, result.records[raw], result.provenance.get(raw, {}))
+                treated = await _treat(
+                    call, policy, decision, raw, result.records[raw], result.provenance.get(raw, {})
+                )
             except policies.RowFiltered:
                 item.update(status="denied", code="outside_jurisdiction")
             except policies.SpecificDataDenied:
@@ -388,7 +421,10 @@ async def resolve_pseudonym(call: Call, token: str) -> dict[str, Any]:
     await _limited(call, decision, call.services.settings.resolve_rate)
     if not decision.reidentify:
         raise await call.refuse(
-            PolicyRefusal("reidentification_not_permitted", "no grant allows re-identification for this purpose"),
+            PolicyRefusal(
+                "reidentification_not_permitted",
+                "no grant allows re-identification for this purpose",
+            ),
             rule_ids=decision.rule_ids,
             policy_version=decision.policy_version,
         )

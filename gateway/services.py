@@ -25,6 +25,7 @@ from gateway.policy_store import PolicyStore
 from gateway.ratelimit import RateLimiter, build_rate_limiter
 from gateway.revocation import build_revocation_store
 from gateway.settings import Settings
+from gateway.sources import build_federation
 from gateway.tokens import TokenVerifier
 
 
@@ -42,7 +43,9 @@ class Services:
     limiter: RateLimiter
     revocation: Any
     metrics: Metrics
-    _pseudonymisers: dict[tuple[str, int, int], policies.Pseudonymiser] = field(default_factory=dict)
+    _pseudonymisers: dict[tuple[str, int, int], policies.Pseudonymiser] = field(
+        default_factory=dict
+    )
 
     async def pseudonymiser(self, domain: str) -> policies.Pseudonymiser:
         """The agency domain's pseudonymiser, rebuilt only when its key versions change."""
@@ -53,9 +56,7 @@ class Services:
             cached = policies.Pseudonymiser(
                 domain, {v: k.reveal() for v, k in versions.keys.items()}, versions.current
             )
-            self._pseudonymisers = {
-                k: v for k, v in self._pseudonymisers.items() if k[0] != domain
-            }
+            self._pseudonymisers = {k: v for k, v in self._pseudonymisers.items() if k[0] != domain}
             self._pseudonymisers[cache_key] = cached
         return cached
 
@@ -89,9 +90,13 @@ def audit_origin(settings: Settings) -> str:
     return settings.issuer.split("://", 1)[-1] + "/audit"
 
 
-async def open_audit_log(settings: Settings, engine: AsyncEngine, keyring: KeyRing) -> audit.AuditLog:
+async def open_audit_log(
+    settings: Settings, engine: AsyncEngine, keyring: KeyRing, metrics: Metrics | None = None
+) -> audit.AuditLog:
     """The audit log with its signing and blind-index keys, its writer started."""
-    signer = audit.CheckpointSigner(origin=audit_origin(settings), private_key=await keyring.checkpoint_key())
+    signer = audit.CheckpointSigner(
+        origin=audit_origin(settings), private_key=await keyring.checkpoint_key()
+    )
     log = audit.AuditLog(
         engine,
         signer=signer,
@@ -99,6 +104,9 @@ async def open_audit_log(settings: Settings, engine: AsyncEngine, keyring: KeyRi
         max_batch=settings.audit_batch_max,
         max_wait_ms=settings.audit_batch_wait_ms,
         checkpoint_interval=settings.checkpoint_interval,
+        commit_timeout=settings.audit_timeout_seconds,
+        on_commit=metrics.observe_audit_batch if metrics else None,
+        on_failure=metrics.count_audit_failure if metrics else None,
     )
     await log.start()
     return log
@@ -127,9 +135,11 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
     await policy_store.bootstrap(settings.policy_dir)
 
     metrics = create_metrics()
-    log = await open_audit_log(settings, engine, keyring)
+    log = await open_audit_log(settings, engine, keyring, metrics)
 
-    federation = connectors.Federation(connectors.load_sources(settings.resolved_sources_file()))
+    federation = build_federation(
+        settings.resolved_sources_file(), metrics, timeout=settings.source_timeout_seconds
+    )
     redis_url = settings.resolved_redis_url()
     return Services(
         settings=settings,

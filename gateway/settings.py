@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     lookup_rate: str = "600/minute"
     officer_rate: str = "120/minute"
     resolve_rate: str = "30/minute"
-    token_rate: str = "60/minute"
+    token_rate: str = "60/minute"  # noqa: S105 (a rate, not a secret)
     # Multiplies every rate limit; load tests raise it, production leaves it at 1.
     rate_scale: float = Field(default=1.0, gt=0.0)
     audit_batch_max: int = Field(default=512, ge=1)

@@ -97,7 +97,9 @@ console_users = Table(
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """Create the gateway store's engine. SQLite gets WAL and full sync: durable commits."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, connect_args={"timeout": 30}
+        )
         _configure_sqlite(engine)
         return engine
     return create_async_engine(

@@ -39,10 +39,14 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
 
 
 def demo(
-    data_dir: Annotated[Path, typer.Option(help="Where the embedded stores and demo files live")] = Path(".satugate"),
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the embedded stores and demo files live")
+    ] = Path(".satugate"),
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
-    residents: Annotated[int, typer.Option(min=10, max=5_000_000, help="Synthetic residents to generate")] = 10_000,
+    residents: Annotated[
+        int, typer.Option(min=10, max=5_000_000, help="Synthetic residents to generate")
+    ] = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data")] = 7,
     workers: Annotated[int, typer.Option(min=1, max=32)] = 1,
     regenerate: Annotated[bool, typer.Option(help="Regenerate the synthetic sources")] = False,
@@ -63,7 +67,9 @@ def demo(
     clients_file = settings.data_dir / "demo-clients.json"
     write_demo_clients(clients_file, content)
     typer.echo(f"  clients and sample residents written to {clients_file}")
-    store_kind = "PostgreSQL" if (settings.resolved_database_url().startswith("postgresql")) else "SQLite"
+    store_kind = (
+        "PostgreSQL" if (settings.resolved_database_url().startswith("postgresql")) else "SQLite"
+    )
     limiter = "Redis" if settings.resolved_redis_url() else "in-process"
     typer.echo(f"  gateway store: {store_kind}; rate limits: {limiter}; workers: {workers}")
     if no_serve:
@@ -79,7 +85,12 @@ def serve(
 ) -> None:
     """Serve the gateway from environment settings (SATUGATE_*): production mode."""
     settings = Settings()
-    _serve(settings, host=host or settings.host, port=port or settings.port, workers=workers or settings.workers)
+    _serve(
+        settings,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+    )
 
 
 def register(app: typer.Typer) -> None:

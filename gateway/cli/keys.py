@@ -13,7 +13,9 @@ from gateway import store
 from gateway.services import install_schema, open_audit_log
 from gateway.settings import Settings
 
-app = typer.Typer(help="Pseudonym keys per agency domain: list, rotate, retire.", no_args_is_help=True)
+app = typer.Typer(
+    help="Pseudonym keys per agency domain: list, rotate, retire.", no_args_is_help=True
+)
 
 
 async def _change(action: str, domain: str, version: int | None) -> int:
@@ -21,7 +23,9 @@ async def _change(action: str, domain: str, version: int | None) -> int:
     engine = store.create_engine(settings.resolved_database_url())
     try:
         await install_schema(engine)
-        keyring = keymod.KeyRing(engine, keymod.load_master_key(settings.resolved_master_key_file()))
+        keyring = keymod.KeyRing(
+            engine, keymod.load_master_key(settings.resolved_master_key_file())
+        )
         log = await open_audit_log(settings, engine, keyring)
         try:
             if action == "key.rotate":
@@ -93,8 +97,12 @@ def list_keys() -> None:
             async with engine.connect() as conn:
                 rows = (
                     await conn.execute(
-                        select(store.keys.c.purpose, store.keys.c.domain, store.keys.c.version, store.keys.c.status)
-                        .order_by(store.keys.c.purpose, store.keys.c.domain, store.keys.c.version)
+                        select(
+                            store.keys.c.purpose,
+                            store.keys.c.domain,
+                            store.keys.c.version,
+                            store.keys.c.status,
+                        ).order_by(store.keys.c.purpose, store.keys.c.domain, store.keys.c.version)
                     )
                 ).all()
         finally:

@@ -35,7 +35,9 @@ DEMO_CLIENTS = (
 )  # fmt: skip
 
 
-def prepare_sources(settings: Settings, *, residents: int, seed: int, force: bool) -> SyntheticSummary | None:
+def prepare_sources(
+    settings: Settings, *, residents: int, seed: int, force: bool
+) -> SyntheticSummary | None:
     """Generate the synthetic source databases unless they exist (or ``force``)."""
     sources_dir = settings.data_dir / "sources"
     marker = sources_dir / "summary.json"
@@ -73,9 +75,13 @@ def _samples(civil_db: Path) -> tuple[list[str], list[dict[str, str]]]:
         "WHERE city_code = ? AND birth_date <= ? ORDER BY nik LIMIT ?"
     )
     with sqlite3.connect(f"file:{civil_db}?mode=ro", uri=True) as conn:
-        rows = [*conn.execute(query, ("35.78", cutoff, 7)), *conn.execute(query, ("51.71", cutoff, 3))]
+        rows = [
+            *conn.execute(query, ("35.78", cutoff, 7)),
+            *conn.execute(query, ("51.71", cutoff, 3)),
+        ]
     residents = [
-        {"nik": r[0], "full_name": r[1], "kelurahan_code": r[2], "rt": r[3], "rw": r[4]} for r in rows
+        {"nik": r[0], "full_name": r[1], "kelurahan_code": r[2], "rt": r[3], "rw": r[4]}
+        for r in rows
     ]
     return [r["nik"] for r in residents], residents[:3] + residents[7:9]
 
@@ -99,7 +105,11 @@ async def seed_store(settings: Settings, *, base_url: str) -> dict[str, Any]:
                 creds = await clients.rotate_secret(engine, demo.client_id)
             else:
                 creds = await clients.create_client(
-                    engine, name=demo.name, agency=demo.agency, scopes=demo.scopes, client_id=demo.client_id
+                    engine,
+                    name=demo.name,
+                    agency=demo.agency,
+                    scopes=demo.scopes,
+                    client_id=demo.client_id,
                 )
             out_clients.append(
                 {
@@ -112,7 +122,9 @@ async def seed_store(settings: Settings, *, base_url: str) -> dict[str, Any]:
             )
     finally:
         await engine.dispose()
-    summary = json.loads((settings.data_dir / "sources" / "summary.json").read_text(encoding="utf-8"))
+    summary = json.loads(
+        (settings.data_dir / "sources" / "summary.json").read_text(encoding="utf-8")
+    )
     return {
         "base_url": base_url,
         "clients": out_clients,

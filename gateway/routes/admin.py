@@ -90,14 +90,20 @@ async def list_clients(request: Request, principal: Admin) -> dict[str, Any]:
 
 
 @router.post("/clients", status_code=201)
-async def create_client(request: Request, principal: Admin, body: ClientCreate, officer: Officer = None) -> dict[str, Any]:
+async def create_client(
+    request: Request, principal: Admin, body: ClientCreate, officer: Officer = None
+) -> dict[str, Any]:
     services = get_services(request)
     active = await services.policies.current()
     if body.agency not in active.policy.agencies:
         raise InvalidRequest("the agency is not in the active policy bundle")
-    creds = await clients.create_client(services.engine, name=body.name, agency=body.agency, scopes=body.scopes)
+    creds = await clients.create_client(
+        services.engine, name=body.name, agency=body.agency, scopes=body.scopes
+    )
     receipt = await _call(request, principal, "client.create", officer).record(
-        decision="allow", status=201, detail={"client_id": creds.client_id, "agency": body.agency, "scopes": body.scopes}
+        decision="allow",
+        status=201,
+        detail={"client_id": creds.client_id, "agency": body.agency, "scopes": body.scopes},
     )
     return {
         "client_id": creds.client_id,
@@ -108,7 +114,9 @@ async def create_client(request: Request, principal: Admin, body: ClientCreate, 
 
 
 @router.post("/clients/{client_id}/rotate")
-async def rotate_client(request: Request, principal: Admin, client_id: str, officer: Officer = None) -> dict[str, Any]:
+async def rotate_client(
+    request: Request, principal: Admin, client_id: str, officer: Officer = None
+) -> dict[str, Any]:
     services = get_services(request)
     creds = await clients.rotate_secret(services.engine, client_id)
     receipt = await _call(request, principal, "client.rotate", officer).record(
@@ -122,21 +130,31 @@ async def rotate_client(request: Request, principal: Admin, client_id: str, offi
 
 
 @router.post("/clients/{client_id}/revoke")
-async def revoke_client(request: Request, principal: Admin, client_id: str, officer: Officer = None) -> dict[str, Any]:
+async def revoke_client(
+    request: Request, principal: Admin, client_id: str, officer: Officer = None
+) -> dict[str, Any]:
     services = get_services(request)
     await clients.revoke_client(services.engine, client_id)
     await services.revocation.revoke_client(client_id)
     receipt = await _call(request, principal, "client.revoke", officer).record(
         decision="allow", status=200, detail={"client_id": client_id}
     )
-    return {"client_id": client_id, "status": "revoked", "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index}}
+    return {
+        "client_id": client_id,
+        "status": "revoked",
+        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+    }
 
 
 @router.get("/policies")
 async def policy_history(request: Request, principal: Admin) -> dict[str, Any]:
     services = get_services(request)
     active = await services.policies.current()
-    return {"active": active.bundle_id, "policy_version": active.policy.version, "bundles": await services.policies.history()}
+    return {
+        "active": active.bundle_id,
+        "policy_version": active.policy.version,
+        "bundles": await services.policies.history(),
+    }
 
 
 @router.get("/policies/{bundle_id}")
@@ -150,17 +168,26 @@ async def policy_diff(request: Request, principal: Admin, bundle_id: int) -> dic
 
 
 @router.post("/policies", status_code=201)
-async def policy_propose(request: Request, principal: Admin, body: PolicyProposal, officer: Officer = None) -> dict[str, Any]:
+async def policy_propose(
+    request: Request, principal: Admin, body: PolicyProposal, officer: Officer = None
+) -> dict[str, Any]:
     services = get_services(request)
-    proposed = await services.policies.propose(body.files, author=principal.client_id, comment=body.comment)
+    proposed = await services.policies.propose(
+        body.files, author=principal.client_id, comment=body.comment
+    )
     receipt = await _call(request, principal, "policy.propose", officer).record(
-        decision="allow", status=201, policy_version=proposed["policy_version"], detail={"bundle_id": proposed["id"]}
+        decision="allow",
+        status=201,
+        policy_version=proposed["policy_version"],
+        detail={"bundle_id": proposed["id"]},
     )
     return {**proposed, "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index}}
 
 
 @router.post("/policies/{bundle_id}/approve")
-async def policy_approve(request: Request, principal: Admin, bundle_id: int, officer: Officer = None) -> dict[str, Any]:
+async def policy_approve(
+    request: Request, principal: Admin, bundle_id: int, officer: Officer = None
+) -> dict[str, Any]:
     services = get_services(request)
     call = _call(request, principal, "policy.approve", officer)
     try:
@@ -169,10 +196,16 @@ async def policy_approve(request: Request, principal: Admin, bundle_id: int, off
         raise await call.refuse(exc, detail={"bundle_id": bundle_id}) from None
     active = await services.policies.current()
     receipt = await call.record(
-        decision="allow", status=200, policy_version=active.policy.version, detail={"bundle_id": bundle_id}
+        decision="allow",
+        status=200,
+        policy_version=active.policy.version,
+        detail={"bundle_id": bundle_id},
     )
-    return {**{k: v for k, v in approved.items() if k != "files"}, "policy_version": active.policy.version,
-            "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index}}
+    return {
+        **{k: v for k, v in approved.items() if k != "files"},
+        "policy_version": active.policy.version,
+        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+    }
 
 
 @router.post("/policies/simulate")
@@ -193,14 +226,24 @@ async def simulate(request: Request, principal: Admin, body: Simulation) -> dict
             at=datetime.now(UTC),
         )
     )
-    return {"decision": decision.to_dict(), "explanation": decision.explanation, "policy_version": policy.version}
+    return {
+        "decision": decision.to_dict(),
+        "explanation": decision.explanation,
+        "policy_version": policy.version,
+    }
 
 
 @router.post("/keys/rotate")
-async def rotate_key(request: Request, principal: Admin, body: KeyRotation, officer: Officer = None) -> dict[str, Any]:
+async def rotate_key(
+    request: Request, principal: Admin, body: KeyRotation, officer: Officer = None
+) -> dict[str, Any]:
     services = get_services(request)
     version = await services.keyring.rotate(keymod.PSEUDONYM, body.domain)
     receipt = await _call(request, principal, "key.rotate", officer).record(
         decision="allow", status=200, detail={"domain": body.domain, "version": version}
     )
-    return {"domain": body.domain, "version": version, "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index}}
+    return {
+        "domain": body.domain,
+        "version": version,
+        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+    }

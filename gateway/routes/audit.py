@@ -12,9 +12,9 @@ from fastapi.responses import PlainTextResponse, Response
 import audit
 from gateway.auth import authenticate, get_services, require
 from gateway.errors import BadRequest, InvalidNik, NotFound, Unauthenticated
-from gateway.reports import issue_report_token, nik_from_report_token
 from gateway.nik import NikError, parse_nik
 from gateway.recorder import OFFICER_RE, Call
+from gateway.reports import issue_report_token, nik_from_report_token
 from gateway.tokens import Principal
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -182,7 +182,9 @@ async def report_token(
         legal_basis="UU 27/2022 Pasal 32",
         request_id=request.scope["state"]["request_id"],
     )
-    receipt = await call.record(decision="allow", status=200, subject_niks=[parsed.value], detail={"issued": "report_token"})
+    receipt = await call.record(
+        decision="allow", status=200, subject_niks=[parsed.value], detail={"issued": "report_token"}
+    )
     return {
         "report_token": token,
         "expires_at": datetime.fromtimestamp(expires, UTC).isoformat(),
@@ -195,10 +197,17 @@ resident_router = APIRouter(prefix="/v1/me", tags=["residents' own report"])
 
 
 @resident_router.get("/accesses", summary="Who looked at my data (with a report token)")
-async def my_accesses(request: Request, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+async def my_accesses(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
     services = get_services(request)
     if not authorization or authorization[:7].lower() != "bearer ":
-        raise Unauthenticated("a report token is required", headers={"WWW-Authenticate": 'Bearer realm="satugate-report"'})
+        raise Unauthenticated(
+            "a report token is required",
+            headers={"WWW-Authenticate": 'Bearer realm="satugate-report"'},
+        )
     nik = await nik_from_report_token(services, authorization[7:].strip())
-    accesses = await services.audit.subject_accesses(nik, include_hidden=False, now=datetime.now(UTC))
+    accesses = await services.audit.subject_accesses(
+        nik, include_hidden=False, now=datetime.now(UTC)
+    )
     return {"accesses": accesses}

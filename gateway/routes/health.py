@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from gateway.responses import JSON
 from sqlalchemy import text
 
 from gateway.auth import get_services
 from gateway.metrics import render as render_metrics
+from gateway.responses import JSON
 
 router = APIRouter(tags=["operations"])
 
@@ -38,7 +38,10 @@ async def readyz(request: Request) -> Response:
     if services.settings.resolved_redis_url():
         checks["redis"] = "ok" if await services.limiter.ping() else "unavailable"
     ready = all(v == "ok" for v in checks.values())
-    return JSON({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
+    return JSON(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

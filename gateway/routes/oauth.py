@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from gateway.responses import JSON
 from sqlalchemy import select
 
 from gateway import store
@@ -14,6 +13,7 @@ from gateway.auth import get_services
 from gateway.errors import RateLimited, RateLimiterUnavailable, UnsupportedMediaType
 from gateway.oauth import SCOPES, ClientRecord, client_id_from
 from gateway.ratelimit import RateLimiterUnavailable as LimiterDown
+from gateway.responses import JSON
 
 router = APIRouter(tags=["identity"])
 
@@ -21,7 +21,9 @@ router = APIRouter(tags=["identity"])
 async def load_client(request: Request, client_id: str) -> ClientRecord | None:
     services = get_services(request)
     async with services.engine.connect() as conn:
-        row = (await conn.execute(select(store.clients).where(store.clients.c.client_id == client_id))).first()
+        row = (
+            await conn.execute(select(store.clients).where(store.clients.c.client_id == client_id))
+        ).first()
     if row is None:
         return None
     return ClientRecord(
@@ -72,12 +74,19 @@ async def token(request: Request) -> JSON:
     client = await load_client(request, client_id) if client_id and len(client_id) <= 64 else None
     # Brute force on secrets is slowed per claimed client id (and per unknown id alike).
     try:
-        decision = await services.limiter.hit(f"token:{client_id or '-'}", services.settings.token_rate)
+        decision = await services.limiter.hit(
+            f"token:{client_id or '-'}", services.settings.token_rate
+        )
     except LimiterDown as exc:
         raise RateLimiterUnavailable() from exc
     if not decision.allowed:
-        raise RateLimited("too many token requests", headers={"Retry-After": str(max(1, int(decision.retry_after)))})
-    result = services.token_server.issue(client, services.settings.issuer + "/oauth/token", request.headers, form)
+        raise RateLimited(
+            "too many token requests",
+            headers={"Retry-After": str(max(1, int(decision.retry_after)))},
+        )
+    result = services.token_server.issue(
+        client, services.settings.issuer + "/oauth/token", request.headers, form
+    )
     if result.status != 200:
         services.metrics.count_unauthenticated("token_refused")
     out_headers = {k: v for k, v in result.headers if k.lower() != "content-type"}

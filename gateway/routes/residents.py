@@ -25,7 +25,12 @@ LegalHeader = Annotated[
 
 
 def make_call(
-    request: Request, principal: Principal, action: str, purpose: str | None, officer: str | None, legal: str | None
+    request: Request,
+    principal: Principal,
+    action: str,
+    purpose: str | None,
+    officer: str | None,
+    legal: str | None,
 ) -> Call:
     return Call(
         services=get_services(request),
@@ -58,7 +63,9 @@ async def read_resident(
     purpose: PurposeHeader = None,
     officer: OfficerHeader = None,
     legal: LegalHeader = None,
-    fields: Annotated[str | None, Query(max_length=2000, description="Comma-separated field names")] = None,
+    fields: Annotated[
+        str | None, Query(max_length=2000, description="Comma-separated field names")
+    ] = None,
 ) -> dict[str, Any]:
     call = make_call(request, principal, "resident.read", purpose, officer, legal)
     return await residents.read_resident(call, nik, fields)

@@ -37,7 +37,9 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def gateway_settings(store_kind: str, demo_sources: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+def gateway_settings(
+    store_kind: str, demo_sources: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Settings:
     database_url = None
     if store_kind == "postgres":
         database_url = request.getfixturevalue("postgres_url")
@@ -72,12 +74,24 @@ class Gateway:
         if scope:
             data["scope"] = scope
         basic = base64.b64encode(f"{cid}:{secret}".encode()).decode()
-        r = await self.client.post("/oauth/token", data=data, headers={"Authorization": f"Basic {basic}"})
+        r = await self.client.post(
+            "/oauth/token", data=data, headers={"Authorization": f"Basic {basic}"}
+        )
         assert r.status_code == 200, r.text
         return str(r.json()["access_token"])
 
-    async def headers(self, client_id: str, purpose: str = "social_assistance", officer: str = "officer.01", **extra: str) -> dict[str, str]:
-        h = {"Authorization": f"Bearer {await self.token(client_id)}", "X-Purpose": purpose, "X-On-Behalf-Of": officer}
+    async def headers(
+        self,
+        client_id: str,
+        purpose: str = "social_assistance",
+        officer: str = "officer.01",
+        **extra: str,
+    ) -> dict[str, str]:
+        h = {
+            "Authorization": f"Bearer {await self.token(client_id)}",
+            "X-Purpose": purpose,
+            "X-On-Behalf-Of": officer,
+        }
         h.update(extra)
         return h
 
@@ -91,7 +105,9 @@ async def gateway(gateway_settings: Settings) -> AsyncIterator[Gateway]:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
-                yield Gateway(client=client, services=services, demo=demo, settings=gateway_settings)
+                yield Gateway(
+                    client=client, services=services, demo=demo, settings=gateway_settings
+                )
     finally:
         await services.aclose()
 

@@ -14,7 +14,8 @@ def pick(sources_dir: Path, *, city: str, adult: bool = True, n: int = 1) -> lis
     with sqlite3.connect(sources_dir / "civil.db") as conn:
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
-            f"SELECT * FROM residents WHERE city_code = ? AND birth_date {op} ? ORDER BY nik LIMIT ?",
+            f"SELECT * FROM residents WHERE city_code = ? AND birth_date {op} ? "
+            "ORDER BY nik LIMIT ?",
             (city, cutoff, n),
         ).fetchall()
     assert len(rows) == n, f"the demo data has too few residents in {city}"
@@ -28,7 +29,8 @@ def welfare_nik(sources_dir: Path, city: str) -> str:
     with sqlite3.connect(sources_dir / "civil.db") as conn:
         for nik in niks:
             row = conn.execute(
-                "SELECT 1 FROM residents WHERE nik = ? AND city_code = ? AND birth_date <= ?", (nik, city, cutoff)
+                "SELECT 1 FROM residents WHERE nik = ? AND city_code = ? AND birth_date <= ?",
+                (nik, city, cutoff),
             ).fetchone()
             if row:
                 return str(nik)

@@ -54,7 +54,9 @@ def verify_note(note: str, verifier_key: str) -> tuple[int, bytes]:
     raise AssertionError("no signature by the published key")
 
 
-async def test_agency_verifies_its_receipt_like_a_third_party(gateway: Gateway, demo_sources: Path) -> None:
+async def test_agency_verifies_its_receipt_like_a_third_party(
+    gateway: Gateway, demo_sources: Path
+) -> None:
     residents = pick(demo_sources, city="35.78", n=3)
     h = await gateway.headers("demo-dinsos")
     receipts = []
@@ -78,7 +80,9 @@ async def test_agency_verifies_its_receipt_like_a_third_party(gateway: Gateway, 
         assert receipt["event_id"].encode() in leaf.content
         proof = (
             await gateway.client.get(
-                "/audit/proof/inclusion", params={"leaf_index": receipt["leaf_index"], "tree_size": size}, headers=h
+                "/audit/proof/inclusion",
+                params={"leaf_index": receipt["leaf_index"], "tree_size": size},
+                headers=h,
             )
         ).json()
         leaf_hash = hashlib.sha256(b"\x00" + leaf.content).digest()

@@ -30,20 +30,28 @@ async def test_token_metadata_and_jwks(gateway: Gateway) -> None:
 
     cid, secret = gateway.creds("demo-dinsos")
     r = await gateway.client.post(
-        "/oauth/token", data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret}
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret},
     )
     assert r.status_code == 200
     body = r.json()
     assert body["token_type"].lower() == "bearer" and body["expires_in"] > 0
-    assert set(body["scope"].split()) == {"residents:read", "residents:search", "pseudonyms:resolve"}
+    assert set(body["scope"].split()) == {
+        "residents:read",
+        "residents:search",
+        "pseudonyms:resolve",
+    }
 
     bad = await gateway.client.post(
-        "/oauth/token", data={"grant_type": "client_credentials", "client_id": cid, "client_secret": "wrong"}
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": cid, "client_secret": "wrong"},
     )
     assert bad.status_code in (400, 401) and bad.json()["error"] == "invalid_client"
 
 
-async def test_lookup_is_treated_pseudonymised_and_audited(gateway: Gateway, demo_sources: Path) -> None:
+async def test_lookup_is_treated_pseudonymised_and_audited(
+    gateway: Gateway, demo_sources: Path
+) -> None:
     resident = pick(demo_sources, city="35.78")[0]
     nik = resident["nik"]
     h = await gateway.headers("demo-dinsos")
@@ -60,23 +68,33 @@ async def test_lookup_is_treated_pseudonymised_and_audited(gateway: Gateway, dem
     assert again["audit"]["leaf_index"] > body["audit"]["leaf_index"]
 
     other = await gateway.client.get(
-        f"/v1/residents/{nik}", headers=await gateway.headers("demo-dinkes", purpose="health_insurance")
+        f"/v1/residents/{nik}",
+        headers=await gateway.headers("demo-dinkes", purpose="health_insurance"),
     )
     assert other.status_code == 200, other.text
-    assert other.json()["subject"] not in (body["subject"], nik), "agencies get unlinkable pseudonyms"
+    assert other.json()["subject"] not in (body["subject"], nik), (
+        "agencies get unlinkable pseudonyms"
+    )
 
     # The auditor finds both events by the clear NIK; the log itself never stores it.
     ah = {"Authorization": f"Bearer {await gateway.token('demo-auditor')}"}
-    events = (await gateway.client.get("/audit/events", params={"subject_nik": nik}, headers=ah)).json()["events"]
+    events = (
+        await gateway.client.get("/audit/events", params={"subject_nik": nik}, headers=ah)
+    ).json()["events"]
     assert len(events) >= 3 and {e["agency"] for e in events} >= {"dinsos", "dinkes"}
     leaf = await gateway.client.get(f"/audit/leaves/{body['audit']['leaf_index']}", headers=ah)
-    assert leaf.status_code == 200 and nik not in leaf.text and resident["full_name"] not in leaf.text
+    assert (
+        leaf.status_code == 200 and nik not in leaf.text and resident["full_name"] not in leaf.text
+    )
 
 
-async def test_welfare_and_civil_fields_merge_with_provenance(gateway: Gateway, demo_sources: Path) -> None:
+async def test_welfare_and_civil_fields_merge_with_provenance(
+    gateway: Gateway, demo_sources: Path
+) -> None:
     nik = welfare_nik(demo_sources, "35.78")
     r = await gateway.client.get(
-        f"/v1/residents/{nik}", headers=await gateway.headers("demo-dinsos"),
+        f"/v1/residents/{nik}",
+        headers=await gateway.headers("demo-dinsos"),
         params={"fields": "full_name,welfare_decile,kelurahan_code"},
     )
     assert r.status_code == 200, r.text
@@ -94,7 +112,9 @@ async def test_refusals_are_problems_and_audited(gateway: Gateway, demo_sources:
     assert_problem(r, 401, "invalid_token")
 
     h = await gateway.headers("demo-dinsos", purpose="development_planning")
-    assert_problem(await client.get(f"/v1/residents/{nik}", headers=h), 403, "purpose_not_permitted")
+    assert_problem(
+        await client.get(f"/v1/residents/{nik}", headers=h), 403, "purpose_not_permitted"
+    )
     h = await gateway.headers("demo-dinsos")
     assert_problem(await client.get("/v1/residents/12345", headers=h), 422, "invalid_nik")
     unknown = nik[:12] + ("0001" if nik[12:] != "0001" else "0002")
@@ -102,17 +122,27 @@ async def test_refusals_are_problems_and_audited(gateway: Gateway, demo_sources:
     if r.status_code != 200:  # the serial could exist; the odds are tiny
         assert_problem(r, 404, "resident_not_found")
     no_purpose = {k: v for k, v in h.items() if k != "X-Purpose"}
-    assert_problem(await client.get(f"/v1/residents/{nik}", headers=no_purpose), 422, "invalid_purpose")
+    assert_problem(
+        await client.get(f"/v1/residents/{nik}", headers=no_purpose), 422, "invalid_purpose"
+    )
     bad_officer = {**h, "X-On-Behalf-Of": "x\u200by".encode()}
     r = await client.get(f"/v1/residents/{nik}", headers=bad_officer)
     assert_problem(r, 422, "invalid_officer")
     assert_problem(await client.get("/audit/events", headers=h), 403, "insufficient_scope")
 
     ah = {"Authorization": f"Bearer {await gateway.token('demo-auditor')}"}
-    denied = (await client.get("/audit/events", params={"agency": "dinsos", "decision": "deny"}, headers=ah)).json()["events"]
+    denied = (
+        await client.get(
+            "/audit/events", params={"agency": "dinsos", "decision": "deny"}, headers=ah
+        )
+    ).json()["events"]
     reasons = {e["reason"] for e in denied}
     assert {"purpose_not_permitted", "resident_not_found"} & reasons
-    errors = (await client.get("/audit/events", params={"agency": "dinsos", "decision": "error"}, headers=ah)).json()["events"]
+    errors = (
+        await client.get(
+            "/audit/events", params={"agency": "dinsos", "decision": "error"}, headers=ah
+        )
+    ).json()["events"]
     assert {"invalid_nik", "invalid_purpose", "invalid_officer"} <= {e["reason"] for e in errors}
 
 
@@ -124,15 +154,23 @@ async def test_catalog_lists_fields_and_treatments(gateway: Gateway) -> None:
     assert "development_planning" in text and "policy_version" in r.json()
 
 
-async def test_logs_carry_no_personal_data(gateway: Gateway, demo_sources: Path, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_logs_carry_no_personal_data(
+    gateway: Gateway, demo_sources: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     residents = pick(demo_sources, city="35.78", n=3)
     h = await gateway.headers("demo-dinsos")
     for res in residents:
-        assert (await gateway.client.get(f"/v1/residents/{res['nik']}", headers=h)).status_code == 200
+        assert (
+            await gateway.client.get(f"/v1/residents/{res['nik']}", headers=h)
+        ).status_code == 200
         await gateway.client.get(f"/v1/residents/{res['nik']}x", headers=h)
         await gateway.client.post(
-            "/v1/residents/search", headers=h,
-            json={"name": res["full_name"], "address": {"kelurahan_code": res["kelurahan_code"], "rt": res["rt"]}},
+            "/v1/residents/search",
+            headers=h,
+            json={
+                "name": res["full_name"],
+                "address": {"kelurahan_code": res["kelurahan_code"], "rt": res["rt"]},
+            },
         )
     out = capsys.readouterr()
     logs = out.out + out.err
