@@ -269,7 +269,15 @@ async def _limited(call: Call, decision: policies.Decision, rate: str | None = N
 async def _fetch(
     call: Call, decision: policies.Decision, niks: Sequence[str]
 ) -> connectors.FederatedResult:
-    return await call.services.federation.fetch(niks, _fetch_fields(decision))
+    try:
+        return await call.services.federation.fetch(niks, _fetch_fields(decision))
+    except connectors.SourceUnavailable:
+        # The primary source (which decides whether a NIK exists) failed: 504, audited.
+        raise await call.refuse(
+            SourceUnavailable("the source of record did not answer"),
+            rule_ids=decision.rule_ids,
+            policy_version=decision.policy_version,
+        ) from None
 
 
 async def search_residents(
