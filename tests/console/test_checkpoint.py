@@ -59,3 +59,31 @@ async def test_a_forked_checkpoint_is_caught(console_app: Console) -> None:
     unsigned = forked.rsplit("\u2014", 1)[0] + "\u2014 satugate AAAA\n"
     result = await auditor.post("/console/checkpoint/verify", {"saved": unsigned})
     assert "Verifikasi GAGAL" in result.text
+
+
+async def test_the_browser_remembers_what_it_verified(console_app: Console) -> None:
+    services = console_app.services
+    nik = console_app.demo["sample_niks"][0]
+    await lookup(services, nik)
+    auditor = await console_app.signed_in(AUDITOR)
+    first = await auditor.post("/console/checkpoint/verify")
+    assert "Log audit utuh" in first.text
+    witnessed = html.unescape(NOTE_RE.search(first.text).group(1))  # type: ignore[union-attr]
+    size = int(witnessed.splitlines()[1])
+    assert "satugate_console_checkpoint=" in first.headers["set-cookie"]
+
+    for _ in range(3):
+        await lookup(services, nik)
+    page = await auditor.get("/console/checkpoint")
+    assert f"(ukuran {size})" in page.text
+    previous = html.unescape(
+        re.search(r'name="previous" value="([^"]*)"', page.text, re.S).group(1)
+    )  # type: ignore[union-attr]
+    assert previous.replace("\r\n", "\n") == witnessed
+    again = await auditor.post("/console/checkpoint/verify", {"previous": previous})
+    assert (
+        "Log audit utuh" in again.text and f"{size} → {await services.audit.size()}" in again.text
+    )
+
+    auditor.client.cookies.set("satugate_console_checkpoint", "bm90IGEgbm90ZQ==", path="/console")
+    assert "(ukuran" not in (await auditor.get("/console/checkpoint")).text

@@ -51,11 +51,15 @@ async def test_create_rotate_revoke(console_app: Console) -> None:
     assert new_secret != secret
     assert (await _stored_hash(console_app, client_id))[0] == hash_secret(new_secret)
 
+    confirm = await admin.get(f"/console/clients/{client_id}/revoke")
+    assert confirm.status_code == 200 and "SIKS-NG Surabaya" in confirm.text
+    assert (await _stored_hash(console_app, client_id))[1] == "active", "asking changes nothing"
     revoked = await admin.post(f"/console/clients/{client_id}/revoke")
     assert revoked.status_code == 200 and "dicabut" in revoked.text
     assert (await _stored_hash(console_app, client_id))[1] == "revoked"
     assert await console_app.services.revocation.is_revoked("any-token", client_id=client_id)
     assert (await admin.post(f"/console/clients/{client_id}/rotate")).status_code == 404
+    assert (await admin.get(f"/console/clients/{client_id}/revoke")).status_code == 404
 
     actions = [
         (e["action"], e["detail"]["client_id"])

@@ -9,7 +9,7 @@ from gateway import clients
 from tests.console.conftest import ADMIN_1, AUDITOR, Console
 
 AUDITOR_PAGES = ("/console/audit", "/console/residents", "/console/alerts")
-ADMIN_PAGES = ("/console/clients", "/console/policies/new")
+ADMIN_PAGES = ("/console/clients", "/console/policies/new", "/console/clients/demo-dinsos/revoke")
 
 
 async def test_an_administrator_cannot_read_the_audit_pages(console_app: Console) -> None:

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from gateway import clients
 from gateway.console.routing import AdminPage, ConsoleRoute, form_text
 from gateway.console.trail import record_action
+from gateway.errors import NotFound
 from gateway.oauth import SCOPES
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -61,6 +62,16 @@ async def client_rotate(page: AdminPage, client_id: str) -> Response:
         detail={"client_id": client_id},
     )  # fmt: skip
     return page.render("client_secret.html", creds=creds, created=False)
+
+
+@router.get("/clients/{client_id}/revoke")
+async def client_revoke_confirm(page: AdminPage, client_id: str) -> Response:
+    """Revoking stops an agency's system at once: ask before doing it."""
+    listed = {c["client_id"]: c for c in await clients.list_clients(page.services.engine)}
+    client = listed.get(client_id)
+    if client is None or client["status"] != "active":
+        raise NotFound("no active client with this id")
+    return page.render("client_revoke.html", client=client)
 
 
 @router.post("/clients/{client_id}/revoke")
