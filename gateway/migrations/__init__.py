@@ -12,6 +12,13 @@ that make the audit tables refuse UPDATE and DELETE.
 * ``drift`` lists the differences between a database and the models; empty means the
   migrations and the code agree.
 
+When a model changes, add a revision: ``satugate db revision -m "what changed"`` writes
+it from the difference between head and the models (review it; autogenerate misses
+renames and data moves). The suite fails while the two disagree
+(``tests/deploy/test_migrations.py``). Until the first release the initial revision may
+instead be regenerated the same way (delete it, generate, keep its two hand-written
+parts: the ``ddl_after_create`` loop and the refused downgrade).
+
 Several replicas may start at once: on PostgreSQL the upgrade holds an advisory lock, so
 exactly one of them migrates and the others find the work done.
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 11:59:37.571967
+Create Date: 2026-11-28 12:36:14.810452
 """
 
 from __future__ import annotations
@@ -142,10 +142,14 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_tree_nodes",
-        sa.Column("level", sa.SmallInteger(), nullable=False),
-        sa.Column("idx", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "node",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("level", "idx", name="pk_audit_tree_nodes"),
+        sa.PrimaryKeyConstraint("node"),
     )
     # The database itself refuses UPDATE and DELETE (and TRUNCATE) on the audit tables.
     for statement in ddl_after_create(op.get_bind().dialect.name):
