@@ -52,7 +52,7 @@ async def test_store_outage_fails_closed_and_recovers(
         port = free_port()
         data_dir = tmp_path / "data"
         env = gateway_env(data_dir, port, SATUGATE_DATABASE_URL=database_url)
-        demo = seed_data_dir(fault_sources, data_dir, port=port, env=env)
+        demo = await seed_data_dir(fault_sources, data_dir, port=port, database_url=database_url)
         gw = GatewayProcess(env, port, tmp_path / "gateway.log")
         gw.start()
         try:
