@@ -123,6 +123,21 @@ class Policy:
             req.legal_basis,
             bisect_right(self._bounds, at),
             False,
+            False,
+        )
+
+    def decide_uncached(self, req: AccessRequest) -> Decision:
+        """``decide()`` computed afresh, bypassing every cache (for tests and benchmarks)."""
+        fields = None if req.fields is None else tuple(req.fields)
+        return self._evaluate(
+            req.agency,
+            req.purpose,
+            req.action,
+            fields,
+            req.legal_basis,
+            self.window(req.at),
+            False,
+            True,
         )
 
     def _active(self, grant: Grant, window: int) -> bool:
@@ -138,6 +153,7 @@ class Policy:
         legal_basis: str | None,
         window: int,
         ignore_legal_basis: bool,
+        fresh: bool = False,
     ) -> Decision:
         out = Outcome(self, agency_id, purpose, action)
         agency = self.agencies.get(agency_id)
@@ -172,7 +188,8 @@ class Policy:
                     [],
                     "The request names no fields.",
                 )
-        table = self._tables(agency_id, purpose, action, legal_basis, window, ignore_legal_basis)
+        tables = self._table if fresh else self._tables
+        table = tables(agency_id, purpose, action, legal_basis, window, ignore_legal_basis)
         if isinstance(table, Decision):
             return table
         if action == "resolve":

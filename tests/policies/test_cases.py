@@ -53,3 +53,11 @@ def test_malformed_case_files_name_file_and_line(text: str, line: int, needle: s
     assert any(
         i.file == "bad.yaml" and i.line == line and needle in i.message for i in info.value.issues
     )
+
+
+def test_cached_and_uncached_decisions_agree(demo_policy: policies.Policy) -> None:
+    for case in policies.load_cases((DEMO / "cases.yaml").read_text(encoding="utf-8")):
+        cached = demo_policy.decide(case.request)
+        fresh = demo_policy.decide_uncached(case.request)
+        assert fresh is not cached
+        assert fresh.to_dict() == cached.to_dict()

@@ -156,6 +156,7 @@ def test_default_deny_holds_for_random_bundles(
     policy = compile_rules(grant_list, deny_list)
     for req in reqs:
         decision = policy.decide(req)
+        assert policy.decide_uncached(req).to_dict() == decision.to_dict()
         applying = [g for g in grant_list if _applies(g, req)]
         if not applying:
             assert not decision.allowed, (req, decision.explanation)
