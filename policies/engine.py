@@ -18,9 +18,9 @@ from policies.release import release_record
 from policies.rowfilter import RowFilter, parse_row_filter
 from policies.treatment import TreatmentSpec, strictest
 
-#: Decisions kept per compiled policy. A decision depends only on (agency, purpose,
+#: Decisions kept per compiled policy (a few MB). A decision depends only on (agency, purpose,
 #: action, fields, legal basis, validity window), so the common request is a dict hit.
-CACHE_SIZE = 65_536
+CACHE_SIZE = 8_192
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Policy:
             g.where: parse_row_filter(g.where, self._fields) for g in bundle.grants if g.where
         }
         self._cached = lru_cache(maxsize=CACHE_SIZE)(self._evaluate)
-        self._tables = lru_cache(maxsize=CACHE_SIZE // 16)(self._table)
+        self._tables = lru_cache(maxsize=CACHE_SIZE // 8)(self._table)
 
     def __repr__(self) -> str:
         return f"Policy(name={self.bundle.name!r}, version={self.version[:12]})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from policies.decision import Decision
 from policies.model import Agency, Grant, Rates, Sensitivity
@@ -17,6 +17,19 @@ if TYPE_CHECKING:
     from policies.engine import Policy
 
 _REGION_CONTEXT = ("kelurahan_name", "kecamatan_name", "city_name", "province_name")
+
+
+class _Common(TypedDict):
+    """What every allowed decision takes from the grants behind it."""
+
+    jurisdiction: tuple[str, ...]
+    cap: int | None
+    rates: Rates
+    pseudonym_domain: str
+    policy_version: str
+    agency: str
+    purpose: str
+    action: str
 
 
 class Outcome:
@@ -60,7 +73,7 @@ class Outcome:
             f"a legal basis matching {' or '.join(templates)} is required and {said}.",
         )
 
-    def _common(self, agency: Agency, grants: list[Grant]) -> dict[str, object]:
+    def _common(self, agency: Agency, grants: list[Grant]) -> _Common:
         rates = Rates()
         for g in grants:
             rates = Rates(
@@ -68,16 +81,16 @@ class Outcome:
                 tightest(rates.per_officer, g.rates.per_officer),
             )
         caps = [g.cap for g in grants if g.cap is not None]
-        return {
-            "jurisdiction": agency.jurisdiction if any(g.jurisdiction for g in grants) else (),
-            "cap": min(caps) if caps else None,
-            "rates": rates,
-            "pseudonym_domain": agency.pseudonym_domain,
-            "policy_version": self.policy.version,
-            "agency": self.agency,
-            "purpose": self.purpose,
-            "action": self.action,
-        }
+        return _Common(
+            jurisdiction=agency.jurisdiction if any(g.jurisdiction for g in grants) else (),
+            cap=min(caps) if caps else None,
+            rates=rates,
+            pseudonym_domain=agency.pseudonym_domain,
+            policy_version=self.policy.version,
+            agency=self.agency,
+            purpose=self.purpose,
+            action=self.action,
+        )
 
     def allow_resolve(self, agency: Agency, grants: list[Grant]) -> Decision:
         ids = tuple(sorted(g.id for g in grants))
@@ -93,7 +106,7 @@ class Outcome:
             specific_data=False,
             explanation=f"Allowed: {self.agency} may re-identify residents for {self.purpose} "
             f"under {', '.join(ids)}.",
-            **self._common(agency, grants),  # type: ignore[arg-type]
+            **self._common(agency, grants),
         )
 
     def allow(
@@ -135,7 +148,8 @@ class Outcome:
         specific = any(fields[f].sensitivity is Sensitivity.SPECIFIC for f in released)
         ids = tuple(sorted({g.id for g in contributing} | set(denied_hit)))
         datasets = sorted({fields[f].dataset for f in chosen})
-        reasons = ["granted"] + [f"field_denied:{f}" for f in sorted(field_denies) if f in covered]
+        removed = sorted(f for f in covered if f in field_denies) if denied_hit else []
+        reasons = ["granted", *(f"field_denied:{f}" for f in removed)]
         parts = [
             f"Allowed: {self.agency} may {self.action} {len(released)} field(s) of "
             f"{', '.join(datasets)} for {self.purpose} under "
@@ -166,5 +180,5 @@ class Outcome:
             fetch_fields=fetch,
             children_fields=frozenset(f for f in released if all(g.children for g in sources[f])),
             _filter=row_filter,
-            **common,  # type: ignore[arg-type]
+            **common,
         )
