@@ -264,6 +264,9 @@ def test_uvicorn_workers_report_one_total(tmp_path: Path) -> None:
             str(port),
             "--workers",
             "2",
+            # a busy machine can take longer than uvicorn's default 5 s to start a worker
+            "--timeout-worker-healthcheck",
+            "60",
             "--log-level",
             "warning",
         ],
