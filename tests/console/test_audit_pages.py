@@ -108,3 +108,17 @@ async def test_alerts_page_lists_open_flags(console_app: Console) -> None:
     assert response.status_code == 200
     assert "Peringatan penyalahgunaan" in response.text
     assert (await console_app.events(action="audit.read"))[0]["detail"] == {"view": "alerts"}
+
+
+async def test_logs_carry_no_nik(console_app: Console, capfd) -> None:
+    nik = console_app.demo["sample_niks"][0]
+    await lookup(console_app.services, nik)
+    auditor = await console_app.signed_in(AUDITOR)
+    capfd.readouterr()
+    await auditor.post("/console/audit", {"nik": nik})
+    await auditor.post("/console/residents", {"nik": nik})
+    await auditor.post("/console/residents", {"nik": nik[:-1] + "x"})
+    out, err = capfd.readouterr()
+    assert '"event": "request"' in out, "the access log was captured"
+    assert nik not in out and nik not in err
+    assert nik[:-1] not in out and nik[:-1] not in err
