@@ -29,6 +29,7 @@ import json
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -43,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import audit
 from audit import merkle
-from audit.schema import events, node_key, tree_nodes
+from audit.schema import events, node_key
 from audit.verify import LogVerifier
 
 ORIGIN = "bench.satugate.example/audit"
@@ -268,15 +269,13 @@ async def bulk_load(engine: AsyncEngine, levels: list[list[bytes]]) -> None:
             await conn.commit()
     else:
         async with engine.begin() as conn:
+            raw = await conn.get_raw_connection()
+            sqlite_conn: Any = raw.driver_connection
             for level, hashes in enumerate(levels):
-                for start in range(0, len(hashes), 100_000):
-                    await conn.execute(
-                        insert(tree_nodes),
-                        [
-                            {"node": node_key(level, i), "hash": hashes[i]}
-                            for i in range(start, min(start + 100_000, len(hashes)))
-                        ],
-                    )
+                await sqlite_conn.executemany(
+                    "INSERT INTO audit_tree_nodes (node, hash) VALUES (?, ?)",
+                    [(node_key(level, i), h) for i, h in enumerate(hashes)],
+                )
     async with engine.begin() as conn:
         await conn.execute(
             insert(events),
@@ -369,6 +368,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="satugate-bench-") as tmp:
         workdir = Path(tmp)
         for kind in kinds:
+            _say(f"durable appends on {kind}")
             results["appends"][kind] = await bench_appends(
                 kind,
                 workdir,
@@ -377,14 +377,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 seconds=args.seconds,
                 concurrency=args.concurrency,
             )
+        _say(f"full verification of {args.verify_leaves:,} leaves")
         results["verify"] = await asyncio.to_thread(bench_verify, args.verify_leaves, signer)
         for kind in kinds:
             sizes = [args.proof_leaves] + ([10_000_000] if args.big and kind == "postgres" else [])
             for n in sizes:
+                _say(f"proofs at {n:,} leaves on {kind} (bulk load first)")
                 results["proofs"][f"{kind}@{n}"] = await bench_proofs(
                     kind, workdir, signer, n, args.samples
                 )
     return results
+
+
+def _say(message: str) -> None:
+    print(f"[audit benchmark] {message}", file=sys.stderr, flush=True)
 
 
 def _table(results: dict[str, Any], args: argparse.Namespace) -> None:
