@@ -22,15 +22,21 @@ _encode = json.JSONEncoder(
 
 
 def _plain(value: Any) -> bool:
-    if value is None or value is True or value is False or type(value) is str:
-        return True
+    """True when ``value`` holds only what both encoders write identically."""
     kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
     if kind is int:
         return bool(-_MAX_SAFE <= value <= _MAX_SAFE)
     if kind is dict:
-        return all(type(k) is str and k.isascii() and _plain(v) for k, v in value.items())
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                return False
+            if type(item) is not str and item is not None and not _plain(item):
+                return False
+        return True
     if kind is list or kind is tuple:
-        return all(_plain(v) for v in value)
+        return all(type(item) is str or _plain(item) for item in value)
     return False
 
 

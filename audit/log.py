@@ -163,7 +163,8 @@ class AuditLog:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(prepared, future))
         try:
-            index = await asyncio.wait_for(future, self._timeout)
+            async with asyncio.timeout(self._timeout):
+                index = await future  # on timeout: cancelled, and skipped if not yet taken
         except TimeoutError as exc:
             raise AuditUnavailable("the audit log did not commit in time") from exc
         return Receipt(prepared.event_id, index)
