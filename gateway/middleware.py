@@ -5,6 +5,7 @@ Pure ASGI (not ``BaseHTTPMiddleware``) keeps the per-request cost small on the h
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -49,18 +50,28 @@ class GatewayMiddleware:
             return
 
         received = 0
+        # Set once a body without Content-Length outgrows the limit. Frameworks may catch
+        # the exception raised in ``receive`` (FastAPI turns it into a 400): whatever the
+        # app answers then is dropped and the 413 below goes out instead.
+        cut_off = False
+        response_started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, cut_off
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
+                    cut_off = True
                     raise _TooLarge
             return message
 
         async def send_wrapper(message: Message) -> None:
+            nonlocal response_started
+            if cut_off and not response_started:
+                return
             if message["type"] == "http.response.start":
+                response_started = True
                 status_holder["status"] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [
@@ -71,10 +82,11 @@ class GatewayMiddleware:
                 ]
             await send(message)
 
-        try:
+        with contextlib.suppress(_TooLarge):
             await self.app(scope, limited_receive, send_wrapper)
-        except _TooLarge:
+        if cut_off and not response_started:
             response = render(PayloadTooLarge(f"the body exceeds {self.max_body} bytes"))
+            response.headers["x-request-id"] = request_id
             await response(scope, receive, send)
             status_holder["status"] = 413
         self._log(scope, status_holder["status"], started, request_id)
