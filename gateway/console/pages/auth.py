@@ -39,7 +39,7 @@ def _login_page(request: Request, *, failed: bool = False, username: str = "") -
     return response
 
 
-@router.get("/login")
+@router.get("/login", name="console_login")
 async def login_form(request: Request) -> Response:
     return _login_page(request)
 
