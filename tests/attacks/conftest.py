@@ -4,6 +4,8 @@ with helpers to obtain tokens and to check refusals."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -49,6 +51,11 @@ class Target:
     services: Services
     demo: dict[str, Any]
     settings: Settings
+    log_buffer: io.StringIO
+
+    def logs(self) -> str:
+        """Everything the gateway logged so far (its structured JSON lines)."""
+        return self.log_buffer.getvalue()
 
     def creds(self, client_id: str) -> tuple[str, str]:
         for c in self.demo["clients"]:
@@ -98,12 +105,15 @@ async def target(attack_sources: Path, tmp_path: Path) -> AsyncIterator[Target]:
     )
     demo = await seed_store(settings, base_url=ISSUER)
     services = await build_services(settings)
-    app = create_app(settings, services=services)
+    # The gateway's JSON logs go to stdout as it is when the app is made: catch them here.
+    logs = io.StringIO()
+    with contextlib.redirect_stdout(logs):
+        app = create_app(settings, services=services)
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
-                yield Target(client=client, services=services, demo=demo, settings=settings)
+                yield Target(client, services, demo, settings, logs)
     finally:
         await services.aclose()
 
