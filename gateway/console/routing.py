@@ -22,8 +22,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.console import i18n, sessions
 from gateway.console.users import ConsoleUser, get_user
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, RateLimiterUnavailable
 from gateway.logs import get_logger
+from gateway.revocation import StoreUnavailable
 from gateway.services import Services
 
 PREFIX = "/console"
@@ -174,12 +175,20 @@ class ConsoleRoute(APIRoute):
 
 async def current_user(request: Request) -> tuple[ConsoleUser, sessions.Session] | None:
     """The signed-in user, or None. The store is asked on every request: a removed user,
-    a changed role or a changed password ends the session at once."""
+    a changed role, a changed password or a sign-out (kept in the revocation store, Redis
+    when configured) ends the session at once."""
     keys = sessions.keys_for(request)
     session = sessions.read(keys, request.cookies.get(sessions.SESSION_COOKIE))
     if session is None:
         return None
-    user = await get_user(request.app.state.services.engine, session.username)
+    services: Services = request.app.state.services
+    try:
+        signed_out = await services.revocation.is_revoked(sessions.revocation_id(session))
+    except StoreUnavailable as exc:  # cannot tell whether the session ended: fail closed
+        raise RateLimiterUnavailable("the session revocation store is unreachable") from exc
+    if signed_out:
+        return None
+    user = await get_user(services.engine, session.username)
     if user is None or user.role != session.role:
         return None
     expected = sessions.password_fingerprint(keys, user.password_hash)

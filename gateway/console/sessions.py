@@ -104,6 +104,11 @@ class Session:
     password_fingerprint: str
 
 
+def revocation_id(session: Session) -> str:
+    """The id under which a signed-out session is kept in the revocation store."""
+    return f"console-session:{session.sid}"
+
+
 def password_fingerprint(keys: ConsoleKeys, password_hash: str) -> str:
     return _mac(keys, b"password", password_hash)[:32]
 

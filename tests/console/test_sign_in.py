@@ -114,11 +114,17 @@ async def test_a_changed_password_or_role_ends_the_session(console_app: Console)
     assert (await auditor.get("/console/")).status_code == 303
 
 
-async def test_sign_out_clears_the_session(console_app: Console) -> None:
+async def test_sign_out_ends_the_session_even_for_a_copied_cookie(console_app: Console) -> None:
     browser = await console_app.signed_in(ADMIN_1)
+    copied = browser.client.cookies[sessions.SESSION_COOKIE]
+    other = await console_app.signed_in(ADMIN_1)
     response = await browser.post("/console/logout")
     assert response.status_code == 303 and response.headers["location"] == "/console/login"
     assert (await browser.get("/console/")).status_code == 303
+    thief = console_app.browser()
+    thief.client.cookies.set(sessions.SESSION_COOKIE, copied, path="/console")
+    assert (await thief.get("/console/")).status_code == 303, "the copy is dead too"
+    assert (await other.get("/console/")).status_code == 200, "other sessions go on"
 
 
 async def test_totp_is_required_when_enrolled(console_app: Console) -> None:

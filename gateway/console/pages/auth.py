@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
@@ -82,7 +84,13 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request, page: AnyUser) -> Response:
+    """Sign out. Security decision: the session id is revoked on the server until the
+    session would have expired anyway, so a copy of the cookie stops working too."""
     keys = sessions.keys_for(request)
+    session = sessions.read(keys, request.cookies.get(sessions.SESSION_COOKIE))
+    if session is not None:
+        expiry = datetime.now(UTC) + timedelta(seconds=sessions.SESSION_SECONDS)
+        await page.services.revocation.revoke_token(sessions.revocation_id(session), expiry)
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     sessions.clear_cookie(response, keys, sessions.SESSION_COOKIE)
     return response
