@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from policies.model import Rates
@@ -57,10 +58,25 @@ class Decision:
     fetch_fields: tuple[str, ...] = ()  # fields release() needs (treated + context)
     children_fields: frozenset[str] = frozenset()  # fields releasable from a child's record
     pseudonym_domain: str = ""
+    kinds: Mapping[str, str] = field(default_factory=dict)  # field kinds, for generalising
     _filter: RowFilter | None = field(default=None, compare=False, repr=False)
 
     def spec(self, name: str) -> TreatmentSpec:
         return TreatmentSpec(self.treatments[name], self.methods.get(name, ""))
+
+    @cached_property
+    def plan(self) -> dict[str, tuple[Treatment, str, str]]:
+        """Released fields with (treatment, method, kind): computed once per decision."""
+        return {
+            name: (treatment, self.methods.get(name, ""), self.kinds.get(name, "text"))
+            for name, treatment in self.treatments.items()
+            if treatment is not Treatment.WITHHOLD
+        }
+
+    @cached_property
+    def treatment_names(self) -> dict[str, str]:
+        """``treatments`` with their names, as ``Released`` lists them."""
+        return {name: treatment.value for name, treatment in self.treatments.items()}
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view (what the audit log and the simulate endpoint show)."""

@@ -372,4 +372,4 @@ class Policy:
             raise ValueError("the decision was made under another policy version")
         if pseudonymiser.domain != decision.pseudonym_domain:
             raise ValueError("the pseudonymiser belongs to another domain")
-        return release_record(decision, record, self._fields, pseudonymiser, today)
+        return release_record(decision, record, pseudonymiser, today)

@@ -178,6 +178,7 @@ class Outcome:
             specific_data=specific,
             methods=MappingProxyType(methods),
             fetch_fields=fetch,
+            kinds=MappingProxyType({f: fields[f].kind for f in released}),
             children_fields=frozenset(f for f in released if all(g.children for g in sources[f])),
             _filter=row_filter,
             **common,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 
 from policies.age import is_child
@@ -10,9 +10,11 @@ from policies.decision import Decision, Released
 from policies.errors import RowFiltered, SpecificDataDenied
 from policies.generalising import generalise_value
 from policies.masking import mask_value
-from policies.model import FieldDef
 from policies.pseudonyms import Pseudonymiser
 from policies.treatment import Treatment
+
+Step = tuple[Treatment, str, str]  # treatment, method, field kind
+_MISSING = object()
 
 
 def in_jurisdiction(code: object, prefixes: tuple[str, ...]) -> bool:
@@ -25,7 +27,6 @@ def in_jurisdiction(code: object, prefixes: tuple[str, ...]) -> bool:
 def release_record(
     decision: Decision,
     record: Mapping[str, object],
-    fields: Mapping[str, FieldDef],
     pseudonymiser: Pseudonymiser,
     today: date,
 ) -> Released:
@@ -41,24 +42,25 @@ def release_record(
         raise RowFiltered("the record lies outside the agency's jurisdiction")
     if decision._filter is not None and not decision._filter(record):
         raise RowFiltered("the record is excluded by the row filter")
-    released = [f for f, t in decision.treatments.items() if t is not Treatment.WITHHOLD]
+    plan = decision.plan
     child = is_child(record, today)
-    if child and any(f not in decision.children_fields for f in released):
+    if child and not plan.keys() <= decision.children_fields:
         raise SpecificDataDenied(
             "a child's record needs a grant that explicitly allows children's data"
         )
-    treat = _Treater(decision, fields, record, pseudonymiser, today)
+    treat = _Treater(plan, record, pseudonymiser.pseudonymise, today)
     out: dict[str, object] = {}
-    for name in released:
-        if name in record:
-            out[name] = treat.value(name, record[name])
+    for name, step in plan.items():
+        value = record.get(name, _MISSING)
+        if value is not _MISSING:
+            out[name] = treat.value(step, value)
     nik = record.get("nik")
     subject: str | None = None
     if isinstance(nik, str):
         subject = nik if decision.subject is Treatment.CLEAR else pseudonymiser.pseudonymise(nik)
     return Released(
         record=out,
-        treatments={f: t.value for f, t in decision.treatments.items()},
+        treatments=dict(decision.treatment_names),
         subject=subject,
         specific_data=decision.specific_data or child,
     )
@@ -67,26 +69,26 @@ def release_record(
 class _Treater:
     def __init__(
         self,
-        decision: Decision,
-        fields: Mapping[str, FieldDef],
+        plan: Mapping[str, Step],
         record: Mapping[str, object],
-        pseudonymiser: Pseudonymiser,
+        pseudonymise: Callable[[str], str],
         today: date,
     ) -> None:
-        self.decision = decision
-        self.fields = fields
+        self.plan = plan
         self.record = record
-        self.pseudonymiser = pseudonymiser
+        self.pseudonymise = pseudonymise
         self.today = today
 
-    def value(self, name: str, value: object) -> object:
-        if value is None or isinstance(value, (str, int, float)):  # the common case, first
-            return self.scalar(name, value)
+    def value(self, step: Step, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, (str, int, float)):  # the common case, first
+            return self.scalar(step, value)
         if isinstance(value, Mapping):
             return self.nested(value)
         if isinstance(value, (list, tuple)):
-            return [self.value(name, item) for item in value]
-        return self.scalar(name, value)
+            return [self.value(step, item) for item in value]
+        return self.scalar(step, value)
 
     def nested(self, value: Mapping[object, object]) -> dict[str, object]:
         """A nested structure (e.g. family members) gets the same decision, key by key.
@@ -97,26 +99,17 @@ class _Treater:
         """
         out: dict[str, object] = {}
         for key, item in value.items():
-            if not isinstance(key, str):
-                continue
-            treatment = self.decision.treatments.get(key)
-            if treatment is None or treatment is Treatment.WITHHOLD:
-                continue
-            out[key] = self.value(key, item)
+            step = self.plan.get(key) if isinstance(key, str) else None
+            if step is not None:
+                out[str(key)] = self.value(step, item)
         return out
 
-    def scalar(self, name: str, value: object) -> object:
-        if value is None:
-            return None
-        treatment = self.decision.treatments[name]
+    def scalar(self, step: Step, value: object) -> object:
+        treatment, method, kind = step
         if treatment is Treatment.CLEAR:
             return value
         if treatment is Treatment.PSEUDONYMISE:
-            return self.pseudonymiser.pseudonymise(value if isinstance(value, str) else str(value))
-        method = self.decision.methods[name]
+            return self.pseudonymise(value if isinstance(value, str) else str(value))
         if treatment is Treatment.MASK:
             return mask_value(value, method)
-        field = self.fields[name]
-        return generalise_value(
-            value, method, kind=field.kind, record=self.record, today=self.today
-        )
+        return generalise_value(value, method, kind=kind, record=self.record, today=self.today)
