@@ -35,6 +35,9 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        # Workers import the whole gateway before they answer the supervisor: on a busy
+        # machine that takes longer than uvicorn's 5-second default.
+        timeout_worker_healthcheck=60,
     )
 
 
