@@ -202,3 +202,20 @@ def test_rule_order_never_changes_a_decision(
     assert reordered.version == original.version
     for req in reqs:
         assert reordered.decide(req).to_dict() == original.decide(req).to_dict()
+
+
+@SETTINGS
+@given(rule_sets(), st.data(), st.lists(requests, min_size=1, max_size=6))
+def test_adding_a_grant_never_lowers_a_fields_protection(
+    rules: Any, data: st.DataObject, reqs: list[policies.AccessRequest]
+) -> None:
+    grant_list, deny_list = rules
+    before = compile_rules(grant_list, deny_list)
+    after = compile_rules([*grant_list, data.draw(grants(len(grant_list)))], deny_list)
+    for req in reqs:
+        if req.fields is None:
+            continue  # asking for everything may rightly return more fields
+        was, now = before.decide(req), after.decide(req)
+        if was.allowed and now.allowed:
+            for name, treatment in was.treatments.items():
+                assert now.treatments[name] >= treatment

@@ -155,3 +155,12 @@ def test_no_collisions_over_20000_niks() -> None:
 def test_no_collisions_over_many_niks() -> None:
     """1,000,000 NIKs with SATUGATE_SLOW_FULL=1, else 200,000."""
     _collisions(1_000_000 if os.environ.get("SATUGATE_SLOW_FULL") == "1" else 200_000)
+
+
+@given(st.text(min_size=1, max_size=64))
+def test_any_value_round_trips_and_stays_unlinkable(value: str) -> None:
+    a = Pseudonymiser("dinsos", keys(1), 1)
+    b = Pseudonymiser("dinkes", keys(1), 1)
+    assert a.resolve(a.pseudonymise(value)) == value
+    assert a.pseudonymise(value) == a.pseudonymise(value)
+    assert a.pseudonymise(value) != b.pseudonymise(value)
