@@ -40,6 +40,9 @@ async def authenticate(request: Request) -> Principal:
         revoked = await services.revocation.is_revoked(principal.jti, client_id=principal.client_id)
     except StoreUnavailable as exc:  # Redis unreachable: fail closed, no data without the check
         raise RateLimiterUnavailable("the token revocation store is unreachable") from exc
+    if not revoked and services.revoked_clients is not None:
+        # The store's record outlives a Redis (or process) that forgot the revocation.
+        revoked = await services.revoked_clients.contains(principal.client_id)
     if revoked:
         services.metrics.count_unauthenticated("revoked")
         raise InvalidToken(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,34 @@ async def revoke_client(engine: AsyncEngine, client_id: str) -> None:
         )
     if result.rowcount != 1:
         raise NotFound("no client with this id")
+
+
+class RevokedClients:
+    """The ids of revoked clients as the store records them, re-read every ``refresh`` s.
+
+    Security decision: the revocation store (Redis, or process memory when embedded)
+    answers at once but can forget: Redis restarted without persistence, a process
+    restarted. The store's client table never forgets, so every token check also asks
+    this set. A revocation therefore holds through such a loss, at most ``refresh``
+    seconds late in other processes; an unreachable store raises (fail closed).
+    """
+
+    def __init__(self, engine: AsyncEngine, *, refresh: float = 2.0) -> None:
+        self._engine = engine
+        self._refresh = refresh
+        self._ids: frozenset[str] = frozenset()
+        self._loaded_at: float | None = None
+
+    async def contains(self, client_id: str) -> bool:
+        now = time.monotonic()
+        if self._loaded_at is None or now - self._loaded_at > self._refresh:
+            async with self._engine.connect() as conn:
+                rows = await conn.execute(
+                    select(store.clients.c.client_id).where(store.clients.c.status == "revoked")
+                )
+                self._ids = frozenset(str(r[0]) for r in rows)
+            self._loaded_at = now
+        return client_id in self._ids
 
 
 async def list_clients(engine: AsyncEngine) -> list[dict[str, Any]]:

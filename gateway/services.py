@@ -18,6 +18,7 @@ import connectors
 import policies
 from gateway import keys as keymod
 from gateway import store
+from gateway.clients import RevokedClients
 from gateway.keys import KeyRing, load_master_key
 from gateway.metrics import Metrics, create_metrics
 from gateway.oauth import TokenServer
@@ -43,6 +44,7 @@ class Services:
     limiter: RateLimiter
     revocation: Any
     metrics: Metrics
+    revoked_clients: RevokedClients | None = None
     _pseudonymisers: dict[tuple[str, int, int], policies.Pseudonymiser] = field(
         default_factory=dict
     )
@@ -159,4 +161,5 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         limiter=build_rate_limiter(redis_url),
         revocation=build_revocation_store(redis_url),
         metrics=metrics,
+        revoked_clients=RevokedClients(engine),
     )
