@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -175,8 +176,13 @@ async def authenticate(
     master_key: SecretKey | None,
     now: datetime | None = None,
     hasher: PasswordHasher | None = None,
+    totp_fresh: Callable[[str, str], Awaitable[bool]] | None = None,
 ) -> ConsoleUser:
     """Check a sign-in; raise :class:`SignInFailed` for any refusal.
+
+    ``totp_fresh(username, code)`` is asked only for a valid code, and must answer False
+    when that code was used before (and remember it otherwise): a code seen over a
+    shoulder or in a proxy log cannot be replayed within its 90-second window.
 
     Security decisions: a locked account is refused before its password is checked, so
     guesses during the lock teach nothing; an unknown username costs one argon2 check
@@ -202,6 +208,8 @@ async def authenticate(
         secret = unwrap_totp_secret(master_key, bytes(row.totp_secret))
         code = (totp_code or "").strip().replace(" ", "")
         ok = code.isdigit() and pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1)
+        if ok and totp_fresh is not None:
+            ok = await totp_fresh(username, code)
     async with engine.begin() as conn:
         if not ok:
             # An expired lock starts a fresh count; reaching the limit sets a new lock.

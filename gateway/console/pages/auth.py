@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request
@@ -19,6 +20,7 @@ from gateway.console.routing import (
 )
 from gateway.console.users import SignInFailed, authenticate
 from gateway.logs import get_logger
+from gateway.services import Services
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -39,6 +41,16 @@ def _login_page(request: Request, *, failed: bool = False, username: str = "") -
     )
     sessions.set_cookie(response, keys, sessions.LOGIN_COOKIE, nonce, sessions.LOGIN_SECONDS)
     return response
+
+
+async def _totp_fresh(services: Services, username: str, code: str) -> bool:
+    """True the first time a TOTP code is used by this user (remembered for 2 minutes in
+    the revocation store, Redis when configured, so every replica knows it)."""
+    key = f"console-totp:{username}:{code}"
+    if await services.revocation.is_revoked(key):
+        return False
+    await services.revocation.revoke_token(key, datetime.now(UTC) + timedelta(minutes=2))
+    return True
 
 
 @router.get("/login", name="console_login")
@@ -68,6 +80,7 @@ async def login(request: Request) -> Response:
             form_text(form, "totp", 12) or None,
             master_key=keys.master,
             hasher=getattr(request.app.state, "console_hasher", None),
+            totp_fresh=functools.partial(_totp_fresh, request.app.state.services),
         )
     except SignInFailed:
         get_logger().info("console_sign_in", outcome="refused")
