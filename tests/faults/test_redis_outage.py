@@ -48,7 +48,8 @@ async def rig(fault_sources: Path, tmp_path: Path) -> AsyncIterator[Rig]:
     redis.start()
     data_dir = tmp_path / "data"
     (data_dir / "sources").mkdir(parents=True)
-    (data_dir / "sources" / "summary.json").write_text((fault_sources / "summary.json").read_text())
+    summary = (fault_sources / "summary.json").read_text()
+    (data_dir / "sources" / "summary.json").write_text(summary)
     settings = Settings(data_dir=data_dir, sources_file=fault_sources / "sources.yaml",
                         issuer=ISSUER, redis_url=redis.url, checkpoint_interval=0.2)
     demo = await seed_store(settings, base_url=ISSUER)
@@ -94,14 +95,16 @@ async def test_redis_down_answers_503_and_recovers(rig: Rig, fault_sources: Path
         assert _code(r) == (503, "rate_limiter_unavailable"), r.text
         await asyncio.sleep(0.1)
     assert r.status_code == 200, "the gateway serves again once Redis is back"
-    assert (await rig.client.post("/oauth/token", data=rig.creds("demo-dinsos"))).status_code == 200
+    again = await rig.client.post("/oauth/token", data=rig.creds("demo-dinsos"))
+    assert again.status_code == 200
     assert (await rig.client.get("/readyz")).status_code == 200
 
 
 async def test_revoked_client_stays_revoked_after_redis_restarts_empty(
     rig: Rig, fault_sources: Path
 ) -> None:
-    """Revocations must outlive a Redis that restarts without persistence."""
+    """Revocations must outlive a Redis that restarts without persistence (the store's
+    record is re-read every 2 s, so the check waits that long)."""
     nik = adult_niks(fault_sources, n=1)[0]
     token = (await rig.client.post("/oauth/token", data=rig.creds("demo-dinsos"))).json()
     h = {"Authorization": f"Bearer {token['access_token']}", "X-Purpose": "social_assistance",
@@ -109,10 +112,12 @@ async def test_revoked_client_stays_revoked_after_redis_restarts_empty(
     assert (await rig.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
     admin_token = (await rig.client.post("/oauth/token", data=rig.creds("demo-admin"))).json()
     admin = {"Authorization": f"Bearer {admin_token['access_token']}"}
-    assert (await rig.client.post("/admin/clients/demo-dinsos/revoke", headers=admin)).status_code == 200
+    revoked = await rig.client.post("/admin/clients/demo-dinsos/revoke", headers=admin)
+    assert revoked.status_code == 200, revoked.text
     assert _code(await rig.client.get(f"/v1/residents/{nik}", headers=h)) == (401, "invalid_token")
 
     rig.redis.stop()
     rig.redis.start()  # empty: --save "" and no append-only file
+    await asyncio.sleep(2.2)
     r = await rig.client.get(f"/v1/residents/{nik}", headers=h)
     assert _code(r) == (401, "invalid_token"), r.text

@@ -33,7 +33,7 @@ def main() -> None:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             url = urlsplit(self.path)
             if url.path.endswith("/health"):
                 self._json(200, {"status": "ok"})
