@@ -43,6 +43,37 @@ async def _add_user(
         await engine.dispose()
 
 
+async def _set_password(settings: Settings, username: str, password: str) -> None:
+    from gateway import store
+    from gateway.console import set_password
+
+    engine = store.create_engine(settings.resolved_database_url())
+    try:
+        await set_password(engine, username, password)
+    finally:
+        await engine.dispose()
+
+
+def _password() -> str:
+    return os.environ.get(PASSWORD_ENV) or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+
+
+@app.command("set-password")
+def set_password(username: Annotated[str, typer.Argument(help="An existing console user")]) -> None:
+    """Give a console user a new password (and lift a lock-out). The password comes from
+    $SATUGATE_CONSOLE_PASSWORD or a prompt."""
+    from gateway.console import UserError
+
+    try:
+        asyncio.run(_set_password(Settings(), username, _password()))
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"password of {username} changed; their open sessions have ended")
+
+
 @app.command("add-user")
 def add_user(
     username: Annotated[str, typer.Argument(help="Login name: lowercase letters, digits, . _ -")],
@@ -59,9 +90,7 @@ def add_user(
 
     if role not in ROLES:
         raise typer.BadParameter("the role must be admin or auditor", param_hint="--role")
-    password = os.environ.get(PASSWORD_ENV) or typer.prompt(
-        "Password", hide_input=True, confirmation_prompt=True
-    )
+    password = _password()
     secret = pyotp.random_base32() if totp else None
     try:
         asyncio.run(_add_user(Settings(), username, password, role, secret))

@@ -8,9 +8,13 @@ reports. Neither can do the other's work, and every action lands in the audit lo
 Public face:
 
 - ``router``: the FastAPI router (prefix ``/console``) to include in the app;
-- ``create_user(engine, username, password, role, totp_secret=None, *, master_key=None)``;
+- ``create_user(engine, username, password, role, totp_secret=None, *, master_key=None)``,
+  ``set_password(engine, username, password)``, ``seed_demo_users(engine)``;
 - ``authenticate(...)``, ``ConsoleUser``, ``UserError``, ``SignInFailed``;
 - ``record_action(...)``: append a console action to the audit log.
+
+Tests may set ``app.state.console_hasher`` to an argon2 ``PasswordHasher`` with cheaper
+parameters; production leaves it unset and gets argon2id's defaults.
 """
 
 from fastapi import APIRouter
@@ -25,6 +29,8 @@ from gateway.console.users import (
     UserError,
     authenticate,
     create_user,
+    seed_demo_users,
+    set_password,
 )
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -40,4 +46,6 @@ __all__ = [
     "create_user",
     "record_action",
     "router",
+    "seed_demo_users",
+    "set_password",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -145,6 +146,43 @@ async def create_user(
     except IntegrityError as exc:
         raise UserError("a console user with this name exists") from exc
     return ConsoleUser(username, role, password_hash)
+
+
+async def set_password(
+    engine: AsyncEngine, username: str, password: str, *, hasher: PasswordHasher | None = None
+) -> None:
+    """Give a user a new password and lift any lock. Their open sessions end (the
+    session carries a fingerprint of the old hash)."""
+    check_password(password)
+    password_hash = (hasher or default_hasher()).hash(password)
+    table = store.console_users
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(table)
+            .where(table.c.username == username)
+            .values(password_hash=password_hash, failed_attempts=0, locked_until=None)
+        )
+    if result.rowcount != 1:
+        raise UserError("no console user with this name")
+
+
+DEMO_USERS = (("admin.satu", "admin"), ("admin.dua", "admin"), ("auditor.satu", "auditor"))
+
+
+async def seed_demo_users(
+    engine: AsyncEngine, *, hasher: PasswordHasher | None = None
+) -> list[dict[str, str]]:
+    """The demo's console users (two administrators, so that the two-person rule can be
+    tried, and one auditor), each with a fresh random password, returned once."""
+    out = []
+    for username, role in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        if await get_user(engine, username) is None:
+            await create_user(engine, username, password, role, hasher=hasher)
+        else:
+            await set_password(engine, username, password, hasher=hasher)
+        out.append({"username": username, "role": role, "password": password})
+    return out
 
 
 async def get_user(engine: AsyncEngine, username: str) -> ConsoleUser | None:

@@ -81,3 +81,30 @@ def test_add_user_refuses_a_bad_role_or_a_weak_password(
     monkeypatch.setenv("SATUGATE_CONSOLE_PASSWORD", "short")
     weak = CliRunner().invoke(app, ["add-user", "x.y", "--role", "admin"])
     assert weak.exit_code == 1 and "12 characters" in weak.output
+
+
+def test_set_password_lifts_a_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(tmp_path, monkeypatch)
+    monkeypatch.setenv("SATUGATE_CONSOLE_PASSWORD", "kata-sandi-pertama")
+    assert CliRunner().invoke(app, ["add-user", "ibu.sari", "--role", "admin"]).exit_code == 0
+
+    async def lock() -> None:
+        engine = store.create_engine(settings.resolved_database_url())
+        try:
+            for _ in range(5):
+                with pytest.raises(SignInFailed):
+                    await authenticate(
+                        engine, "ibu.sari", "salah-salah-salah", None, master_key=None
+                    )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(lock())
+    with pytest.raises(SignInFailed):
+        asyncio.run(_check(settings, "ibu.sari", "kata-sandi-pertama"))
+    monkeypatch.setenv("SATUGATE_CONSOLE_PASSWORD", "kata-sandi-kedua")
+    result = CliRunner().invoke(app, ["set-password", "ibu.sari"])
+    assert result.exit_code == 0, result.output
+    _, signed = asyncio.run(_check(settings, "ibu.sari", "kata-sandi-kedua"))
+    assert signed.username == "ibu.sari"
+    assert CliRunner().invoke(app, ["set-password", "tidak.ada"]).exit_code == 1

@@ -198,3 +198,16 @@ def test_the_session_key_comes_from_the_console_secret_or_the_master_key(
     other = make_settings(console_settings.sources_file.parent, tmp_path / "other")  # type: ignore[union-attr]
     create_master_key_file(other.resolved_master_key_file())
     assert sessions.derive_keys(other).session.reveal() != derived.session.reveal()
+
+
+async def test_demo_users_get_fresh_passwords(console_app: Console) -> None:
+    engine = console_app.services.engine
+    first = await console.seed_demo_users(engine, hasher=FAST_HASHER)
+    assert [(u["username"], u["role"]) for u in first] == [
+        ("admin.satu", "admin"), ("admin.dua", "admin"), ("auditor.satu", "auditor")
+    ]  # fmt: skip
+    again = await console.seed_demo_users(engine, hasher=FAST_HASHER)
+    assert all(a["password"] != b["password"] for a, b in zip(first, again, strict=True))
+    browser = console_app.browser()
+    assert (await browser.sign_in("auditor.satu", first[2]["password"])).status_code == 401
+    assert (await browser.sign_in("auditor.satu", again[2]["password"])).status_code == 303
