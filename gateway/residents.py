@@ -77,9 +77,12 @@ async def enforce_rates(call: Call, decision: policies.Decision, *, default_clie
     officer_rate = _scaled(decision.rates.per_officer or settings.officer_rate, settings.rate_scale)
     limiter = call.services.limiter
     try:
-        client = await limiter.hit(f"client:{call.principal.client_id}:{call.action}", client_rate)
-        officer = await limiter.hit(
-            f"officer:{call.principal.agency}:{call.officer}:{call.action}", officer_rate
+        # One atomic round trip; a refusal for one key spends neither key's budget.
+        client, officer = await limiter.hit_all(
+            [
+                (f"client:{call.principal.client_id}:{call.action}", client_rate),
+                (f"officer:{call.principal.agency}:{call.officer}:{call.action}", officer_rate),
+            ]
         )
     except LimiterDown as exc:
         raise RateLimiterUnavailable() from exc

@@ -178,3 +178,23 @@ async def test_logs_carry_no_personal_data(
     for res in residents:
         assert res["nik"] not in logs
         assert res["full_name"] not in logs
+
+
+async def test_officer_rate_limit_refuses_and_is_audited(
+    gateway: Gateway, demo_sources: Path
+) -> None:
+    nik = pick(demo_sources, city="35.78")[0]["nik"]
+    h = await gateway.headers("demo-dinsos", officer="officer.hasty")
+    # The demo grant allows 60 lookups a minute per officer: a burst of 60, then one a
+    # second, so a quick loop meets the limit after 60 and a few more.
+    allowed = 0
+    for _ in range(120):
+        r = await gateway.client.get(f"/v1/residents/{nik}", headers=h, params={"fields": "sex"})
+        if r.status_code != 200:
+            break
+        allowed += 1
+    assert 60 <= allowed < 120
+    body = assert_problem(r, 429, "rate_limited")
+    assert int(r.headers["retry-after"]) >= 1 and body["detail"]
+    other = await gateway.headers("demo-dinsos", officer="officer.calm")
+    assert (await gateway.client.get(f"/v1/residents/{nik}", headers=other)).status_code == 200
