@@ -10,8 +10,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
+from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.errors import InsufficientScope, InvalidToken, RateLimiterUnavailable, Unauthenticated
+from gateway.errors import (
+    AuditUnavailable,
+    InsufficientScope,
+    InvalidToken,
+    RateLimiterUnavailable,
+    Unauthenticated,
+)
 from gateway.revocation import StoreUnavailable
 from gateway.services import Services
 from gateway.tokens import Principal
@@ -42,7 +49,10 @@ async def authenticate(request: Request) -> Principal:
         raise RateLimiterUnavailable("the token revocation store is unreachable") from exc
     if not revoked and services.revoked_clients is not None:
         # The store's record outlives a Redis (or process) that forgot the revocation.
-        revoked = await services.revoked_clients.contains(principal.client_id)
+        try:
+            revoked = await services.revoked_clients.contains(principal.client_id)
+        except (SQLAlchemyError, OSError) as exc:  # the store is down: so is the audit log
+            raise AuditUnavailable() from exc
     if revoked:
         services.metrics.count_unauthenticated("revoked")
         raise InvalidToken(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,17 +94,28 @@ class RevokedClients:
         self._refresh = refresh
         self._ids: frozenset[str] = frozenset()
         self._loaded_at: float | None = None
+        self._reloading: asyncio.Task[None] | None = None
 
     async def contains(self, client_id: str) -> bool:
         now = time.monotonic()
-        if self._loaded_at is None or now - self._loaded_at > self._refresh:
-            async with self._engine.connect() as conn:
-                rows = await conn.execute(
-                    select(store.clients.c.client_id).where(store.clients.c.status == "revoked")
-                )
-                self._ids = frozenset(str(r[0]) for r in rows)
-            self._loaded_at = now
+        if self._loaded_at is None:
+            await self._load()
+        elif now - self._loaded_at > self._refresh:
+            # One reload at a time, awaited by its requests alone: concurrent requests
+            # use the set just read instead of each querying the store again.
+            if self._reloading is None or self._reloading.done():
+                self._reloading = asyncio.get_running_loop().create_task(self._load())
+            await asyncio.shield(self._reloading)
         return client_id in self._ids
+
+    async def _load(self) -> None:
+        started = time.monotonic()
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(store.clients.c.client_id).where(store.clients.c.status == "revoked")
+            )
+            self._ids = frozenset(str(r[0]) for r in rows)
+        self._loaded_at = started
 
 
 async def list_clients(engine: AsyncEngine) -> list[dict[str, Any]]:
