@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import core
+from gateway.cli import audit, console, core, db, keys, policy, regions
 
 app = typer.Typer(
     name="satugate",
@@ -13,22 +13,12 @@ app = typer.Typer(
     add_completion=False,
 )
 core.register(app)
-
-
-def _register_optional() -> None:
-    import importlib
-
-    for name in ("policy", "audit", "regions", "keys", "db"):
-        try:
-            module = importlib.import_module(f"gateway.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"gateway.cli.{name}":
-                raise
-            continue
-        app.add_typer(module.app, name=name)
-
-
-_register_optional()
+app.add_typer(policy.app, name="policy")
+app.add_typer(audit.app, name="audit")
+app.add_typer(keys.app, name="keys")
+app.add_typer(db.app, name="db")
+app.add_typer(regions.app, name="regions")
+app.add_typer(console.app, name="console")
 
 
 def main() -> None:
