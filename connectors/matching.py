@@ -32,8 +32,11 @@ __all__ = [
     "score_block",
 ]
 
-#: Candidates scoring below this are not returned.
-THRESHOLD = 0.72
+#: Candidates scoring below this are not returned. Calibrated with the search benchmark
+#: (1,000 residents of a 200,000 population, ~5,600 officer-typed variants): at 0.8,
+#: recall@5 0.997 and precision@1 0.987; lower thresholds add almost no recall but
+#: return more residents who are not the one sought (precision@5 0.67 at 0.72).
+THRESHOLD = 0.8
 #: A query that puts more residents of its block above the threshold than this is
 #: refused as too unspecific (anti-enumeration), whatever the caller's limit.
 MAX_BLOCK_MATCHES = 30
@@ -77,6 +80,8 @@ def _phonetic(token: str) -> str:
 
 
 def _token_similarity(a: str, b: str) -> float:
+    if a == b:
+        return 1.0
     if len(a) == 1 or len(b) == 1:
         # An initial matches any token with that first letter, but proves less.
         return 0.85 if a[0] == b[0] else 0.0

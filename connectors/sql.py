@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -133,6 +134,9 @@ class SqlConnector:
         self._table = sa.table(
             config.table, *(sa.column(c) for c in sorted(columns)), schema=config.schema_
         )
+        self._sqlite_file: Path | None = None
+        if engine.url.get_backend_name() == "sqlite" and engine.url.database:
+            self._sqlite_file = Path(engine.url.database.removeprefix("file:"))
 
     @classmethod
     def from_config(
@@ -148,7 +152,17 @@ class SqlConnector:
     def _col(self, field: str) -> sa.ColumnClause[Any]:
         return self._table.c[self._config.column(field)]
 
+    def _file_missing(self) -> bool:
+        """A SQLite source whose file is gone is down; don't ask the driver to open it.
+
+        (aiosqlite's worker thread can outlive a failed open and then trip over a closed
+        event loop; checking first keeps a missing file a plain, quiet outage.)
+        """
+        return self._sqlite_file is not None and not self._sqlite_file.is_file()
+
     async def _rows(self, stmt: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
+        if self._file_missing():
+            raise SourceUnavailable(self.name, "file missing")
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._engine.connect() as conn:
@@ -245,6 +259,8 @@ class SqlConnector:
 
     async def health(self) -> bool:
         """Whether the source answers a trivial query within its timeout."""
+        if self._file_missing():
+            return False
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._engine.connect() as conn:
