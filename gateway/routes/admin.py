@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 import policies
@@ -21,6 +21,8 @@ from gateway.tokens import Principal
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 Admin = Annotated[Principal, Depends(require("admin"))]
+# Bundle ids are database integers: a bigger number is a 422, not a driver overflow (500).
+BundleId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class _Body(BaseModel):
@@ -44,7 +46,7 @@ class Simulation(_Body):
     action: str = Field(default="read", pattern="^(read|search|batch|resolve)$")
     fields: list[str] | None = Field(default=None, max_length=100)
     legal_basis: str | None = Field(default=None, max_length=200)
-    bundle_id: int | None = None
+    bundle_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class KeyRotation(_Body):
@@ -158,12 +160,12 @@ async def policy_history(request: Request, principal: Admin) -> dict[str, Any]:
 
 
 @router.get("/policies/{bundle_id}")
-async def policy_get(request: Request, principal: Admin, bundle_id: int) -> dict[str, Any]:
+async def policy_get(request: Request, principal: Admin, bundle_id: BundleId) -> dict[str, Any]:
     return await get_services(request).policies.get(bundle_id)
 
 
 @router.get("/policies/{bundle_id}/diff")
-async def policy_diff(request: Request, principal: Admin, bundle_id: int) -> dict[str, Any]:
+async def policy_diff(request: Request, principal: Admin, bundle_id: BundleId) -> dict[str, Any]:
     return await get_services(request).policies.diff(bundle_id)
 
 
@@ -186,7 +188,7 @@ async def policy_propose(
 
 @router.post("/policies/{bundle_id}/approve")
 async def policy_approve(
-    request: Request, principal: Admin, bundle_id: int, officer: Officer = None
+    request: Request, principal: Admin, bundle_id: BundleId, officer: Officer = None
 ) -> dict[str, Any]:
     services = get_services(request)
     call = _call(request, principal, "policy.approve", officer)
