@@ -169,9 +169,9 @@ class AuditLog:
             raise AuditUnavailable("the audit log did not commit in time") from exc
         return Receipt(prepared.event_id, index)
 
-    def _drain(self, batch: list[_Pending]) -> bool:
+    def _drain(self, batch: list[_Pending], limit: int) -> bool:
         """Move queued events into ``batch``; True when the stop marker was seen."""
-        while len(batch) < self._max_batch:
+        while len(batch) < limit:
             try:
                 item = self._queue.get_nowait()
             except asyncio.QueueEmpty:
@@ -181,49 +181,87 @@ class AuditLog:
             batch.append(item)
         return False
 
+    async def _next_batch(self) -> tuple[list[_Pending], bool]:
+        """The next batch of live events, and whether the stop marker was reached."""
+        first = await self._queue.get()
+        batch: list[_Pending] = []
+        stopping = first is None
+        if first is not None:
+            batch.append(first)
+            if self._queue.qsize() + 1 < self._max_batch and self._max_wait > 0:
+                # Wait a moment so that concurrent requests share this transaction.
+                await asyncio.sleep(self._max_wait)
+            stopping = self._drain(batch, self._max_batch)
+        # A caller that gave up (timeout, cancellation) has its future done: its event is
+        # not written, so a 503 answer never hides an event logged afterwards.
+        return [p for p in batch if not p.future.done()], stopping
+
     async def _run_writer(self) -> None:
+        """Group commit: one batch at a time, each in one transaction."""
         while True:
-            first = await self._queue.get()
-            batch: list[_Pending] = []
-            stopping = first is None
-            if first is not None:
-                batch.append(first)
-                stopping = self._drain(batch)
-                if not stopping and len(batch) < self._max_batch and self._max_wait > 0:
-                    # Wait a moment so that concurrent requests share this transaction.
-                    await asyncio.sleep(self._max_wait)
-                    stopping = self._drain(batch)
-            # A caller that gave up (timeout, cancellation) has its future done: its event
-            # is not written, so a 503 answer never hides an event logged afterwards.
-            live = [p for p in batch if not p.future.done()]
-            if live:
-                await self._commit(live)
+            batch, stopping = await self._next_batch()
+            if batch:
+                if self._fast and self._frontier is not None:
+                    await self._commit_fast(batch, self._frontier)
+                else:
+                    await self._commit_locked(batch)
             if stopping:
                 return
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit_fast(self, batch: list[_Pending], base: store.Frontier) -> None:
+        """PostgreSQL: the whole batch in one round trip, computed from the tree as this
+        process last committed it; the locked transaction if another writer moved it."""
+        started = time.perf_counter()
+        hashes = [merkle.leaf_hash(p.event.leaf) for p in batch]
+        created, new = merkle.new_nodes(base.size, base.hashes, hashes)
+        try:
+            async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                written = await store.append_batch_fast(
+                    conn, [p.event for p in batch], base.size, created, base.last_leaf
+                )
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                self._fail(batch, exc)
+                return
+            written = False  # a pooled connection died: the locked path retries it
+        except Exception as exc:
+            self._fail(batch, exc)
+            return
+        if not written:
+            await self._commit_locked(batch)
+            return
+        self._stats["one_round_trip"] += 1
+        self._succeed(
+            batch, store.Frontier(base.size + len(batch), tuple(new), hashes[-1]), started
+        )
+
+    async def _commit_locked(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
                 try:
-                    new = await self._write(batch)
+                    new = await self._write_locked(batch)
                 except DBAPIError as exc:
                     if not exc.connection_invalidated:
                         raise
                     # A pooled connection died (database restart): retry once on a new
                     # one. A duplicate write is impossible: event ids are unique.
-                    new = await self._write(batch)
+                    new = await self._write_locked(batch)
         except Exception as exc:
-            # Fail closed: every caller of this batch learns that its event is not durable.
-            self._frontier = None
-            self._stats["failed_batches"] += 1
-            if self._on_failure is not None:
-                self._on_failure()
-            logger.warning("audit: commit of %d events failed (%s)", len(batch), type(exc).__name__)
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(AuditUnavailable("the audit log could not commit"))
+            self._fail(batch, exc)
             return
+        self._stats["locked_transaction"] += 1
+        self._succeed(batch, new, started)
+
+    async def _write_locked(self, batch: list[_Pending]) -> store.Frontier:
+        async with self._engine.connect() as conn:
+            conn = await conn.execution_options(**self._write_options)
+            async with conn.begin():
+                await store.lock_for_append(conn)
+                return await store.append_batch(conn, [p.event for p in batch], self._frontier)
+
+    def _succeed(self, batch: list[_Pending], new: store.Frontier, started: float) -> None:
         self._frontier = new
         self._known_size = max(self._known_size, new.size)
         self._stats["batches"] += 1
@@ -235,22 +273,16 @@ class AuditLog:
             if not p.future.done():
                 p.future.set_result(first + i)
 
-    async def _write(self, batch: list[_Pending]) -> store.Frontier:
-        events = [p.event for p in batch]
-        if self._fast and self._frontier is not None:
-            async with self._engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                new = await store.append_batch_fast(conn, events, self._frontier)
-            if new is not None:
-                self._stats["one_round_trip"] += 1
-                return new
-        async with self._engine.connect() as conn:
-            conn = await conn.execution_options(**self._write_options)
-            async with conn.begin():
-                await store.lock_for_append(conn)
-                new = await store.append_batch(conn, events, self._frontier)
-        self._stats["locked_transaction"] += 1
-        return new
+    def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
+        """Fail closed: every caller of this batch learns that its event is not durable."""
+        self._frontier = None
+        self._stats["failed_batches"] += 1
+        if self._on_failure is not None:
+            self._on_failure()
+        logger.warning("audit: commit of %d events failed (%s)", len(batch), type(exc).__name__)
+        for p in batch:
+            if not p.future.done():
+                p.future.set_exception(AuditUnavailable("the audit log could not commit"))
 
     # --- checkpoints -------------------------------------------------------------------
 

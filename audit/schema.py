@@ -145,7 +145,8 @@ _PG_APPEND = """
 CREATE OR REPLACE FUNCTION audit_append(
     expected bigint, event_ids text[], times text[], agencies text[], officers text[],
     client_ids text[], purposes text[], decisions text[], actions text[], hidden text[],
-    leaves bytea[], subjects text[], subject_leaves bigint[], nodes bigint[], hashes bytea[]
+    leaves bytea[], subjects text[], subject_leaves bigint[], nodes bigint[], hashes bytea[],
+    prev_leaf bytea
 ) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -155,6 +156,13 @@ BEGIN
     SELECT coalesce(max(leaf_index) + 1, 0) INTO current FROM audit_events;
     IF current <> expected THEN
         RETURN current;
+    END IF;
+    -- The batch's nodes were computed from a predicted tree; the size alone does not
+    -- prove the prediction (another writer could have filled the same range), the hash
+    -- of the leaf just before the batch does (every leaf carries a unique event id).
+    IF expected > 0 AND (SELECT hash FROM audit_tree_nodes WHERE node = expected - 1)
+            IS DISTINCT FROM prev_leaf THEN
+        RETURN -1;
     END IF;
     INSERT INTO audit_events (leaf_index, event_id, "time", agency, officer, client_id,
                               purpose, decision, action, hidden_until, leaf)
@@ -171,6 +179,12 @@ BEGIN
 END
 $$
 """.strip()
+
+
+_PG_DROP_OLD_APPEND = (
+    "DROP FUNCTION IF EXISTS audit_append(bigint, text[], text[], text[], text[], text[],"
+    " text[], text[], text[], text[], bytea[], text[], bigint[], bigint[], bytea[])"
+)
 
 
 def ddl_after_create(dialect_name: str) -> list[str]:
@@ -193,6 +207,7 @@ def ddl_after_create(dialect_name: str) -> list[str]:
                 )
     elif dialect_name == "postgresql":
         out.append(_PG_FUNCTION)
+        out.append(_PG_DROP_OLD_APPEND)
         out.append(_PG_APPEND % {"lock": PG_LOCK_KEY})
         for table in APPEND_ONLY_TABLES:
             out.append(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")

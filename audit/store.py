@@ -28,6 +28,7 @@ class Frontier:
 
     size: int
     hashes: tuple[bytes, ...]
+    last_leaf: bytes | None = None  # hash of leaf size - 1
 
 
 async def tree_size(conn: AsyncConnection) -> int:
@@ -58,8 +59,9 @@ async def read_nodes(
 
 async def frontier(conn: AsyncConnection, size: int) -> Frontier:
     nodes = merkle.root_nodes(size)
-    found = await read_nodes(conn, nodes)
-    return Frontier(size, tuple(found[n] for n in nodes))
+    last = [(0, size - 1)] if size else []
+    found = await read_nodes(conn, [*nodes, *last])
+    return Frontier(size, tuple(found[n] for n in nodes), found[last[0]] if last else None)
 
 
 async def root_hash(conn: AsyncConnection, size: int) -> bytes:
@@ -109,30 +111,32 @@ async def append_batch(
     await conn.execute(
         insert(tree_nodes), [{"node": node_key(lv, ix), "hash": h} for lv, ix, h in created]
     )
-    return Frontier(size + len(batch), tuple(new))
+    return Frontier(size + len(batch), tuple(new), hashes[-1])
 
 
 _APPEND_CALL = text(
     "SELECT audit_append(:expected, :event_ids, :times, :agencies, :officers, :client_ids,"
     " :purposes, :decisions, :actions, :hidden, :leaves, :subjects, :subject_leaves,"
-    " :nodes, :hashes)"
+    " :nodes, :hashes, :prev_leaf)"
 )
 
 
 async def append_batch_fast(
-    conn: AsyncConnection, batch: Sequence[PreparedEvent], cached: Frontier
-) -> Frontier | None:
+    conn: AsyncConnection,
+    batch: Sequence[PreparedEvent],
+    size: int,
+    created: Sequence[tuple[int, int, bytes]],
+    prev_leaf: bytes | None,
+) -> bool:
     """PostgreSQL: append a batch in one statement, one round trip, its own transaction.
 
-    The nodes are computed here for the tree size this process saw last (``cached``);
-    the ``audit_append`` function takes the append lock, and writes only if the tree still
-    has that size. Returns the new frontier, or ``None`` when another writer got there
-    first (nothing is written; the caller falls back to :func:`append_batch`). Run it on
-    an AUTOCOMMIT connection: the statement's implicit transaction commits durably.
+    ``created`` are the batch's new tree nodes, computed for a tree of ``size`` leaves
+    whose last leaf hash is ``prev_leaf``; the ``audit_append`` function takes the append
+    lock and writes only if the tree is exactly that. Returns False, having written
+    nothing, when it is not (another writer got there first, or a batch before this one
+    failed). Run it on an AUTOCOMMIT connection: the statement's implicit transaction
+    commits durably before it returns.
     """
-    size = cached.size
-    hashes = [merkle.leaf_hash(p.leaf) for p in batch]
-    created, new = merkle.new_nodes(size, cached.hashes, hashes)
     cols = [p.columns for p in batch]
     subjects = [(s, size + i) for i, p in enumerate(batch) for s in p.subjects]
     result = await conn.execute(
@@ -153,11 +157,10 @@ async def append_batch_fast(
             "subject_leaves": [i for _, i in subjects],
             "nodes": [node_key(lv, ix) for lv, ix, _ in created],
             "hashes": [h for _, _, h in created],
+            "prev_leaf": prev_leaf,
         },
     )
-    if result.scalar_one() != size:
-        return None
-    return Frontier(size + len(batch), tuple(new))
+    return bool(result.scalar_one() == size)
 
 
 async def read_leaves(conn: AsyncConnection, start: int, end: int) -> list[tuple[int, bytes]]:

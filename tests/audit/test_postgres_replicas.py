@@ -167,3 +167,54 @@ async def check_gapless(engine: AsyncEngine, log: audit.AuditLog, first: int) ->
     assert indexes == list(range(first, size))
     leaves = [await log.leaf(i) for i in range(size)]
     assert merkle.root_from_leaves(leaves) == await log.root()
+
+
+async def test_a_predicted_tree_is_written_only_if_it_is_the_real_one(
+    pg_engine: AsyncEngine, signer: audit.CheckpointSigner
+) -> None:
+    """A batch whose nodes were computed for a tree that never came to be (the batch
+    before it failed, and another writer filled the same range) must not be written."""
+    from audit.events import prepare
+
+    log = audit.AuditLog(pg_engine, signer=signer, blind_key=BLIND_KEY)
+    async with log:
+        await asyncio.gather(*(log.append(lookup()) for _ in range(5)))
+    async with pg_engine.connect() as conn:
+        real = await store.frontier(conn, 5)
+
+    # What this process predicted: five more events of a batch that was never committed.
+    lost = [merkle.leaf_hash(prepare(lookup("lost"), []).leaf) for _ in range(5)]
+    _, predicted_nodes = merkle.new_nodes(5, real.hashes, lost)
+    predicted = store.Frontier(10, tuple(predicted_nodes), lost[-1])
+    # Meanwhile another writer fills exactly that range.
+    other = audit.AuditLog(pg_engine, signer=signer, blind_key=BLIND_KEY)
+    async with other:
+        await asyncio.gather(*(other.append(lookup("other")) for _ in range(5)))
+
+    batch = [prepare(lookup("next"), []) for _ in range(3)]
+    created, _ = merkle.new_nodes(
+        predicted.size, predicted.hashes, [merkle.leaf_hash(p.leaf) for p in batch]
+    )
+    async with pg_engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        written = await store.append_batch_fast(
+            conn, batch, predicted.size, created, predicted.last_leaf
+        )
+    assert written is False
+    async with pg_engine.connect() as conn:
+        assert await store.tree_size(conn) == 10
+        actual = await store.frontier(conn, 10)
+    assert actual.size == 10 and actual.last_leaf != predicted.last_leaf
+    # with the real tree as base, the same batch goes in
+    created, _ = merkle.new_nodes(10, actual.hashes, [merkle.leaf_hash(p.leaf) for p in batch])
+    async with pg_engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        assert await store.append_batch_fast(conn, batch, 10, created, actual.last_leaf)
+    await check_one_tree_quick(pg_engine, 13)
+
+
+async def check_one_tree_quick(engine: AsyncEngine, size: int) -> None:
+    async with engine.connect() as conn:
+        leaves = [leaf for _, leaf in await store.read_leaves(conn, 0, size)]
+        assert await store.tree_size(conn) == size
+        assert await store.root_hash(conn, size) == merkle.root_from_leaves(leaves)
