@@ -149,3 +149,18 @@ async def test_the_simulation_can_ask_a_proposal(console_app: Console) -> None:
          "fields": ["religion"], "bundle": bundle_id},
     )  # fmt: skip
     assert "no-religion-anywhere" in asked.text
+
+
+async def test_unknown_or_malformed_versions_get_pages(console_app: Console) -> None:
+    admin = await console_app.signed_in(ADMIN_1)
+    missing = await admin.get("/console/policies/9999")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "Tidak ditemukan" in missing.text
+    malformed = await admin.get("/console/policies/abc")
+    assert malformed.status_code == 400
+    assert malformed.headers["content-type"].startswith("text/html")
+    assert (await admin.post("/console/policies/9999/approve")).status_code == 404
+    refused = await console_app.events(action="policy.approve")
+    assert [(e["decision"], e["reason"], e["detail"]) for e in refused] == [
+        ("deny", "not_found", {"bundle_id": 9999})
+    ]

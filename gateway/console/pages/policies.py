@@ -14,7 +14,7 @@ import policies
 from gateway.console.policy_diff import side_by_side
 from gateway.console.routing import PREFIX, AdminPage, AnyUser, ConsoleRoute, Page, form_text
 from gateway.console.trail import record_action
-from gateway.errors import Conflict, InvalidRequest
+from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.policy_store import TwoPersonRule
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -135,12 +135,14 @@ async def approve(page: AdminPage, bundle_id: int) -> Response:
     and recorded in the audit log like the API records it."""
     try:
         await page.services.policies.approve(bundle_id, approver=author_of(page))
-    except (TwoPersonRule, Conflict) as exc:
+    except (TwoPersonRule, Conflict, NotFound) as exc:
         await record_action(
             page.services, page.user, "policy.approve", request_id=page.request_id,
             decision="deny", status=exc.status, reason=exc.to_problem()["code"],
             detail={"bundle_id": bundle_id},
         )  # fmt: skip
+        if isinstance(exc, NotFound):
+            raise
         key = "policy.two_person" if isinstance(exc, TwoPersonRule) else "policy.not_proposed"
         return await _policy_page(page, bundle_id, status=exc.status, message=key)
     active = await page.services.policies.current()
