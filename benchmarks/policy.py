@@ -12,7 +12,7 @@ agencies holding 10 roles, 6 purposes and 60 fields. The same rules are loaded i
 * **satugate**: the compiled ``Policy.decide`` over the whole 20-field request.
 
 Each request asks for 20 fields: most for fields the agency's roles were granted, some
-with random fields (denied). All three must agree on every request (checked first).
+with random fields (denied). The engines must agree on the requests (checked first).
 Engines run interleaved in rounds for a fixed time each; medians are reported.
 ``decide()`` is measured as callers use it (its decision cache warm, the common case) and
 ``decide_uncached()`` (every request evaluated afresh from the compiled policy).
@@ -222,15 +222,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     reqs = requests(rules, 60 if args.quick else 500)
     access = [policies.AccessRequest(a, p, "read", f, None, AT) for a, p, f in reqs]
 
-    # The three engines must agree before their speed means anything.
-    agree = 0
-    for (agency, purpose, fields), req in zip(reqs, access, strict=True):
+    # The engines must agree before their speed means anything: satugate against each
+    # baseline on the first requests (the plain Enforcer, the slowest, on fewer).
+    checked = {"Enforcer": 10 if args.quick else 25, "FastEnforcer": 60 if args.quick else 200}
+    for index, ((agency, purpose, fields), req) in enumerate(zip(reqs, access, strict=True)):
+        if index >= max(checked.values()):
+            break
         ours = policy.decide(req).allowed
-        theirs = [all(e.enforce(purpose, f, agency) for f in fields) for e in enforcers.values()]
-        rego_says = all(rego(agency, purpose, f) for f in fields)
-        if not (ours == rego_says and all(t == ours for t in theirs)):
-            raise SystemExit(f"engines disagree on {agency}/{purpose}: {ours} {theirs} {rego_says}")
-        agree += ours
+        says = {"regopy": all(rego(agency, purpose, f) for f in fields)}
+        for name, enforcer in enforcers.items():
+            if index < checked[name]:
+                says[name] = all(enforcer.enforce(purpose, f, agency) for f in fields)
+        if any(v != ours for v in says.values()):
+            raise SystemExit(f"engines disagree on {agency}/{purpose}: satugate {ours}, {says}")
+    allowed = sum(policy.decide(req).allowed for req in access)
 
     def satugate_cached() -> int:
         for req in access:
@@ -275,9 +280,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"policy decisions: {rules.count} rules ({len(rules.grants)} grants, "
         f"{len(rules.denies)} denies), {len(rules.agencies)} agencies, "
         f"{FIELDS_PER_REQUEST} fields per request, {len(reqs)} distinct requests "
-        f"({agree} allowed), {rounds} round(s) x {seconds:g}s, interleaved"
+        f"({allowed} allowed), {rounds} round(s) x {seconds:g}s, interleaved"
     )
-    print(f"bundle compiled in {compile_ms:.0f} ms; all engines agree on every request")
+    print(
+        f"bundle compiled in {compile_ms:.0f} ms; engines agree on the first "
+        f"{checked['FastEnforcer']} requests ({checked['Enforcer']} for the plain Enforcer)"
+    )
     print(f"{'engine':<24}{'requests/s':>14}{'field checks/s':>18}{'us/request':>14}")
     for name, rate in median.items():
         print(f"{name:<24}{rate:>14,.0f}{rate * FIELDS_PER_REQUEST:>18,.0f}{1e6 / rate:>14,.1f}")
