@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from audit import alerts as alert_rules
@@ -42,8 +42,13 @@ class AuditLog:
     they all extend one tree.
 
     ``commit_timeout`` bounds how long ``append`` waits before it gives up with
-    :class:`AuditUnavailable`. ``on_commit(batch_size, seconds)`` and ``on_failure()`` are
-    called after each group commit (for metrics); they must not raise.
+    :class:`AuditUnavailable`; ``read_timeout`` does the same for proofs and queries.
+    ``on_commit(batch_size, seconds)`` and ``on_failure()`` are called after each group
+    commit (for metrics); they must not raise.
+
+    On SQLite the engine is configured by :func:`audit.configure_sqlite` (WAL,
+    ``synchronous=FULL``, ``BEGIN IMMEDIATE`` for appends); the owner of the engine should
+    call it before the first connection.
     """
 
     def __init__(
@@ -56,6 +61,7 @@ class AuditLog:
         max_wait_ms: float = 2.0,
         checkpoint_interval: float = 1.0,
         commit_timeout: float = 5.0,
+        read_timeout: float = 15.0,
         on_commit: Callable[[int, float], None] | None = None,
         on_failure: Callable[[], None] | None = None,
     ) -> None:
@@ -70,6 +76,7 @@ class AuditLog:
         self._max_wait = max_wait_ms / 1000
         self._interval = checkpoint_interval
         self._timeout = commit_timeout
+        self._read_timeout = read_timeout
         self._on_commit = on_commit
         self._on_failure = on_failure
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
@@ -339,11 +346,15 @@ class AuditLog:
     @contextlib.asynccontextmanager
     async def _reader(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads. On PostgreSQL in autocommit: no BEGIN and ROLLBACK round
-        trips around a proof (the tables only grow, so no snapshot is needed)."""
-        async with self._engine.connect() as conn:
-            if self._fast:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
+        trips around a proof (the tables only grow, so no snapshot is needed). A store that
+        cannot be reached surfaces as :class:`AuditUnavailable`, like a failed append."""
+        try:
+            async with asyncio.timeout(self._read_timeout), self._engine.connect() as conn:
+                if self._fast:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
 
     async def size(self) -> int:
         """The number of committed leaves."""

@@ -138,7 +138,9 @@ async def test_outage_fails_closed_promptly_and_the_writer_heals(
     await proxy.start()
     proxied = asyncpg_url(postgres_url).replace(f":{target.port}/", f":{proxy.port}/")
     engine = create_async_engine(proxied, connect_args={"timeout": 30})
-    log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY, commit_timeout=1.0)
+    log = audit.AuditLog(
+        engine, signer=signer, blind_key=BLIND_KEY, commit_timeout=1.0, read_timeout=1.0
+    )
     try:
         await log.start()
         before = await asyncio.gather(*(log.append(lookup()) for _ in range(20)))
@@ -150,6 +152,9 @@ async def test_outage_fails_closed_promptly_and_the_writer_heals(
                     return_exceptions=True,
                 )
             assert all(isinstance(r, audit.AuditUnavailable) for r in results), results
+            async with asyncio.timeout(10):
+                with pytest.raises(audit.AuditUnavailable):
+                    await log.inclusion_proof(0, 20)
             proxy.restore()
             after = await log.append(lookup("after"))
             assert after.leaf_index >= 20
