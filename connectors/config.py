@@ -23,6 +23,7 @@ Format (YAML)::
           enabled: true
           name_key_column: name_key    # precomputed normalised name (else full_name
                                        # is normalised on the fly, slower)
+          token_table: name_tokens     # optional token index (token, kelurahan_code, nik)
       - name: dtks_api
         kind: http
         base_url: https://dtks.example.go.id/api
@@ -75,6 +76,9 @@ class SearchConfig(_Model):
     enabled: bool = False
     name_key_column: str | None = None
     name_column: str = "full_name"
+    #: Optional token index (columns ``token``, ``kelurahan_code``, ``nik``: one row per
+    #: distinctive normalised name token). Without it every search scans its whole block.
+    token_table: str | None = None
     #: Minimum score of a returned candidate; default: the calibrated ``THRESHOLD``.
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 

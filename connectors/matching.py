@@ -57,6 +57,13 @@ class BlockRow:
     birth_date: str | None = None
 
 
+def _key_text(key: str) -> str:
+    """The comparable tokens of a stored name key (markers dropped), cheaply."""
+    if not key.startswith("#"):
+        return key
+    return " ".join(p for p in key.split(" ") if not p.startswith("#"))
+
+
 def check_query(query: SearchQuery) -> NormalisedName:
     """Refuse a query that could enumerate residents; return its normalised name.
 
@@ -158,7 +165,7 @@ def score_block(
     if not rows:
         return []
     text = name.text
-    choices = [NormalisedName.from_key(r.name_key).text for r in rows]
+    choices = [_key_text(r.name_key) for r in rows]
     # Fast pre-filter in C over the whole block, then the detailed scoring in Python.
     shortlist = process.extract(
         text, choices, scorer=fuzz.token_set_ratio, limit=_PREFILTER, score_cutoff=45

@@ -31,7 +31,7 @@ from connectors.errors import (
 )
 from connectors.matching import THRESHOLD, BlockRow, check_query, score_block
 from connectors.models import Candidate, Record, SearchQuery
-from connectors.names import normalise_name
+from connectors.names import NormalisedName, normalise_name
 from connectors.values import clean_value, to_kemendagri_codes
 
 __all__ = ["SqlConnector", "async_url", "create_source_engine"]
@@ -134,6 +134,13 @@ class SqlConnector:
         self._table = sa.table(
             config.table, *(sa.column(c) for c in sorted(columns)), schema=config.schema_
         )
+        self._tokens = (
+            sa.table(config.search.token_table, sa.column("token"),
+                     sa.column("kelurahan_code"), sa.column("nik"), schema=config.schema_)
+            if config.search.enabled and config.search.token_table
+            and self.region_system == "kemendagri"
+            else None
+        )
         self._sqlite_file: Path | None = None
         if engine.url.get_backend_name() == "sqlite" and engine.url.database:
             self._sqlite_file = Path(engine.url.database.removeprefix("file:"))
@@ -213,6 +220,52 @@ class SqlConnector:
             return field, self._crosswalk.to_bps(code)
         return field, code
 
+    def _search_stages(
+        self, query: SearchQuery, name: NormalisedName, block_field: str, code: str
+    ) -> list[tuple[sa.Select[Any], bool]]:
+        """The block queries to try in turn, each with whether it was cut to the RT/RW.
+
+        1. the kelurahan's RT/RW, when the query gives them (smallest block);
+        2. with a token index, the residents of the region sharing a distinctive name token
+           with the query (a typo in one token is caught by another);
+        3. the whole region: without a token index, or when the name has a single token
+           (which may itself carry the typo).
+        A name of common parts only is searchable with a birth date, which then filters.
+        """
+        config = self._config
+        key = self._table.c[config.key]
+        name_col = self._table.c[config.search.name_key_column or config.search.name_column]
+        extra = [self._col(f) for f in ("rt", "rw", "birth_date") if f in self.fields]
+        base = sa.select(key, name_col, *extra)
+        region = self._col(block_field) == code
+        if not name.is_specific and query.birth_date and "birth_date" in self.fields:
+            base = base.where(self._col("birth_date") == query.birth_date)
+        stages: list[tuple[sa.Select[Any], bool]] = []
+        if block_field == "kelurahan_code" and query.rt and query.rw and "rt" in self.fields:
+            stages.append(
+                (base.where(region, self._col("rt") == query.rt, self._col("rw") == query.rw),
+                 True)
+            )
+        tokens = name.strong_tokens
+        if self._tokens is not None and tokens:
+            t = self._tokens
+            if block_field == "kelurahan_code":
+                in_region = t.c.kelurahan_code == code
+            else:  # a kecamatan: the range of its kelurahan codes
+                in_region = sa.and_(t.c.kelurahan_code > code + ".",
+                                    t.c.kelurahan_code < code + "/")
+            joined = (
+                base.select_from(t.join(self._table, key == t.c.nik))
+                .where(t.c.token.in_(sorted(set(tokens))), in_region)
+                .distinct()
+            )
+            stages.append((joined, False))
+            if len(tokens) < 2:
+                stages.append((base.where(region), False))
+        else:
+            stages.append((base.where(region), False))
+        return stages
+
     async def search(self, query: SearchQuery, *, limit: int) -> list[Candidate]:
         """Residents of the query's block whose names match, best first, at most ``limit``.
 
@@ -225,21 +278,10 @@ class SqlConnector:
         if code is None:
             return []
         key_column = self._config.search.name_key_column
-        name_col = self._table.c[key_column or self._config.search.name_column]
         extra = [f for f in ("rt", "rw", "birth_date") if f in self.fields]
-        stmt = sa.select(
-            self._table.c[self._config.key], name_col, *(self._col(f) for f in extra)
-        ).where(self._col(block_field) == code)
-        narrowed = bool(
-            block_field == "kelurahan_code" and query.rt and query.rw and "rt" in self.fields
-        )
-        attempts = [stmt.where(self._col("rt") == query.rt, self._col("rw") == query.rw)] if (
-            narrowed
-        ) else []
-        attempts.append(stmt)
         scored: list[tuple[str, float]] = []
-        for index, attempt in enumerate(attempts):
-            rows = await self._rows(attempt)
+        for stmt, narrowed in self._search_stages(query, name, block_field, code):
+            rows = await self._rows(stmt)
             block = [
                 BlockRow(
                     nik=str(r[0]),
@@ -250,8 +292,7 @@ class SqlConnector:
                 for r in rows
             ]
             scored = score_block(
-                query, name, block, address_narrowed=narrowed and index == 0,
-                threshold=self._threshold,
+                query, name, block, address_narrowed=narrowed, threshold=self._threshold
             )
             if scored:
                 break

@@ -13,16 +13,18 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from gateway.demo.synthetic import CIVIL_COLUMNS, HEALTH_COLUMNS, WELFARE_COLUMNS
+from gateway.demo.synthetic import CIVIL_COLUMNS, HEALTH_COLUMNS, TOKEN_COLUMNS, WELFARE_COLUMNS
 
 __all__ = ["SOURCE_TABLES", "copy_source", "source_table", "sync_url"]
 
-SOURCE_TABLES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
-    "civil.db": ("residents", CIVIL_COLUMNS),
-    "welfare.db": ("welfare", WELFARE_COLUMNS),
-    "health.db": ("health", HEALTH_COLUMNS),
+Columns = tuple[tuple[str, str], ...]
+SOURCE_TABLES: dict[str, tuple[tuple[str, Columns], ...]] = {
+    "civil.db": (("residents", CIVIL_COLUMNS), ("name_tokens", TOKEN_COLUMNS)),
+    "welfare.db": (("welfare", WELFARE_COLUMNS),),
+    "health.db": (("health", HEALTH_COLUMNS),),
 }
 _INDEXES = {
+    "name_tokens": (("ix_name_tokens", ("token", "kelurahan_code")),),
     "residents": (
         ("ix_residents_block", ("kelurahan_code", "rt", "rw")),
         ("ix_residents_kecamatan", ("kecamatan_code",)),
@@ -90,9 +92,25 @@ def copy_source(
 ) -> int:
     """Copy one generated source (``civil.db``, ``welfare.db``, ``health.db``) into ``url``.
 
-    The target table is dropped and recreated. Returns the number of rows copied.
+    The target tables are dropped and recreated. Returns the number of rows copied from
+    the source's main table.
     """
-    table_name, columns = SOURCE_TABLES[filename]
+    counts = [
+        _copy_table(sources_dir / filename, table, columns, url, chunk=chunk, progress=progress)
+        for table, columns in SOURCE_TABLES[filename]
+    ]
+    return counts[0]
+
+
+def _copy_table(
+    path: Path,
+    table_name: str,
+    columns: Columns,
+    url: str,
+    *,
+    chunk: int,
+    progress: Callable[[int], None] | None,
+) -> int:
     metadata = sa.MetaData()
     table = source_table(metadata, table_name, columns)
     names = [c for c, _ in columns]
@@ -104,7 +122,7 @@ def copy_source(
         table.create(engine)
         backend = engine.dialect.name
         with engine.begin() as conn:
-            for rows in _chunks(sources_dir / filename, table_name, chunk):
+            for rows in _chunks(path, table_name, chunk):
                 fixed = [
                     tuple(bool(v) if i in bools and v is not None else v
                           for i, v in enumerate(row))

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from connectors.names import normalise_name
+from connectors.names import NormalisedName, normalise_name
 from connectors.regions import RegionTable
 from gateway.demo.names import Culture, NameFactory
 
-__all__ = ["CIVIL_COLUMNS", "HEALTH_COLUMNS", "WELFARE_COLUMNS", "SyntheticSummary",
-           "generate_sources"]
+__all__ = ["CIVIL_COLUMNS", "HEALTH_COLUMNS", "TOKEN_COLUMNS", "WELFARE_COLUMNS",
+           "SyntheticSummary", "generate_sources"]
 
 #: The date "today" is in the synthetic world, so that ages do not drift between runs.
 REFERENCE_DATE = date(2025, 7, 1)
@@ -57,6 +57,10 @@ WELFARE_COLUMNS: tuple[tuple[str, str], ...] = (
 HEALTH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("nik", "TEXT PRIMARY KEY"), ("bpjs_class", "TEXT"), ("chronic_conditions", "TEXT"),
     ("disability_support_needs", "TEXT"),
+)
+#: The search's token index: one row per distinctive name token of a resident.
+TOKEN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("token", "TEXT NOT NULL"), ("kelurahan_code", "TEXT NOT NULL"), ("nik", "TEXT NOT NULL"),
 )
 _CIVIL_INDEXES = (
     ("ix_residents_block", "kelurahan_code, rt, rw"),
@@ -221,6 +225,9 @@ class _Generator:
         self._keys: dict[str, str] = {}
         self.cities = tuple(_CITY_WEIGHTS)
         self.city_weights = tuple(_CITY_WEIGHTS.values())
+
+    def name_tokens(self, key: str) -> tuple[str, ...]:
+        return NormalisedName.from_key(key).strong_tokens
 
     def name_key(self, full_name: str) -> str:
         key = self._keys.get(full_name)
@@ -450,6 +457,7 @@ sources:
     search:
       enabled: true
       name_key_column: name_key
+      token_table: name_tokens
   - name: dtks
     kind: sql
     url: sqlite:///welfare.db
@@ -482,6 +490,12 @@ def generate_sources(out_dir: Path, *, residents: int = 10_000, seed: int = 7) -
     civil = _create(out_dir / "civil.db", "residents", CIVIL_COLUMNS)
     welfare = _create(out_dir / "welfare.db", "welfare", WELFARE_COLUMNS)
     health = _create(out_dir / "health.db", "health", HEALTH_COLUMNS)
+    civil.execute(
+        "CREATE TABLE name_tokens ("
+        + ", ".join(f"{name} {decl}" for name, decl in TOKEN_COLUMNS) + ")"
+    )
+    token_sql = _insert_sql("name_tokens", TOKEN_COLUMNS)
+    token_rows: list[tuple[object, ...]] = []
     civil_sql = _insert_sql("residents", CIVIL_COLUMNS)
     welfare_sql = _insert_sql("welfare", WELFARE_COLUMNS)
     health_sql = _insert_sql("health", HEALTH_COLUMNS)
@@ -508,6 +522,10 @@ def generate_sources(out_dir: Path, *, residents: int = 10_000, seed: int = 7) -
             for person in members:
                 row = gen.civil_row(person, home, kk, culture, rt, rw, street)
                 civil_rows.append(row)
+                token_rows.extend(
+                    (token, home.code, person.nik)
+                    for token in set(gen.name_tokens(str(row[-1])))
+                )
                 if count % sample_every == 0 and len(samples) < 10:
                     samples.append(row)
                 count += 1
@@ -516,14 +534,18 @@ def generate_sources(out_dir: Path, *, residents: int = 10_000, seed: int = 7) -
                     n_health += 1
             if len(civil_rows) >= _CHUNK:
                 civil.executemany(civil_sql, civil_rows)
+                civil.executemany(token_sql, token_rows)
+                token_rows.clear()
                 welfare.executemany(welfare_sql, welfare_rows)
                 health.executemany(health_sql, health_rows)
                 civil_rows.clear()
                 welfare_rows.clear()
                 health_rows.clear()
         civil.executemany(civil_sql, civil_rows)
+        civil.executemany(token_sql, token_rows)
         welfare.executemany(welfare_sql, welfare_rows)
         health.executemany(health_sql, health_rows)
+        civil.execute("CREATE INDEX ix_name_tokens ON name_tokens (token, kelurahan_code)")
         for name, cols in _CIVIL_INDEXES:
             civil.execute(f"CREATE INDEX {name} ON residents ({cols})")
         for conn in (civil, welfare, health):

@@ -20,7 +20,8 @@ from connectors.matching import (
 from connectors.models import SearchQuery
 from connectors.names import normalise_name
 
-_token = st.text(alphabet="abcdefghijklmnoprstuwy", min_size=3, max_size=9)
+# Tokens outside the rule vocabulary (no title, marker or connector starts with "x").
+_token = st.text(alphabet="abcdefghijklmnoprstuwy", min_size=2, max_size=8).map("x".__add__)
 _name = st.lists(_token, min_size=1, max_size=4).map(" ".join)
 
 

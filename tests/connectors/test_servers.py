@@ -21,7 +21,8 @@ def _sources(tmp_path: Path, summary: SyntheticSummary, civil_url: str, welfare_
     path.write_text(
         "sources:\n"
         f"  - {{name: dukcapil, kind: sql, url: '{civil_url}', datasets: [civil_registry],"
-        " table: residents, primary: true, search: {enabled: true, name_key_column: name_key}}\n"
+        " table: residents, primary: true,"
+        " search: {enabled: true, name_key_column: name_key, token_table: name_tokens}}\n"
         f"  - {{name: dtks, kind: sql, url: '{welfare_url}', datasets: [welfare],"
         " table: welfare}\n"
         f"  - {{name: dinkes_survey, kind: sql, url: 'sqlite:///{health}', datasets: [health],"

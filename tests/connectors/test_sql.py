@@ -32,7 +32,8 @@ def _civil_config(db: Path, **overrides: Any) -> SqlSourceConfig:
     values: dict[str, Any] = {
         "kind": "sql", "name": "dukcapil", "url": f"sqlite:///{db}", "datasets": CIVIL,
         "table": "residents", "key": "nik", "primary": True,
-        "search": SearchConfig(enabled=True, name_key_column="name_key"),
+        "search": SearchConfig(enabled=True, name_key_column="name_key",
+                               token_table="name_tokens"),
     }
     values.update(overrides)
     return SqlSourceConfig(**values)
@@ -243,7 +244,9 @@ async def test_a_name_matching_half_the_block_is_refused(tmp_path: Path) -> None
     conn.executemany("INSERT INTO residents VALUES (?,?,?,?,?,?,?,?)", rows)
     conn.commit()
     conn.close()
-    connector = SqlConnector.from_config(_civil_config(db))
+    connector = SqlConnector.from_config(
+        _civil_config(db, search=SearchConfig(enabled=True, name_key_column="name_key"))
+    )
     try:
         with pytest.raises(QueryNotSpecific):
             await connector.search(
@@ -318,3 +321,36 @@ async def test_load_sources_reads_the_generated_file(demo_sources: SyntheticSumm
     finally:
         for c in connectors:
             await c.aclose()
+
+
+async def test_token_index_narrows_the_block(
+    civil: tuple[SqlConnector, QueryCounter], demo_sources: SyntheticSummary
+) -> None:
+    connector, counter = civil
+    r = _resident(demo_sources, "full_name LIKE '% %' AND full_name NOT LIKE '%.%' "
+                  "AND full_name NOT LIKE 'I %' AND full_name NOT LIKE 'NI %' "
+                  "AND length(full_name) > 12")
+    found = await connector.search(
+        SearchQuery(name=str(r["full_name"]).title(), kelurahan_code=str(r["kelurahan_code"])),
+        limit=3,
+    )
+    assert found[0].nik == r["nik"]
+    assert len(counter.statements) == 1
+    assert "name_tokens" in counter.statements[0]
+
+
+async def test_single_token_with_a_typo_falls_back_to_the_whole_block(
+    civil: tuple[SqlConnector, QueryCounter], demo_sources: SyntheticSummary
+) -> None:
+    connector, counter = civil
+    r = _resident(demo_sources, "full_name NOT LIKE '% %' AND length(full_name) >= 7 "
+                  "AND full_name NOT IN ('SITI', 'SITTI', 'MUHAMMAD', 'MUHAMAD')")
+    name = str(r["full_name"]).title()
+    typo = name[:3] + name[4] + name[3] + name[5:]
+    found = await connector.search(
+        SearchQuery(name=typo, kelurahan_code=str(r["kelurahan_code"]),
+                    birth_date=str(r["birth_date"])),
+        limit=3,
+    )
+    assert r["nik"] in [c.nik for c in found]
+    assert len(counter.statements) == 2  # the token index found nothing; the block did
