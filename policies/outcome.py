@@ -74,17 +74,18 @@ class Outcome:
         )
 
     def _common(self, agency: Agency, grants: list[Grant]) -> _Common:
-        rates = Rates()
+        per_client: str | None = None
+        per_officer: str | None = None
         for g in grants:
-            rates = Rates(
-                tightest(rates.per_client, g.rates.per_client),
-                tightest(rates.per_officer, g.rates.per_officer),
-            )
+            if g.rates.per_client is not None:
+                per_client = tightest(per_client, g.rates.per_client)
+            if g.rates.per_officer is not None:
+                per_officer = tightest(per_officer, g.rates.per_officer)
         caps = [g.cap for g in grants if g.cap is not None]
         return _Common(
             jurisdiction=agency.jurisdiction if any(g.jurisdiction for g in grants) else (),
             cap=min(caps) if caps else None,
-            rates=rates,
+            rates=Rates(per_client, per_officer),
             pseudonym_domain=agency.pseudonym_domain,
             policy_version=self.policy.version,
             agency=self.agency,
@@ -120,9 +121,11 @@ class Outcome:
         field_denies: dict[str, set[str]],
     ) -> Decision:
         fields = self.policy._fields
-        contributing = sorted(
-            {g.id: g for f in chosen for g in sources[f]}.values(), key=lambda g: g.id
-        )
+        unique: dict[str, Grant] = {}
+        for name in chosen:
+            for g in sources[name]:
+                unique[g.id] = g
+        contributing = [unique[i] for i in sorted(unique)]
         treatments = {f: covered[f].treatment for f in chosen}
         methods = {f: covered[f].method for f in chosen if covered[f].method}
         released = [f for f in chosen if treatments[f] is not Treatment.WITHHOLD]

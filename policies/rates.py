@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _RATE = re.compile(r"^([1-9][0-9]{0,8})/(second|minute|hour|day)$")
 _SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -16,6 +17,7 @@ def parse_rate(text: str) -> tuple[int, str]:
     return int(match.group(1)), match.group(2)
 
 
+@lru_cache(maxsize=1024)
 def per_second(text: str) -> float:
     count, period = parse_rate(text)
     return count / _SECONDS[period]
