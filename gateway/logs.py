@@ -11,6 +11,10 @@ import sys
 
 import structlog
 
+QUIET_LIBRARIES = (
+    "httpx", "httpcore", "aiosqlite", "asyncpg", "sqlalchemy", "aiomysql", "urllib3"
+)
+
 
 def configure_logging(level: str = "info") -> None:
     numeric = logging.getLevelName(level.upper())
@@ -19,6 +23,11 @@ def configure_logging(level: str = "info") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stdout, level=numeric)
     # uvicorn's own access log prints the raw path, which can hold a NIK: ours replaces it.
     logging.getLogger("uvicorn.access").disabled = True
+    # Libraries that log query parameters or URLs (NIKs) at DEBUG or INFO: httpx logs
+    # every upstream request URL (``?nik=...``) at INFO, the database drivers their
+    # parameters at DEBUG. They speak only of warnings and errors, whatever the level.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
