@@ -34,7 +34,7 @@ def side_by_side(old_text: str, new_text: str, *, context: int = CONTEXT) -> lis
             length = i2 - i1
             keep_head = 0 if n == 0 else context
             keep_tail = 0 if n == len(opcodes) - 1 else context
-            if length > keep_head + keep_tail + 1:
+            if length > keep_head + keep_tail + 1 and length > context:
                 for k in range(keep_head):
                     rows.append(DiffRow("equal", i1 + k + 1, old[i1 + k], j1 + k + 1, new[j1 + k]))
                 skipped = length - keep_head - keep_tail

@@ -7,6 +7,7 @@ administrators may see the dashboard although they may not search the log.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -14,7 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 import audit
 
 PAGE = 1000
-MAX_EVENTS = 50_000
+MAX_EVENTS = 20_000
+CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Overview:
     by_day: list[tuple[date, int, int]]  # day, allowed, denied (errors included)
     open_alerts: int
     truncated: bool  # more than MAX_EVENTS events in the window: figures are partial
+    computed_at: datetime
 
     @property
     def denial_rate(self) -> float:
@@ -40,6 +43,7 @@ async def overview(
     now: datetime | None = None,
     days: int = 14,
     max_events: int = MAX_EVENTS,
+    page_size: int = PAGE,
 ) -> Overview:
     """Count the lookups of the last ``days`` days (newest first, at most ``max_events``)."""
     now = now or datetime.now(UTC)
@@ -52,7 +56,7 @@ async def overview(
     cursor: str | None = None
     truncated = False
     while True:
-        page = await log.search(audit.EventQuery(time_from=start, cursor=cursor, limit=PAGE))
+        page = await log.search(audit.EventQuery(time_from=start, cursor=cursor, limit=page_size))
         for event in page.events:
             scanned += 1
             if event.get("action") not in audit.LOOKUP_ACTIONS:
@@ -88,4 +92,20 @@ async def overview(
         by_day=[(d, allowed_per_day[d], refused_per_day[d]) for d in day_list],
         open_alerts=len(alerts),
         truncated=truncated,
+        computed_at=now,
     )
+
+
+@dataclass
+class OverviewCache:
+    """The last overview of this process, reused for ``CACHE_SECONDS``: counting reads
+    the log page by page, and a dashboard left open should not do that every reload."""
+
+    value: Overview | None = None
+    at: float = 0.0
+
+    async def get(self, log: audit.AuditLog) -> Overview:
+        if self.value is None or time.monotonic() - self.at > CACHE_SECONDS:
+            self.value = await overview(log)
+            self.at = time.monotonic()
+        return self.value

@@ -52,3 +52,22 @@ def test_diff_rows_rebuild_both_sides(old: list[str], new: list[str]) -> None:
     new_lines = "\n".join(new).splitlines()
     assert [r.old for r in rows if r.old_no is not None] == old_lines
     assert [r.new for r in rows if r.new_no is not None] == new_lines
+
+
+async def test_overview_counts_a_capped_window(console_app) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.console import stats
+    from tests.console.events import lookup
+
+    nik = console_app.demo["sample_niks"][0]
+    old = (datetime.now(UTC) - timedelta(days=20)).isoformat()
+    await lookup(console_app.services, nik, time=old)
+    for _ in range(5):
+        await lookup(console_app.services, nik, decision="error")
+    figures = await stats.overview(console_app.services.audit)
+    assert figures.lookups == 5 and figures.errors == 5 and figures.denial_rate == 1.0
+    assert not figures.truncated
+    capped = await stats.overview(console_app.services.audit, max_events=2, page_size=2)
+    assert capped.truncated and capped.lookups == 2
+    assert sum(ok + no for _, ok, no in figures.by_day) == 5 and len(figures.by_day) == 14

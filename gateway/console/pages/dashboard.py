@@ -13,7 +13,11 @@ router = APIRouter(route_class=ConsoleRoute)
 
 @router.get("/")
 async def dashboard(page: AnyUser) -> Response:
-    figures = await stats.overview(page.services.audit)
+    state = page.request.app.state
+    cache: stats.OverviewCache | None = getattr(state, "console_overview", None)
+    if cache is None:
+        cache = state.console_overview = stats.OverviewCache()
+    figures = await cache.get(page.services.audit)
     t = i18n.translator(page.lang)
     active = await page.services.policies.current()
     names = {a.id: a.name for a in active.policy.agencies.values()}
