@@ -104,7 +104,10 @@ async def _decide(
         unknown = sorted(set(fields) - set(policy.all_fields))
         if unknown:
             raise await call.refuse(
-                InvalidFields(f"unknown fields: {', '.join(unknown[:10])}"),
+                # The names are not echoed: a caller's typo can be a NIK or a name.
+                InvalidFields(
+                    f"{len(unknown)} unknown field(s); GET /v1/catalog lists the fields"
+                ),
                 policy_version=policy.version,
             )
     decision = policy.decide(
