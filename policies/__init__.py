@@ -3,7 +3,7 @@ treated. Pure: given a bundle and a request it returns a decision; given a decis
 record it returns what may be released. The only I/O is reading bundle files on request.
 """
 
-from policies.cases import CaseResult, load_cases, run_cases
+from policies.cases import Case, CaseResult, load_cases, run_cases
 from policies.decision import (
     AccessRequest,
     Action,
@@ -46,6 +46,7 @@ __all__ = [
     "Bundle",
     "BundleError",
     "BundleIssue",
+    "Case",
     "CaseResult",
     "Catalog",
     "CatalogPurpose",

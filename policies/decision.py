@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from policies.model import Rates
 from policies.rowfilter import RowFilter
-from policies.treatment import Treatment, TreatmentSpec
+from policies.treatment import Treatment
 
 Action = Literal["read", "search", "batch", "resolve"]
 
@@ -60,9 +60,6 @@ class Decision:
     pseudonym_domain: str = ""
     kinds: Mapping[str, str] = field(default_factory=dict)  # field kinds, for generalising
     _filter: RowFilter | None = field(default=None, compare=False, repr=False)
-
-    def spec(self, name: str) -> TreatmentSpec:
-        return TreatmentSpec(self.treatments[name], self.methods.get(name, ""))
 
     @cached_property
     def plan(self) -> dict[str, tuple[Treatment, str, str]]:
