@@ -242,3 +242,19 @@ async def test_bodies_over_the_size_limit_answer_413_even_when_chunked(
     logs = _all_text(target, caplog)
     assert marker not in logs
 
+
+
+async def test_unknown_fields_are_not_echoed(target: Target, attack_sources: Path) -> None:
+    """A NIK or a name typed into ``fields`` comes back neither in the 422 nor in a log."""
+    resident, other = residents_in(attack_sources, n=2)
+    h = await target.headers("demo-dinsos")
+    for fields in (f"full_name,{other['nik']}", f"{other['full_name']},nik"):
+        r = await target.client.get(f"/v1/residents/{resident['nik']}", headers=h,
+                                    params={"fields": fields})
+        assert_problem(r, 422, "invalid_fields")
+        assert other["nik"] not in r.text and other["full_name"] not in r.text
+    r = await target.client.post("/v1/residents/batch", headers=h,
+                                 json={"niks": [resident["nik"]], "fields": [other["nik"]]})
+    assert_problem(r, 422, "invalid_fields")
+    assert other["nik"] not in r.text
+    assert other["nik"] not in target.logs() and other["full_name"] not in target.logs()

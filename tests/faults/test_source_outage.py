@@ -9,6 +9,7 @@ registry, which decides whether a NIK exists) is down, the answer is 504 too, ne
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import sqlite3
 import subprocess
@@ -160,8 +161,9 @@ async def _reasons(rig: Rig) -> list[str]:
 
 
 async def test_upstream_down_answers_504_and_the_circuit_opens_and_closes(
-    welfare_rig: Rig, fault_sources: Path
+    welfare_rig: Rig, fault_sources: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     rig = welfare_rig
     nik = _welfare_adult(fault_sources)
     h = await rig.headers("demo-dinsos")
@@ -190,6 +192,8 @@ async def test_upstream_down_answers_504_and_the_circuit_opens_and_closes(
     assert r.status_code == 200, r.text
     assert rig.breaker_state("dtks_api") == "closed"
     assert (await _reasons(rig)).count("source_unavailable") == BREAKER["failure_threshold"] + 1
+    # The upstream URLs carry NIKs: the HTTP client must not log them (it does at INFO).
+    assert nik not in caplog.text
 
 
 async def test_primary_source_down_answers_504_not_500(
