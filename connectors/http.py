@@ -93,7 +93,7 @@ class HttpConnector:
         self.name = config.name
         self.datasets = frozenset(config.datasets)
         self.fields = config.held_fields()
-        self.region_system = config.region_system
+        self.region_system: str = config.region_system
         self.primary = config.primary
         self._config = config
         self._client = client

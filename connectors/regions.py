@@ -70,7 +70,8 @@ def region_level(code: str) -> Level:
     """The administrative level of a dotted code (raises ``ValueError`` if malformed)."""
     if not _CODE.match(code):
         raise ValueError("not a dotted Kemendagri region code")
-    return ("province", "city", "kecamatan", "kelurahan")[code.count(".")]  # type: ignore[return-value]
+    levels: tuple[Level, ...] = ("province", "city", "kecamatan", "kelurahan")
+    return levels[code.count(".")]
 
 
 def nik_region_prefix(nik: str) -> str:

@@ -111,7 +111,7 @@ class SqlConnector:
         self.name = config.name
         self.datasets = frozenset(config.datasets)
         self.fields = config.held_fields()
-        self.region_system = config.region_system
+        self.region_system: str = config.region_system
         self.primary = config.primary
         self.supports_search = config.search.enabled
         self._threshold = (
@@ -174,7 +174,8 @@ class SqlConnector:
             async with asyncio.timeout(self._timeout):
                 async with self._engine.connect() as conn:
                     result = await conn.execute(stmt)
-                    return result.all()
+                    rows: Sequence[sa.Row[Any]] = result.all()
+                    return rows
         except TimeoutError:
             raise SourceUnavailable(self.name, "timed out") from None
         except (SQLAlchemyError, OSError) as exc:
@@ -198,8 +199,11 @@ class SqlConnector:
         rows = await self._rows(stmt)
         out: dict[str, Record] = {}
         for row in rows:
-            nik = str(row[0])
-            record: Record = {f: clean_value(f, v) for f, v in zip(wanted, row[1:], strict=True)}
+            values: tuple[Any, ...] = tuple(row)
+            nik = str(values[0])
+            record: Record = {
+                f: clean_value(f, v) for f, v in zip(wanted, values[1:], strict=True)
+            }
             if "nik" in fields:
                 record["nik"] = nik
             if self.region_system == "bps" and self._crosswalk is not None:
@@ -281,12 +285,12 @@ class SqlConnector:
         extra = [f for f in ("rt", "rw", "birth_date") if f in self.fields]
         scored: list[tuple[str, float]] = []
         for stmt, narrowed in self._search_stages(query, name, block_field, code):
-            rows = await self._rows(stmt)
+            rows: list[tuple[Any, ...]] = [tuple(r) for r in await self._rows(stmt)]
             block = [
                 BlockRow(
                     nik=str(r[0]),
                     name_key=str(r[1]) if key_column else normalise_name(str(r[1] or "")).key,
-                    **{f: (clean_value(f, v) if v is not None else None)  # type: ignore[arg-type]
+                    **{f: (str(clean_value(f, v)) if v is not None else None)
                        for f, v in zip(extra, r[2:], strict=True)},
                 )
                 for r in rows
