@@ -3,7 +3,6 @@ stays flat through the steady state (VmRSS from /proc, generous allowance for no
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
