@@ -10,6 +10,7 @@ import connectors
 from gateway import residents
 from gateway.auth import get_services, require
 from gateway.recorder import Call
+from gateway.responses import JSON
 from gateway.schemas import BatchRequest, ResidentResponse, ResolveRequest, SearchRequest
 from gateway.tokens import Principal
 
@@ -55,7 +56,13 @@ async def catalog(
     return out
 
 
-@router.get("/residents/{nik}", response_model=ResidentResponse, response_model_exclude_none=True)
+# The body is rendered by orjson straight from the service's dict (the response model
+# documents it in the OpenAPI schema without re-validating every answer).
+@router.get(
+    "/residents/{nik}",
+    response_model=ResidentResponse,
+    response_model_exclude_none=True,
+)
 async def read_resident(
     request: Request,
     nik: str,
@@ -66,9 +73,9 @@ async def read_resident(
     fields: Annotated[
         str | None, Query(max_length=2000, description="Comma-separated field names")
     ] = None,
-) -> dict[str, Any]:
+) -> Any:
     call = make_call(request, principal, "resident.read", purpose, officer, legal)
-    return await residents.read_resident(call, nik, fields)
+    return JSON(await residents.read_resident(call, nik, fields))
 
 
 @router.post("/residents/search", summary="Find residents by name and address")
