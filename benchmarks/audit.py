@@ -133,7 +133,10 @@ async def appends_per_second(
     concurrency: int,
 ) -> float:
     """Durable appends per second with ``concurrency`` tasks appending for ``seconds``."""
-    options: dict[str, Any] = {} if grouped else {"max_batch": 1, "max_wait_ms": 0.0}
+    # Generous timeout: one transaction per event queues callers far longer than 5 s.
+    options: dict[str, Any] = {"commit_timeout": 120.0}
+    if not grouped:
+        options.update(max_batch=1, max_wait_ms=0.0)
     log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY, **options)
     done = 0
     async with log:
