@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway import console
 from gateway.errors import AuditUnavailable, GatewayError, problem_response, render
 from gateway.logs import configure_logging, get_logger
 from gateway.middleware import GatewayMiddleware
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         health.router,
     ):
         app.include_router(router)
+    app.include_router(console.router)
     _install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

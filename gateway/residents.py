@@ -105,9 +105,7 @@ async def _decide(
         if unknown:
             raise await call.refuse(
                 # The names are not echoed: a caller's typo can be a NIK or a name.
-                InvalidFields(
-                    f"{len(unknown)} unknown field(s); GET /v1/catalog lists the fields"
-                ),
+                InvalidFields(f"{len(unknown)} unknown field(s); GET /v1/catalog lists the fields"),
                 policy_version=policy.version,
             )
     decision = policy.decide(
@@ -152,8 +150,9 @@ def _parse_fields(raw: str | None) -> tuple[str, ...] | None:
 
 
 def _fetch_fields(decision: policies.Decision) -> list[str]:
-    wanted = [f for f, t in decision.treatments.items() if t is not policies.Treatment.WITHHOLD]
-    return list(dict.fromkeys([*wanted, "nik", *CONTROL_FIELDS]))
+    """What release() needs: the decision's own list (treated fields and the context its
+    row filter and children's rule read), and the control fields the gateway checks."""
+    return list(dict.fromkeys([*decision.fetch_fields, "nik", *CONTROL_FIELDS]))
 
 
 @dataclass
@@ -162,6 +161,7 @@ class Treated:
     record: dict[str, Any]
     treatments: dict[str, str]
     sources: dict[str, str]
+    specific_data: bool  # a specific-data field, or a child's record (UU PDP Pasal 4)
 
 
 async def _treat(
@@ -175,11 +175,15 @@ async def _treat(
     domain = policy.agencies[call.principal.agency].pseudonym_domain
     pseudonymiser = await call.services.pseudonymiser(domain)
     released = policy.release(decision, record, pseudonymiser=pseudonymiser, today=date.today())
-    subject = (
-        nik if decision.subject is policies.Treatment.CLEAR else pseudonymiser.pseudonymise(nik)
-    )
+    assert released.subject is not None, "release() names the subject of a record with a NIK"
     sources = {f: provenance[f] for f in released.record if f in provenance}
-    return Treated(subject, dict(released.record), dict(released.treatments), sources)
+    return Treated(
+        released.subject,
+        dict(released.record),
+        dict(released.treatments),
+        sources,
+        released.specific_data,
+    )
 
 
 def _check_unavailable(
@@ -247,7 +251,7 @@ async def read_resident(call: Call, raw_nik: str, raw_fields: str | None) -> dic
         fields=treated.treatments,
         result_count=1,
         subject_niks=[nik.value],
-        specific_data=decision.specific_data,
+        specific_data=treated.specific_data,
     )
     body: dict[str, Any] = {
         "subject": treated.subject,
@@ -313,6 +317,7 @@ async def search_residents(
         ) from None
     matches: list[dict[str, Any]] = []
     released_niks: list[str] = []
+    specific = False
     fields_released: dict[str, str] = {}
     for match in found.matches:
         record = result.records.get(match.nik)
@@ -333,6 +338,7 @@ async def search_residents(
             }
         )
         released_niks.append(match.nik)
+        specific = specific or treated.specific_data
         fields_released.update(treated.treatments)
     receipt = await call.record(
         decision="allow",
@@ -342,7 +348,7 @@ async def search_residents(
         fields=fields_released,
         result_count=len(matches),
         subject_niks=released_niks,
-        specific_data=decision.specific_data and bool(matches),
+        specific_data=specific,
     )
     return {
         "matches": matches,
@@ -372,6 +378,7 @@ async def batch_residents(
             exc, rule_ids=decision.rule_ids, policy_version=decision.policy_version
         ) from None
     released_niks: list[str] = []
+    specific = False
     fields_released: dict[str, str] = {}
     valid_set = set(valid)
     for index, raw in enumerate(raw_niks):
@@ -398,6 +405,7 @@ async def batch_residents(
                     sources=treated.sources,
                 )
                 released_niks.append(raw)
+                specific = specific or treated.specific_data
                 fields_released.update(treated.treatments)
         results.append(item)
     receipt = await call.record(
@@ -408,7 +416,7 @@ async def batch_residents(
         fields=fields_released,
         result_count=len(released_niks),
         subject_niks=released_niks,
-        specific_data=decision.specific_data and bool(released_niks),
+        specific_data=specific,
     )
     body: dict[str, Any] = {
         "results": results,

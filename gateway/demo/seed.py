@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from argon2 import PasswordHasher
+
 from gateway import clients, keys, store
+from gateway.console import seed_demo_users
 from gateway.demo.synthetic import SyntheticSummary, generate_sources
 from gateway.policy_store import PolicyStore
 from gateway.services import install_schema
@@ -86,7 +89,9 @@ def _samples(civil_db: Path) -> tuple[list[str], list[dict[str, str]]]:
     return [r["nik"] for r in residents], residents[:3] + residents[7:9]
 
 
-async def seed_store(settings: Settings, *, base_url: str) -> dict[str, Any]:
+async def seed_store(
+    settings: Settings, *, base_url: str, console_hasher: PasswordHasher | None = None
+) -> dict[str, Any]:
     """Schema, policy bundle and demo clients in the gateway store; returns demo-clients.json."""
     master_file = settings.resolved_master_key_file()
     if not master_file.exists():
@@ -120,6 +125,7 @@ async def seed_store(settings: Settings, *, base_url: str) -> dict[str, Any]:
                     "scopes": list(demo.scopes),
                 }
             )
+        console_users = await seed_demo_users(engine, hasher=console_hasher)
     finally:
         await engine.dispose()
     summary = json.loads(
@@ -130,6 +136,7 @@ async def seed_store(settings: Settings, *, base_url: str) -> dict[str, Any]:
         "clients": out_clients,
         "sample_niks": summary["sample_niks"],
         "sample_residents": summary["sample_residents"],
+        "console": {"url": f"{base_url}/console", "users": console_users},
     }
 
 

@@ -41,7 +41,7 @@ def free_port() -> int:
 
 async def prepare(settings: Settings) -> dict[str, Any]:
     """Seed the store, the console users and a few lookups to audit."""
-    demo = await seed_store(settings, base_url=settings.issuer)
+    demo = await seed_store(settings, base_url=settings.issuer, console_hasher=FAST_HASHER)
     services = await build_services(settings)
     try:
         await seed_users(services)

@@ -16,6 +16,7 @@ from starlette.routing import NoMatchFound
 
 from gateway import console
 from gateway.app import create_app
+from gateway.console.users import get_user
 from gateway.demo.seed import prepare_sources, seed_store
 from gateway.services import Services, build_services
 from gateway.settings import Settings
@@ -150,13 +151,17 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 async def seed_users(services: Services) -> None:
+    """The tests' own known passwords for the demo's console users."""
     for (name, password), role in ((ADMIN_1, "admin"), (ADMIN_2, "admin"), (AUDITOR, "auditor")):
-        await console.create_user(services.engine, name, password, role, hasher=FAST_HASHER)
+        if await get_user(services.engine, name) is None:
+            await console.create_user(services.engine, name, password, role, hasher=FAST_HASHER)
+        else:
+            await console.set_password(services.engine, name, password, hasher=FAST_HASHER)
 
 
 @pytest.fixture
 async def console_app(console_settings: Settings) -> AsyncIterator[Console]:
-    demo = await seed_store(console_settings, base_url=ISSUER)
+    demo = await seed_store(console_settings, base_url=ISSUER, console_hasher=FAST_HASHER)
     services = await build_services(console_settings)
     app = with_console(create_app(console_settings, services=services))
     app.state.console_hasher = FAST_HASHER

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from gateway.app import create_app
 from gateway.demo.seed import prepare_sources, seed_store
@@ -22,6 +23,8 @@ from gateway.services import Services, build_services
 from gateway.settings import Settings
 
 ISSUER = "http://localhost"
+# The cheapest argon2 settings: console passwords are not what these tests are about.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +101,7 @@ class Gateway:
 
 @pytest.fixture
 async def gateway(gateway_settings: Settings) -> AsyncIterator[Gateway]:
-    demo = await seed_store(gateway_settings, base_url=ISSUER)
+    demo = await seed_store(gateway_settings, base_url=ISSUER, console_hasher=FAST_HASHER)
     services = await build_services(gateway_settings)
     app = create_app(gateway_settings, services=services)
     try:
