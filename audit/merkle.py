@@ -350,17 +350,18 @@ class CompactRange:
     """
 
     def __init__(self) -> None:
-        self._stack: list[tuple[int, bytes]] = []
+        self._stack: list[bytes] = []  # the frontier: complete subtrees, largest first
         self.size = 0
 
     def append_hash(self, h: bytes) -> None:
-        level = 0
-        while self._stack and self._stack[-1][0] == level:
-            _, left = self._stack.pop()
-            h = node_hash(left, h)
-            level += 1
-        self._stack.append((level, h))
+        stack = self._stack
+        size = self.size
+        # Each trailing one bit of the old size is a left sibling waiting on the stack.
+        while size & 1:
+            h = hashlib.sha256(NODE_PREFIX + stack.pop() + h).digest()
+            size >>= 1
+        stack.append(h)
         self.size += 1
 
     def root(self) -> bytes:
-        return root_from_frontier([h for _, h in self._stack])
+        return root_from_frontier(self._stack)

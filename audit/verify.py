@@ -123,9 +123,11 @@ class LogVerifier:
         self._range.append_hash(h)
         if self.hashes is not None:
             self.hashes.append(h)
-        anchor = self._anchors.pop(self.size, None)
-        if anchor is not None:
-            self._compare(anchor, "saved checkpoint" if anchor is self.earlier else "checkpoint")
+        if self._anchors:
+            anchor = self._anchors.pop(self.size, None)
+            if anchor is not None:
+                what = "saved checkpoint" if anchor is self.earlier else "checkpoint"
+                self._compare(anchor, what)
 
     def mark_unreadable(self) -> None:
         """The next leaf could not be read: it counts as the first missing one."""
