@@ -304,7 +304,7 @@ def verify(
                 )
             )
     except (OSError, httpx.HTTPError, audit.ProofError) as exc:
-        raise _fail(f"cannot verify: {exc}") from None
+        raise _fail(f"cannot verify: {type(exc).__name__} {exc}".rstrip()) from None
     _print(report)
     if not report.ok:
         raise typer.Exit(1)
