@@ -7,6 +7,7 @@ when the database is back the gateway resumes by itself and the log verifies.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,10 @@ import pytest
 
 from tests.faults.evidence import Outcome, load, missing_receipts, verify_store
 from tests.faults.procs import (
+    PYTHON,
+    ROOT,
     GatewayProcess,
+    client_creds,
     fetch_token,
     free_port,
     gateway_env,
@@ -65,6 +69,9 @@ async def test_store_outage_fails_closed_and_recovers(
             )
             await asyncio.sleep(3)
             before_outage = outcome.statuses["200"]
+            async with httpx.AsyncClient(timeout=10) as client:
+                saved = tmp_path / "before-outage.checkpoint"
+                saved.write_text((await client.get(gw.base + "/audit/checkpoint")).text)
             await asyncio.to_thread(cluster.stop)
             await asyncio.sleep(4)
             during = dict(outcome.statuses)
@@ -89,6 +96,17 @@ async def test_store_outage_fails_closed_and_recovers(
                 key = (await client.get("/audit/verifier-key")).text.strip()
                 leaf = await client.get(f"/audit/leaves/{outcome.receipts[-1][1]}", headers=auditor)
                 assert leaf.status_code == 200 and outcome.receipts[-1][0] in leaf.text
+            # The command an auditor runs, against the live gateway, holding the log to the
+            # checkpoint saved before the outage.
+            cid, secret = client_creds(demo, "demo-auditor")
+            verified = await asyncio.to_thread(
+                subprocess.run,
+                [PYTHON, "-m", "gateway.cli", "audit", "verify", "--url", gw.base,
+                 "--key", key, "--since", str(saved), "--concurrency", "4"],
+                env={**env, "SATUGATE_CLIENT_ID": cid, "SATUGATE_CLIENT_SECRET": secret},
+                cwd=ROOT, capture_output=True, text=True, timeout=120,
+            )
+            assert verified.returncode == 0, verified.stdout + verified.stderr
             log = await verify_store(database_url, key)
             assert log.report.ok, log.report.problems
             receipts = outcome.receipts + after.receipts
