@@ -10,7 +10,7 @@ from audit.alerts import AlertRules
 from audit.checkpoint import Checkpoint, CheckpointSigner, VerifierKey, verify_checkpoint
 from audit.errors import AuditError, AuditUnavailable, ProofError
 from audit.events import ACTIONS, LOOKUP_ACTIONS
-from audit.export import export_lines
+from audit.export import export_lines, log_origin
 from audit.log import AuditLog
 from audit.models import (
     Alert,
@@ -47,6 +47,7 @@ __all__ = [
     "export_lines",
     "install_schema",
     "locate_first_bad",
+    "log_origin",
     "metadata",
     "verify_checkpoint",
     "verify_export",

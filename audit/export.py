@@ -34,6 +34,13 @@ def _line(obj: dict[str, object]) -> str:
     return json.dumps(obj, separators=(",", ":")) + "\n"
 
 
+async def log_origin(engine: AsyncEngine) -> str | None:
+    """The origin of the log in this store (that of its first checkpoint), if any."""
+    async with engine.connect() as conn:
+        first = await store.first_checkpoint(conn)
+    return None if first is None else parse_note(first.note)[0].origin
+
+
 async def export_lines(engine: AsyncEngine, *, tree_size: int | None = None) -> AsyncIterator[str]:
     """Yield the export of the log up to its latest checkpoint (or the one of ``tree_size``).
 

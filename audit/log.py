@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from audit import alerts as alert_rules
 from audit import merkle, queries, store
-from audit.checkpoint import CheckpointSigner
+from audit.checkpoint import CheckpointSigner, parse_note
 from audit.errors import AuditUnavailable, ProofError
 from audit.events import PreparedEvent, blind_index, format_time, prepare
 from audit.models import Alert, ConsistencyProof, EventPage, EventQuery, InclusionProof, Receipt
@@ -84,6 +84,7 @@ class AuditLog:
         self._running = False
         self._frontier: store.Frontier | None = None
         self._known_size = 0
+        self._origin_ok = False
         self._stats = dict.fromkeys(
             ("batches", "events", "one_round_trip", "locked_transaction", "failed_batches"), 0
         )
@@ -313,6 +314,7 @@ class AuditLog:
         producing a checkpoint that contradicts an earlier one.
         """
         async with self._reader() as conn:
+            await self._check_origin(conn)
             latest = await store.latest_checkpoint(conn)
             size = await store.tree_size(conn)
             if latest is not None and latest.tree_size >= size:
@@ -331,6 +333,21 @@ class AuditLog:
                 await store.insert_checkpoint(conn, signed)
         self._known_size = max(self._known_size, size)
         return signed
+
+    async def _check_origin(self, conn: AsyncConnection) -> None:
+        """Security decision: a log has one origin, set by its first checkpoint. A signer
+        configured for another origin (a tool with the wrong issuer setting) is refused
+        rather than allowed to mix notes that verifiers would reject."""
+        if self._origin_ok:
+            return
+        first = await store.first_checkpoint(conn)
+        if first is not None:
+            origin = parse_note(first.note)[0].origin
+            if origin != self._signer.origin:
+                raise ProofError(
+                    f"this log's checkpoints are for origin {origin!r}, not {self._signer.origin!r}"
+                )
+        self._origin_ok = True
 
     async def checkpoint(self) -> str:
         """The latest signed checkpoint note, signing a new one if the tree has grown."""

@@ -189,6 +189,15 @@ async def latest_checkpoint(conn: AsyncConnection) -> StoredCheckpoint | None:
     return StoredCheckpoint(int(row.tree_size), bytes(row.root_hash), row.note, row.created_at)
 
 
+async def first_checkpoint(conn: AsyncConnection) -> StoredCheckpoint | None:
+    row = (
+        await conn.execute(select(checkpoints).order_by(checkpoints.c.tree_size).limit(1))
+    ).first()
+    if row is None:
+        return None
+    return StoredCheckpoint(int(row.tree_size), bytes(row.root_hash), row.note, row.created_at)
+
+
 async def all_checkpoints(conn: AsyncConnection, upto: int) -> list[StoredCheckpoint]:
     rows = await conn.execute(
         select(checkpoints).where(checkpoints.c.tree_size <= upto).order_by(checkpoints.c.tree_size)

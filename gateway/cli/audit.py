@@ -91,15 +91,25 @@ async def _export(database_url: str, out: Path | None, record: bool) -> int:
 
 
 async def _record_export(settings: object, engine: object) -> None:
-    """The export itself is evidence: it is logged before any line is written."""
+    """The export itself is evidence: it is logged before any line is written.
+
+    Checkpoints are signed for the origin the log already has (its first checkpoint), so
+    that a tool run with other settings than the gateway's cannot mix origins.
+    """
     from gateway import keys as keymod
-    from gateway.services import open_audit_log
+    from gateway.services import audit_origin
 
     keyring = keymod.KeyRing(
         engine,  # type: ignore[arg-type]
         keymod.load_master_key(settings.resolved_master_key_file()),  # type: ignore[attr-defined]
     )
-    log = await open_audit_log(settings, engine, keyring)  # type: ignore[arg-type]
+    origin = await audit.log_origin(engine) or audit_origin(settings)  # type: ignore[arg-type]
+    log = audit.AuditLog(
+        engine,  # type: ignore[arg-type]
+        signer=audit.CheckpointSigner(origin, await keyring.checkpoint_key()),
+        blind_key=(await keyring.current(keymod.AUDIT_BLIND)).reveal(),
+    )
+    await log.start()
     try:
         await log.append(
             {

@@ -213,3 +213,22 @@ async def test_sqlite_commits_are_durable(tmp_path: Path) -> None:
         assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
         assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
     await engine.dispose()
+
+
+async def test_a_signer_for_another_origin_is_refused(
+    engine: AsyncEngine, log: audit.AuditLog, signing_key: object
+) -> None:
+    await log.append(lookup())
+    await log.checkpoint()
+    assert await audit.log_origin(engine) == log.signer.origin
+    stranger = audit.AuditLog(
+        engine,
+        signer=audit.CheckpointSigner("other.example/audit", signing_key),  # type: ignore[arg-type]
+        blind_key=BLIND_KEY,
+    )
+    async with stranger:
+        await stranger.append(lookup())  # the event is still evidence: it is logged
+        with pytest.raises(audit.ProofError, match="origin"):
+            await stranger.checkpoint()
+    note = await log.checkpoint()
+    assert audit.verify_checkpoint(note, log.signer.verifier_key()).size == 2
