@@ -36,9 +36,24 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        logger_factory=_StdoutLoggerFactory(),
         cache_logger_on_first_use=True,
     )
+
+
+class _StdoutLogger:
+    """Writes each rendered line to whatever ``sys.stdout`` is at that moment (a logger
+    bound to the stream seen at start-up would write past a replaced stdout)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stdout, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+class _StdoutLoggerFactory:
+    def __call__(self, *args: object) -> _StdoutLogger:
+        return _StdoutLogger()
 
 
 def get_logger() -> structlog.typing.FilteringBoundLogger:

@@ -195,7 +195,11 @@ def test_half_configured_multiprocess_is_refused(
 def test_prepare_multiprocess_dir_empties_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    # Set, then delete: monkeypatch records the variable and removes what
+    # prepare_multiprocess_dir writes once the test ends (a bare delenv of an unset
+    # variable records nothing, and the setting would leak into every later test).
+    monkeypatch.setenv(MULTIPROC_ENV, "unset-by-this-test")
+    monkeypatch.delenv(MULTIPROC_ENV)
     target = tmp_path / "metrics"
     target.mkdir()
     (target / "counter_123.db").write_bytes(b"stale")
