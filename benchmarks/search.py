@@ -395,6 +395,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--postgres-admin-url", default=os.environ.get(
         "SATUGATE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="skip the quality part (its figures print as zero)")
     args = parser.parse_args(argv)
     population = args.population or (3_000 if args.quick else 200_000)
     n_residents = args.residents or (60 if args.quick else 1_000)
@@ -405,8 +407,11 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"search benchmark: quality on {n_residents:,} residents drawn from a population "
           f"of {population:,}; latency over {lat_population:,} residents")
-    folder = _population(work, population, args.seed)
-    sweep, base = asyncio.run(quality(folder, n_residents, args.seed))
+    if args.latency_only:
+        sweep, base = {t: Tally() for t in (*SWEEP, THRESHOLD)}, Tally()
+    else:
+        folder = _population(work, population, args.seed)
+        sweep, base = asyncio.run(quality(folder, n_residents, args.seed))
     ours = sweep[THRESHOLD]
     _print_quality(ours, base)
     print(f"\ncalibration of the threshold (in use: {THRESHOLD})")

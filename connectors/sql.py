@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from rapidfuzz import fuzz, process
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -35,6 +36,11 @@ from connectors.names import NormalisedName, normalise_name
 from connectors.values import clean_value, to_kemendagri_codes
 
 __all__ = ["SqlConnector", "async_url", "create_source_engine"]
+
+#: Typo-tolerant blocking: region tokens at least this similar (rapidfuzz ratio, 0-100)
+#: to a single-token query are tried, at most this many.
+_NEAR_TOKEN = 75
+_NEAR_TOKENS = 8
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +230,17 @@ class SqlConnector:
             return field, self._crosswalk.to_bps(code)
         return field, code
 
+    def _block_select(self, query: SearchQuery, name: NormalisedName) -> sa.Select[Any]:
+        """The columns scoring needs; a name of common parts only is filtered by birth date."""
+        config = self._config
+        key = self._table.c[config.key]
+        name_col = self._table.c[config.search.name_key_column or config.search.name_column]
+        extra = [self._col(f) for f in ("rt", "rw", "birth_date") if f in self.fields]
+        base = sa.select(key, name_col, *extra)
+        if not name.is_specific and query.birth_date and "birth_date" in self.fields:
+            base = base.where(self._col("birth_date") == query.birth_date)
+        return base
+
     def _search_stages(
         self, query: SearchQuery, name: NormalisedName, block_field: str, code: str
     ) -> list[tuple[sa.Select[Any], bool]]:
@@ -231,19 +248,12 @@ class SqlConnector:
 
         1. the kelurahan's RT/RW, when the query gives them (smallest block);
         2. with a token index, the residents of the region sharing a distinctive name token
-           with the query (a typo in one token is caught by another);
-        3. the whole region: without a token index, or when the name has a single token
-           (which may itself carry the typo).
-        A name of common parts only is searchable with a birth date, which then filters.
+           with the query (a typo in one token is caught by another; a single token with
+           a typo is handled by :meth:`_near_tokens`);
+        3. without a token index (or without a distinctive token), the whole region.
         """
-        config = self._config
-        key = self._table.c[config.key]
-        name_col = self._table.c[config.search.name_key_column or config.search.name_column]
-        extra = [self._col(f) for f in ("rt", "rw", "birth_date") if f in self.fields]
-        base = sa.select(key, name_col, *extra)
+        base = self._block_select(query, name)
         region = self._col(block_field) == code
-        if not name.is_specific and query.birth_date and "birth_date" in self.fields:
-            base = base.where(self._col("birth_date") == query.birth_date)
         stages: list[tuple[sa.Select[Any], bool]] = []
         if block_field == "kelurahan_code" and query.rt and query.rw and "rt" in self.fields:
             stages.append(
@@ -252,23 +262,62 @@ class SqlConnector:
             )
         tokens = name.strong_tokens
         if self._tokens is not None and tokens:
-            t = self._tokens
-            if block_field == "kelurahan_code":
-                in_region = t.c.kelurahan_code == code
-            else:  # a kecamatan: the range of its kelurahan codes
-                in_region = sa.and_(t.c.kelurahan_code > code + ".",
-                                    t.c.kelurahan_code < code + "/")
-            joined = (
-                base.select_from(t.join(self._table, key == t.c.nik))
-                .where(t.c.token.in_(sorted(set(tokens))), in_region)
-                .distinct()
-            )
-            stages.append((joined, False))
-            if len(tokens) < 2:
-                stages.append((base.where(region), False))
+            stages.append((self._token_join(base, tokens, block_field, code), False))
         else:
             stages.append((base.where(region), False))
         return stages
+
+    def _token_region(self, block_field: str, code: str) -> sa.ColumnElement[bool]:
+        assert self._tokens is not None
+        column = self._tokens.c.kelurahan_code
+        if block_field == "kelurahan_code":
+            return column == code
+        # A kecamatan: the range of its kelurahan codes ("/" sorts right after ".").
+        return sa.and_(column > code + ".", column < code + "/")
+
+    def _token_join(
+        self, base: sa.Select[Any], tokens: Sequence[str], block_field: str, code: str
+    ) -> sa.Select[Any]:
+        """Residents of the region having one of ``tokens`` in their name."""
+        assert self._tokens is not None
+        t = self._tokens
+        key = self._table.c[self._config.key]
+        return (
+            base.select_from(t.join(self._table, key == t.c.nik))
+            .where(t.c.token.in_(sorted(set(tokens))), self._token_region(block_field, code))
+            .distinct()
+        )
+
+    async def _near_tokens(self, token: str, block_field: str, code: str) -> list[str]:
+        """The region's name tokens spelled like ``token``: typo-tolerant blocking.
+
+        Reads the region's token vocabulary from the token index (an index-only scan,
+        far cheaper than reading the residents) and keeps the close ones.
+        """
+        assert self._tokens is not None
+        t = self._tokens
+        stmt = sa.select(t.c.token).where(self._token_region(block_field, code)).distinct()
+        vocabulary = [str(r[0]) for r in await self._rows(stmt)]
+        close = process.extract(
+            token, vocabulary, scorer=fuzz.ratio, score_cutoff=_NEAR_TOKEN, limit=_NEAR_TOKENS
+        )
+        return [str(c[0]) for c in close if c[0] != token]
+
+    def _block_rows(self, rows: Sequence[sa.Row[Any]]) -> list[BlockRow]:
+        by_key = self._config.search.name_key_column is not None
+        extra = [f for f in ("rt", "rw", "birth_date") if f in self.fields]
+        block: list[BlockRow] = []
+        for row in rows:
+            r: tuple[Any, ...] = tuple(row)
+            block.append(
+                BlockRow(
+                    nik=str(r[0]),
+                    name_key=str(r[1]) if by_key else normalise_name(str(r[1] or "")).key,
+                    **{f: (str(clean_value(f, v)) if v is not None else None)
+                       for f, v in zip(extra, r[2:], strict=True)},
+                )
+            )
+        return block
 
     async def search(self, query: SearchQuery, *, limit: int) -> list[Candidate]:
         """Residents of the query's block whose names match, best first, at most ``limit``.
@@ -281,25 +330,25 @@ class SqlConnector:
         block_field, code = self._block_codes(query)
         if code is None:
             return []
-        key_column = self._config.search.name_key_column
-        extra = [f for f in ("rt", "rw", "birth_date") if f in self.fields]
         scored: list[tuple[str, float]] = []
         for stmt, narrowed in self._search_stages(query, name, block_field, code):
-            rows: list[tuple[Any, ...]] = [tuple(r) for r in await self._rows(stmt)]
-            block = [
-                BlockRow(
-                    nik=str(r[0]),
-                    name_key=str(r[1]) if key_column else normalise_name(str(r[1] or "")).key,
-                    **{f: (str(clean_value(f, v)) if v is not None else None)
-                       for f, v in zip(extra, r[2:], strict=True)},
-                )
-                for r in rows
-            ]
+            block = self._block_rows(await self._rows(stmt))
             scored = score_block(
                 query, name, block, address_narrowed=narrowed, threshold=self._threshold
             )
             if scored:
                 break
+        strong = name.strong_tokens
+        if not scored and self._tokens is not None and len(strong) == 1:
+            # A single distinctive token found no one: it may itself carry the typo.
+            near = await self._near_tokens(strong[0], block_field, code)
+            if near:
+                stmt = self._token_join(self._block_select(query, name), near, block_field,
+                                        code)
+                scored = score_block(
+                    query, name, self._block_rows(await self._rows(stmt)),
+                    address_narrowed=False, threshold=self._threshold,
+                )
         return [Candidate(nik, score, self.name) for nik, score in scored[:limit]]
 
     async def health(self) -> bool:

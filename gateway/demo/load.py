@@ -24,7 +24,10 @@ SOURCE_TABLES: dict[str, tuple[tuple[str, Columns], ...]] = {
     "health.db": (("health", HEALTH_COLUMNS),),
 }
 _INDEXES = {
-    "name_tokens": (("ix_name_tokens", ("token", "kelurahan_code")),),
+    "name_tokens": (
+        ("ix_name_tokens", ("token", "kelurahan_code")),
+        ("ix_name_tokens_region", ("kelurahan_code", "token")),
+    ),
     "residents": (
         ("ix_residents_block", ("kelurahan_code", "rt", "rw")),
         ("ix_residents_kecamatan", ("kecamatan_code",)),

@@ -526,8 +526,12 @@ def generate_sources(out_dir: Path, *, residents: int = 10_000, seed: int = 7) -
                     (token, home.code, person.nik)
                     for token in set(gen.name_tokens(str(row[-1])))
                 )
-                if count % sample_every == 0 and len(samples) < 10:
-                    samples.append(row)
+                if (
+                    count >= len(samples) * sample_every
+                    and len(samples) < 10
+                    and normalise_name(str(row[2])).is_specific
+                ):
+                    samples.append(row)  # searchable by name and address alone
                 count += 1
                 if pick.random() < 0.2:
                     health_rows.append(gen.health_row(person, row[10], decile))
@@ -546,6 +550,9 @@ def generate_sources(out_dir: Path, *, residents: int = 10_000, seed: int = 7) -
         welfare.executemany(welfare_sql, welfare_rows)
         health.executemany(health_sql, health_rows)
         civil.execute("CREATE INDEX ix_name_tokens ON name_tokens (token, kelurahan_code)")
+        civil.execute(
+            "CREATE INDEX ix_name_tokens_region ON name_tokens (kelurahan_code, token)"
+        )
         for name, cols in _CIVIL_INDEXES:
             civil.execute(f"CREATE INDEX {name} ON residents ({cols})")
         for conn in (civil, welfare, health):
