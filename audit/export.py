@@ -50,8 +50,10 @@ async def export_lines(engine: AsyncEngine, *, tree_size: int | None = None) -> 
         notes = await store.all_checkpoints(conn, tree_size if tree_size is not None else 2**62)
     if not notes or (tree_size is not None and notes[-1].tree_size != tree_size):
         raise AuditError("no signed checkpoint of that size to export against")
+    # Only the log's own checkpoints (its origin is that of the first one) belong in it.
+    origin = parse_note(notes[0].note)[0].origin
+    notes = [cp for cp in notes if parse_note(cp.note)[0].origin == origin]
     final = notes[-1]
-    origin = parse_note(final.note)[0].origin
     yield _line(
         {"type": "header", "format": FORMAT, "origin": origin, "tree_size": final.tree_size}
     )
