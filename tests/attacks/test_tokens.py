@@ -295,3 +295,43 @@ async def test_report_token_opens_only_its_own_resident(
     assert_problem(await target.client.get(f"/v1/residents/{a['nik']}", headers=h), 401,
                    "invalid_token")
     assert_problem(await target.client.get("/audit/events", headers=h), 401, "invalid_token")
+
+
+async def test_revoked_client_stays_revoked_after_a_restart(
+    target: Target, attack_sources: Any
+) -> None:
+    """Embedded mode keeps revocations in process memory; a restarted gateway must still
+    refuse the revoked client's unexpired tokens (the store remembers)."""
+    import httpx
+
+    from gateway.app import create_app
+    from gateway.services import build_services
+
+    nik = residents_in(attack_sources)[0]["nik"]
+    h = await target.headers("demo-dinsos")
+    admin = {"Authorization": f"Bearer {await target.token('demo-admin')}"}
+    r = await target.client.post("/admin/clients/demo-dinsos/revoke", headers=admin)
+    assert r.status_code == 200, r.text
+    services = await build_services(target.settings)
+    app = create_app(target.settings, services=services)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
+                r = await client.get(f"/v1/residents/{nik}", headers=h)
+                assert_problem(r, 401, "invalid_token")
+    finally:
+        await services.aclose()
+
+
+async def test_token_endpoint_brute_force_is_rate_limited(target: Target) -> None:
+    limited = None
+    for attempt in range(200):
+        r = await target.token_response("demo-dinkes", secret=f"guess-{attempt}")
+        if r.status_code == 429:
+            limited = r
+            break
+        assert r.status_code in (400, 401) and r.json()["error"] == "invalid_client"
+    assert limited is not None, "guessing secrets is slowed down"
+    assert_problem(limited, 429, "rate_limited")
+    assert int(limited.headers["retry-after"]) >= 1
