@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from audit import AuditUnavailable as AuditLogUnavailable
 from gateway import console
 from gateway.errors import AuditUnavailable, GatewayError, problem_response, render
 from gateway.logs import configure_logging, get_logger
@@ -103,6 +104,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def gateway_error(request: Request, exc: GatewayError) -> Response:
         return render(exc, instance=_instance(request))
+
+    @app.exception_handler(AuditLogUnavailable)
+    async def audit_unavailable(request: Request, exc: AuditLogUnavailable) -> Response:
+        # An auditor's read while the store is down: the same 503 as a failed append.
+        return render(AuditUnavailable("the audit log cannot be read now"), _instance(request))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
