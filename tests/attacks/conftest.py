@@ -4,8 +4,6 @@ with helpers to obtain tokens and to check refusals."""
 from __future__ import annotations
 
 import base64
-import contextlib
-import io
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -51,11 +49,14 @@ class Target:
     services: Services
     demo: dict[str, Any]
     settings: Settings
-    log_buffer: io.StringIO
+    capture: pytest.CaptureFixture[str]
+    seen: str = ""
 
     def logs(self) -> str:
-        """Everything the gateway logged so far (its structured JSON lines)."""
-        return self.log_buffer.getvalue()
+        """Everything the gateway logged to stdout and stderr so far."""
+        out = self.capture.readouterr()
+        self.seen += out.out + out.err
+        return self.seen
 
     def creds(self, client_id: str) -> tuple[str, str]:
         for c in self.demo["clients"]:
@@ -91,7 +92,9 @@ class Target:
 
 
 @pytest.fixture
-async def target(attack_sources: Path, tmp_path: Path) -> AsyncIterator[Target]:
+async def target(
+    attack_sources: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> AsyncIterator[Target]:
     data_dir = tmp_path / "data"
     (data_dir / "sources").mkdir(parents=True)
     (data_dir / "sources" / "summary.json").write_text(
@@ -105,15 +108,12 @@ async def target(attack_sources: Path, tmp_path: Path) -> AsyncIterator[Target]:
     )
     demo = await seed_store(settings, base_url=ISSUER)
     services = await build_services(settings)
-    # The gateway's JSON logs go to stdout as it is when the app is made: catch them here.
-    logs = io.StringIO()
-    with contextlib.redirect_stdout(logs):
-        app = create_app(settings, services=services)
+    app = create_app(settings, services=services)
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
-                yield Target(client, services, demo, settings, logs)
+                yield Target(client, services, demo, settings, capsys)
     finally:
         await services.aclose()
 

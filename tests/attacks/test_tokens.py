@@ -158,6 +158,12 @@ async def test_unknown_key_id_and_foreign_key_are_refused(
     for kid in ("jwt-99", real_kid, "../../etc/passwd"):
         head = {"alg": "ES256", "typ": "at+jwt", "kid": kid}
         await _refused(target, jwt.encode(head, _claims(), foreign, algorithms=["ES256"]), nik)
+    # A key carried in the header itself (jwk, jku, x5u) is never trusted.
+    embedded = foreign.as_dict(private=False)
+    for extra in ({"jwk": embedded}, {"jku": "http://evil.example/jwks.json"},
+                  {"x5u": "http://evil.example/cert.pem"}):
+        head = {"alg": "ES256", "typ": "at+jwt", "kid": real_kid, **extra}
+        await _refused(target, jwt.encode(head, _claims(), foreign, algorithms=["ES256"]), nik)
     # The gateway's own key, but a kid it does not publish, or not an access token.
     await _refused(target, _signed(target, _claims(), kid="jwt-99"), nik)
     await _refused(target, _signed(target, _claims(), typ="JWT"), nik)

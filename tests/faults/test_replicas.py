@@ -121,6 +121,8 @@ async def test_two_replicas_extend_one_tree_without_fork(
             pairs = await asyncio.to_thread(assert_consistent_checkpoints, notes, key, proof)
         finally:
             sync_client.close()
+        print(f"replicas: {len(outcome.receipts)} receipts, {len(notes)} checkpoints seen, "
+              f"{pairs} pairs proven consistent")
         assert pairs >= 6, f"too few distinct checkpoints seen to compare ({pairs} pairs)"
         log = await verify_store(postgres_url, key)
         assert log.report.ok, log.report.problems
@@ -156,6 +158,8 @@ async def test_worker_killed_mid_load_loses_no_acknowledged_event(
         os.kill(victim, signal.SIGKILL)
         await running
 
+        print(f"sigkill: {len(outcome.receipts)} acknowledged, {outcome.transport_errors} "
+              f"requests lost with the worker")
         assert acknowledged_before_kill > 0
         assert victim not in _worker_pids(supervisor)
         # Requests in flight on the killed worker may fail; no answer may be anything

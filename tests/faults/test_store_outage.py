@@ -79,6 +79,8 @@ async def test_store_outage_fails_closed_and_recovers(
             await running
             resumed_after = await _until_200(gw.base, lookup_paths[0], headers, 30)
 
+            print(f"store outage: {dict(outcome.statuses)}, resumed {resumed_after:.1f} s "
+                  "after the load")
             assert before_outage > 0, "the load ran before the outage"
             assert outcome.statuses["503 audit_unavailable"] > 0, f"the outage was felt: {during}"
             assert outcome.other_than("200", "503 audit_unavailable") == {}, (
