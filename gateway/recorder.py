@@ -109,3 +109,29 @@ class Call:
         decision = "deny" if error.status in (403, 404) else "error"
         await self.record(decision=decision, status=error.status, reason=code, **event)
         return error
+
+
+def operator_event(
+    action: str, *, officer: str, purpose: str, detail: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The audit event of an operator's command-line action (key rotation, export):
+    the same fields as a request's event, with the data steward's agency."""
+    return {
+        "action": action,
+        "agency": "diskominfo",
+        "client_id": "cli",
+        "officer": officer if OFFICER_RE.fullmatch(officer) else "operator",
+        "purpose": purpose,
+        "legal_basis": None,
+        "decision": "allow",
+        "reason": None,
+        "rule_ids": [],
+        "policy_version": None,
+        "fields": {},
+        "result_count": 0,
+        "request_id": None,
+        "status": 0,
+        "specific_data": False,
+        "hidden_until": None,
+        "detail": dict(detail),
+    }

@@ -96,9 +96,10 @@ async def open_audit_log(
     settings: Settings, engine: AsyncEngine, keyring: KeyRing, metrics: Metrics | None = None
 ) -> audit.AuditLog:
     """The audit log with its signing and blind-index keys, its writer started."""
-    signer = audit.CheckpointSigner(
-        origin=audit_origin(settings), private_key=await keyring.checkpoint_key()
-    )
+    # A log keeps the origin of its first checkpoint, whatever the issuer is today (a
+    # demo moved to another port, a renamed host): one log, one name.
+    origin = await audit.log_origin(engine) or audit_origin(settings)
+    signer = audit.CheckpointSigner(origin=origin, private_key=await keyring.checkpoint_key())
     log = audit.AuditLog(
         engine,
         signer=signer,

@@ -97,6 +97,7 @@ async def _record_export(settings: object, engine: object) -> None:
     that a tool run with other settings than the gateway's cannot mix origins.
     """
     from gateway import keys as keymod
+    from gateway.recorder import operator_event
     from gateway.services import audit_origin
 
     keyring = keymod.KeyRing(
@@ -112,25 +113,12 @@ async def _record_export(settings: object, engine: object) -> None:
     await log.start()
     try:
         await log.append(
-            {
-                "action": "audit.export",
-                "agency": "diskominfo",
-                "client_id": "cli",
-                "officer": os.environ.get("USER", "operator"),
-                "purpose": "audit",
-                "legal_basis": None,
-                "decision": "allow",
-                "reason": None,
-                "rule_ids": [],
-                "policy_version": None,
-                "fields": {},
-                "result_count": 0,
-                "request_id": None,
-                "status": 0,
-                "specific_data": False,
-                "hidden_until": None,
-                "detail": {"via": "cli"},
-            }
+            operator_event(
+                "audit.export",
+                officer=os.environ.get("USER", "operator"),
+                purpose="audit",
+                detail={"via": "cli"},
+            )
         )
         await log.checkpoint()
     finally:

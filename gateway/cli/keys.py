@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ from sqlalchemy import select
 
 from gateway import keys as keymod
 from gateway import store
+from gateway.recorder import operator_event
 from gateway.services import install_schema, open_audit_log
 from gateway.settings import Settings
 
@@ -34,25 +36,12 @@ async def _change(action: str, domain: str, version: int | None) -> int:
                 assert version is not None
                 await keyring.retire(keymod.PSEUDONYM, domain, version)
             await log.append(
-                {
-                    "action": action,
-                    "agency": "diskominfo",
-                    "client_id": "cli",
-                    "officer": "operator",
-                    "purpose": "administration",
-                    "legal_basis": None,
-                    "decision": "allow",
-                    "reason": None,
-                    "rule_ids": [],
-                    "policy_version": None,
-                    "fields": {},
-                    "result_count": 0,
-                    "request_id": None,
-                    "status": 0,
-                    "specific_data": False,
-                    "hidden_until": None,
-                    "detail": {"domain": domain, "version": version},
-                }
+                operator_event(
+                    action,
+                    officer=os.environ.get("USER", "operator"),
+                    purpose="administration",
+                    detail={"domain": domain, "version": version},
+                )
             )
         finally:
             await log.stop()
