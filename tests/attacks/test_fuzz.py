@@ -108,6 +108,7 @@ def test_fuzzed_calls_never_5xx_and_refusals_are_problems(fuzzed: Fuzzed) -> Non
             _check(case, fuzzed, failures)
 
         fuzz()
+    print(f"fuzz: {operations} operations, {fuzzed.calls} calls, {len(failures)} failures")
     assert operations >= 15, "the OpenAPI document lists the API"
     assert fuzzed.calls >= operations * 5, (operations, fuzzed.calls)
     assert failures == [], "\n".join(sorted(set(failures))[:40])
