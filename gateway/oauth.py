@@ -25,6 +25,7 @@ from authlib.oauth2.rfc6749 import (
     OAuth2Payload,
     OAuth2Request,
 )
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from joserfc import jwt
@@ -130,6 +131,14 @@ class TokenResult:
 
 class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        requested = self.request.payload.scope
+        # Asking only for scopes the client does not hold is an error (RFC 6749 §5.2),
+        # not a token with no scope at all.
+        if requested and not self.request.client.get_allowed_scope(requested):
+            raise InvalidScopeError("none of the requested scopes is granted to this client")
 
 
 class TokenServer(AuthorizationServer):  # type: ignore[misc]

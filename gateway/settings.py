@@ -8,6 +8,7 @@ builds a ``Settings`` and hands it on.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,7 +50,13 @@ class Settings(BaseSettings):
 
     @field_validator("issuer")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
+    def _issuer(cls, value: str) -> str:
+        """HTTPS, or plain HTTP on loopback only (the demo): OAuth 2.0 needs TLS, and the
+        token endpoint refuses to run behind an issuer that does not have it."""
+        parsed = urlsplit(value)
+        loopback = parsed.hostname in ("localhost", "127.0.0.1", "::1")
+        if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
+            raise ValueError("SATUGATE_ISSUER must be an https:// URL (http:// only on localhost)")
         return value.rstrip("/")
 
     def resolved_database_url(self) -> str:

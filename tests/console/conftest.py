@@ -21,7 +21,7 @@ from gateway.demo.seed import prepare_sources, seed_store
 from gateway.services import Services, build_services
 from gateway.settings import Settings
 
-ISSUER = "http://testserver"
+ISSUER = "http://localhost"
 ADMIN_1 = ("admin.satu", "kata-sandi-admin-satu")
 ADMIN_2 = ("admin.dua", "kata-sandi-admin-dua")
 AUDITOR = ("auditor.satu", "kata-sandi-auditor")

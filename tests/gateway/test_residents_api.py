@@ -48,6 +48,19 @@ async def test_token_metadata_and_jwks(gateway: Gateway) -> None:
     )
     assert bad.status_code in (400, 401) and bad.json()["error"] == "invalid_client"
 
+    partly = await gateway.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "residents:read admin"},
+        auth=(cid, secret),
+    )
+    assert partly.status_code == 200 and partly.json()["scope"] == "residents:read"
+    none = await gateway.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "admin"},
+        auth=(cid, secret),
+    )
+    assert none.status_code == 400 and none.json()["error"] == "invalid_scope"
+
 
 async def test_lookup_is_treated_pseudonymised_and_audited(
     gateway: Gateway, demo_sources: Path
