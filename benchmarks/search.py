@@ -230,7 +230,8 @@ def _connector(url: str, threshold: float | None = None) -> SqlConnector:
     config = SqlSourceConfig(
         kind="sql", name="dukcapil", url=url, datasets=("civil_registry",), table="residents",
         key="nik", primary=True, timeout_seconds=30.0,
-        search=SearchConfig(enabled=True, name_key_column="name_key", threshold=threshold),
+        search=SearchConfig(enabled=True, name_key_column="name_key",
+                            token_table="name_tokens", threshold=threshold),
     )
     return SqlConnector.from_config(config)
 
