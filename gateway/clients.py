@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import store
-from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.errors import InvalidRequest, NotFound
 from gateway.oauth import SCOPES, hash_secret, new_client_id, new_secret
 
 
@@ -134,14 +134,3 @@ async def list_clients(engine: AsyncEngine) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
-
-
-async def ensure_unique(engine: AsyncEngine, client_id: str) -> None:
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(store.clients.c.client_id).where(store.clients.c.client_id == client_id)
-            )
-        ).first()
-    if row is not None:
-        raise Conflict("a client with this id exists")

@@ -180,9 +180,6 @@ class KeyRing:
         v = await self.versions(purpose, domain)
         return v.keys[v.current]
 
-    def invalidate(self) -> None:
-        self._cache.clear()
-
     async def _insert(self, purpose: str, domain: str, version: int) -> bool:
         try:
             async with self._engine.begin() as conn:

@@ -83,10 +83,6 @@ async def install_schema(engine: AsyncEngine) -> None:
     await audit.install_schema(engine)
 
 
-def jwt_public_key(private: Any, kid: str) -> ECKey:
-    return ECKey.import_key(private, parameters={"kid": kid, "use": "sig", "alg": "ES256"})
-
-
 def audit_origin(settings: Settings) -> str:
     """The checkpoint origin line: the issuer's host and path, then ``/audit``."""
     return settings.issuer.split("://", 1)[-1] + "/audit"
