@@ -262,6 +262,12 @@ async def read_resident(call: Call, raw_nik: str, raw_fields: str | None) -> dic
     }
     if missing:
         body["unavailable"] = missing
+    # A NIK whose region prefix is not in today's list is served, with a warning: a NIK
+    # keeps the code of its first registration, and kecamatan are split and re-coded.
+    regions = call.services.regions
+    warnings = regions.check_nik_prefix(nik.value) if regions is not None else []
+    if warnings:
+        body["warnings"] = warnings
     return body
 
 

@@ -46,4 +46,5 @@ class ResidentResponse(BaseModel):
     treatments: dict[str, str]
     sources: dict[str, str]
     unavailable: list[str] | None = None
+    warnings: list[str] | None = None
     audit: Receipt

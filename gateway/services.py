@@ -24,6 +24,7 @@ from gateway.metrics import Metrics, create_metrics
 from gateway.oauth import TokenServer
 from gateway.policy_store import PolicyStore
 from gateway.ratelimit import RateLimiter, build_rate_limiter
+from gateway.regions import load_region_table
 from gateway.revocation import build_revocation_store
 from gateway.settings import Settings
 from gateway.sources import build_federation
@@ -45,6 +46,7 @@ class Services:
     revocation: Any
     metrics: Metrics
     revoked_clients: RevokedClients | None = None
+    regions: connectors.RegionTable | None = None
     _pseudonymisers: dict[tuple[str, int, int], policies.Pseudonymiser] = field(
         default_factory=dict
     )
@@ -159,4 +161,5 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         revocation=build_revocation_store(redis_url),
         metrics=metrics,
         revoked_clients=RevokedClients(engine),
+        regions=await load_region_table(engine),
     )

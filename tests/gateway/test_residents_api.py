@@ -211,3 +211,48 @@ async def test_officer_rate_limit_refuses_and_is_audited(
     assert int(r.headers["retry-after"]) >= 1 and body["detail"]
     other = await gateway.headers("demo-dinsos", officer="officer.calm")
     assert (await gateway.client.get(f"/v1/residents/{nik}", headers=other)).status_code == 200
+
+
+async def test_nik_from_a_region_outside_the_list_is_served_with_a_warning(
+    gateway: Gateway, demo_sources: Path
+) -> None:
+    """An imported list that no longer has a kecamatan: its NIKs are served, with a
+    warning, and the warning names codes only."""
+    import sqlite3
+
+    from sqlalchemy import insert
+
+    from gateway import store
+    from gateway.regions import load_region_table
+
+    with sqlite3.connect(demo_sources / "civil.db") as conn:
+        residents = conn.execute(
+            "SELECT nik, kecamatan_code FROM residents WHERE city_code = '35.78' "
+            "AND birth_date < '2000-01-01' AND substr(nik, 1, 4) = '3578' ORDER BY nik"
+        ).fetchall()
+    moved = residents[0][0]
+    moved_prefix = f"{moved[0:2]}.{moved[2:4]}.{moved[4:6]}"
+    local = next(n for n, _ in residents if f"{n[0:2]}.{n[2:4]}.{n[4:6]}" != moved_prefix)
+    local_prefix = f"{local[0:2]}.{local[2:4]}.{local[4:6]}"
+    rows = [
+        {"code": "35", "name": "JAWA TIMUR", "level": 1, "historical": False, "list_year": 2026},
+        {
+            "code": "35.78",
+            "name": "KOTA SURABAYA",
+            "level": 2,
+            "historical": False,
+            "list_year": 2026,
+        },
+        {"code": local_prefix, "name": "X", "level": 3, "historical": False, "list_year": 2026},
+        {"code": moved_prefix, "name": "Y", "level": 3, "historical": True, "list_year": 2025},
+    ]
+    async with gateway.services.engine.begin() as conn:
+        await conn.execute(insert(store.regions), rows)
+    gateway.services.regions = await load_region_table(gateway.services.engine)
+
+    h = await gateway.headers("demo-dinsos")
+    r = await gateway.client.get(f"/v1/residents/{moved}", headers=h, params={"fields": "sex"})
+    assert r.status_code == 200, r.text
+    assert r.json()["warnings"] == [f"kecamatan {moved_prefix} is a historical code"]
+    r = await gateway.client.get(f"/v1/residents/{local}", headers=h, params={"fields": "sex"})
+    assert r.status_code == 200 and "warnings" not in r.json()
