@@ -119,6 +119,7 @@ class KeyRing:
         self._ttl = ttl
         self._cache: dict[tuple[str, str], _Versions] = {}
         self._refreshing: dict[tuple[str, str], asyncio.Task[_Versions]] = {}
+        self._generation: dict[tuple[str, str], int] = {}
 
     def _wrap(self, material: bytes) -> bytes:
         return aes_key_wrap_with_padding(self._master.reveal(), material)
@@ -164,13 +165,23 @@ class KeyRing:
         return await self._reload(purpose, domain)
 
     async def _reload(self, purpose: str, domain: str) -> _Versions:
+        key = (purpose, domain)
+        generation = self._generation.get(key, 0)
         loaded = await self._load(purpose, domain)
         if loaded is None:
             await self._insert(purpose, domain, 1)
             loaded = await self._load(purpose, domain)
             assert loaded is not None
-        self._cache[(purpose, domain)] = loaded
+        # A load that began before this process rotated or retired a version must not
+        # put the old versions back into the cache (a retired key would resolve again).
+        if self._generation.get(key, 0) == generation:
+            self._cache[key] = loaded
         return loaded
+
+    def _changed(self, purpose: str, domain: str) -> None:
+        key = (purpose, domain)
+        self._generation[key] = self._generation.get(key, 0) + 1
+        self._cache.pop(key, None)
 
     async def refresh(self, purpose: str, domain: str = GLOBAL) -> _Versions:
         """Reload now (after a version the cache does not know was seen)."""
@@ -210,7 +221,7 @@ class KeyRing:
         version = max((int(r.version) for r in rows), default=0) + 1
         if not await self._insert(purpose, domain, version):
             raise KeyError_("concurrent rotation; try again")
-        self._cache.pop((purpose, domain), None)
+        self._changed(purpose, domain)
         return version
 
     async def retire(self, purpose: str, domain: str, version: int) -> None:
@@ -233,7 +244,7 @@ class KeyRing:
             )
         if result.rowcount != 1:
             raise KeyError_(f"no active version {version} to retire")
-        self._cache.pop((purpose, domain), None)
+        self._changed(purpose, domain)
 
     async def checkpoint_key(self) -> ed25519.Ed25519PrivateKey:
         return ed25519.Ed25519PrivateKey.from_private_bytes(

@@ -59,7 +59,7 @@ class PolicyStore:
 
     async def bootstrap(self, bundle_dir: Path) -> None:
         """Install the bundle in ``bundle_dir`` as the first active version if none is."""
-        async with self._engine.begin() as conn:
+        async with store.begin_write(self._engine) as conn:
             existing = (
                 await conn.execute(
                     select(store.policy_bundles.c.id).where(
@@ -184,7 +184,7 @@ class PolicyStore:
         return {"id": bundle_id, "against": active["id"], "files": files}
 
     async def approve(self, bundle_id: int, *, approver: str) -> dict[str, Any]:
-        async with self._engine.begin() as conn:
+        async with store.begin_write(self._engine) as conn:
             row = (
                 await conn.execute(
                     select(store.policy_bundles).where(store.policy_bundles.c.id == bundle_id)

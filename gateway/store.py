@@ -6,6 +6,7 @@ The audit tables belong to ``audit`` and live in the same database; migrations c
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -20,6 +21,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from audit.schema import SQLITE_WRITE
 
 metadata = MetaData()
 
@@ -118,3 +121,14 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+
+
+def begin_write(engine: AsyncEngine) -> Any:
+    """A transaction that reads, then writes: on SQLite it starts with ``BEGIN IMMEDIATE``.
+
+    A deferred SQLite transaction that has read cannot take the write lock once another
+    writer (the audit log, every few milliseconds) has committed since: it fails at once
+    with "database is locked" instead of waiting. Taking the lock at BEGIN waits instead.
+    On PostgreSQL this is an ordinary transaction.
+    """
+    return engine.execution_options(**{SQLITE_WRITE: True}).begin()
