@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse, Response
 import audit
 from gateway.auth import authenticate, get_services, require
 from gateway.errors import BadRequest, InvalidNik, NotFound, Unauthenticated
-from gateway.nik import NikError, parse_nik
+from gateway.nik import Nik, NikError, parse_nik
 from gateway.recorder import OFFICER_RE, Call
 from gateway.reports import issue_report_token, nik_from_report_token
 from gateway.tokens import Principal
@@ -49,10 +49,7 @@ async def events(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     if subject_nik is not None:
-        try:
-            subject_nik = parse_nik(subject_nik).value
-        except NikError as exc:
-            raise InvalidNik(str(exc)) from None
+        subject_nik = _subject(subject_nik).value
     query = audit.EventQuery(
         agency=agency,
         officer=officer,
@@ -121,6 +118,34 @@ async def consistency(
     return (await log.consistency_proof(first, second)).to_dict()
 
 
+def _subject(nik: str) -> Nik:
+    try:
+        return parse_nik(nik)
+    except NikError as exc:
+        raise InvalidNik(str(exc)) from None
+
+
+def _report_call(
+    request: Request,
+    principal: Principal,
+    officer: str | None,
+    *,
+    purpose: str,
+    legal_basis: str | None,
+) -> Call:
+    """The record of an auditor acting on one resident's report; the officer is the
+    person at the desk when given well-formed, else the calling client."""
+    return Call(
+        services=get_services(request),
+        principal=principal,
+        action="subject.report",
+        purpose=purpose,
+        officer=officer if officer and OFFICER_RE.fullmatch(officer) else principal.client_id,
+        legal_basis=legal_basis,
+        request_id=request.scope["state"]["request_id"],
+    )
+
+
 @router.get("/subjects/{nik}/accesses", summary="Who saw this resident's data (UU PDP Pasal 32)")
 async def subject_accesses(
     request: Request,
@@ -129,19 +154,8 @@ async def subject_accesses(
     officer: Annotated[str | None, Header(alias="X-On-Behalf-Of")] = None,
 ) -> dict[str, Any]:
     services = get_services(request)
-    try:
-        parsed = parse_nik(nik)
-    except NikError as exc:
-        raise InvalidNik(str(exc)) from None
-    call = Call(
-        services=services,
-        principal=principal,
-        action="subject.report",
-        purpose="audit",
-        officer=officer if officer and OFFICER_RE.fullmatch(officer) else principal.client_id,
-        legal_basis=None,
-        request_id=request.scope["state"]["request_id"],
-    )
+    parsed = _subject(nik)
+    call = _report_call(request, principal, officer, purpose="audit", legal_basis=None)
     now = datetime.now(UTC)
     accesses = await services.audit.subject_accesses(parsed.value, include_hidden=True, now=now)
     receipt = await call.record(
@@ -168,19 +182,14 @@ async def report_token(
 ) -> dict[str, Any]:
     """For the service desk, after it has checked the resident's identity in person."""
     services = get_services(request)
-    try:
-        parsed = parse_nik(nik)
-    except NikError as exc:
-        raise InvalidNik(str(exc)) from None
+    parsed = _subject(nik)
     token, expires = await issue_report_token(services, parsed.value)
-    call = Call(
-        services=services,
-        principal=principal,
-        action="subject.report",
+    call = _report_call(
+        request,
+        principal,
+        officer,
         purpose="subject_access_request",
-        officer=officer if officer and OFFICER_RE.fullmatch(officer) else principal.client_id,
         legal_basis="UU 27/2022 Pasal 32",
-        request_id=request.scope["state"]["request_id"],
     )
     receipt = await call.record(
         decision="allow", status=200, subject_niks=[parsed.value], detail={"issued": "report_token"}
