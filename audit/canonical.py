@@ -1,24 +1,21 @@
 """RFC 8785 (JCS) canonical JSON, with a fast path for the values audit events carry.
 
 The ``rfc8785`` package is the reference. Events are mostly ASCII keys, strings, integers,
-booleans and nulls; for such values the standard library's sorted, compact, non-ASCII
-``json.dumps`` produces the very same bytes (the same escapes, the same key order for
-ASCII keys, integers written alike), at a fraction of the cost. Anything else (floats,
+booleans and nulls; for such values ``orjson`` with sorted keys produces the very same
+bytes (the same escapes, the same key order for ASCII keys, integers written alike), at
+a fraction of the cost. Anything else (floats,
 non-ASCII keys, integers beyond 2**53, lone surrogates) goes to ``rfc8785``. A property
 test checks that both paths agree.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 import rfc8785
 
 _MAX_SAFE = 2**53 - 1
-_encode = json.JSONEncoder(
-    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-).encode
 
 
 def _plain(value: Any) -> bool:
@@ -47,8 +44,8 @@ def canonical_json(value: Any) -> bytes:
     """
     if _plain(value):
         try:
-            return _encode(value).encode("utf-8")
-        except UnicodeEncodeError:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
             pass  # a lone surrogate: let the reference decide
     try:
         return rfc8785.dumps(value)

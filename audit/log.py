@@ -21,8 +21,14 @@ from audit.errors import AuditUnavailable, ProofError
 from audit.events import PreparedEvent, blind_index, format_time, prepare
 from audit.models import Alert, ConsistencyProof, EventPage, EventQuery, InclusionProof, Receipt
 from audit.schema import SQLITE_WRITE, configure_sqlite
+from audit.sqlite_writer import SqliteAppender, database_file
 
 logger = logging.getLogger("satugate.audit")
+
+
+def _expire(future: asyncio.Future[int]) -> None:
+    if not future.done():
+        future.set_exception(AuditUnavailable("the audit log did not commit in time"))
 
 
 @dataclass(slots=True)
@@ -35,11 +41,13 @@ class AuditLog:
     """The tamper-evident audit log of one gateway store.
 
     ``append`` queues an event and returns once the batch holding it is committed
-    (group commit: one transaction per batch of up to ``max_batch`` events, gathered for at
-    most ``max_wait_ms``). A background task signs a checkpoint at least every
-    ``checkpoint_interval`` seconds while the tree grows. Any number of processes may run
-    an ``AuditLog`` on the same PostgreSQL database: the database assigns positions, so
-    they all extend one tree.
+    (group commit: one transaction per batch of up to ``max_batch`` events). A batch holds
+    the events queued while the previous one was being committed, so an idle log commits
+    an event at once and a busy one shares each transaction among many;
+    ``max_wait_ms`` > 0 also waits that long for more events before a small batch. A
+    background task signs a checkpoint at least every ``checkpoint_interval`` seconds
+    while the tree grows. Any number of processes may run an ``AuditLog`` on the same
+    database: the database assigns positions, so they all extend one tree.
 
     ``commit_timeout`` bounds how long ``append`` waits before it gives up with
     :class:`AuditUnavailable`; ``read_timeout`` does the same for proofs and queries.
@@ -48,7 +56,8 @@ class AuditLog:
 
     On SQLite the engine is configured by :func:`audit.configure_sqlite` (WAL,
     ``synchronous=FULL``, ``BEGIN IMMEDIATE`` for appends); the owner of the engine should
-    call it before the first connection.
+    call it before the first connection. When the database is a plain file, appends go
+    through a :class:`~audit.sqlite_writer.SqliteAppender` (one thread hand-off per batch).
     """
 
     def __init__(
@@ -58,7 +67,7 @@ class AuditLog:
         signer: CheckpointSigner,
         blind_key: bytes,
         max_batch: int = 512,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 0.0,
         checkpoint_interval: float = 1.0,
         commit_timeout: float = 5.0,
         read_timeout: float = 15.0,
@@ -91,6 +100,8 @@ class AuditLog:
         # PostgreSQL: one round trip per batch while this process's view of the tree is
         # current (see store.append_batch_fast); the locked transaction otherwise.
         self._fast = engine.dialect.name == "postgresql"
+        self._sqlite_file = database_file(engine.url)
+        self._appender: SqliteAppender | None = None
         if engine.dialect.name == "sqlite":
             configure_sqlite(engine)
             self._write_options: dict[str, Any] = {SQLITE_WRITE: True}
@@ -124,6 +135,8 @@ class AuditLog:
             return
         self._queue = asyncio.Queue()
         self._running = True
+        if self._sqlite_file is not None:
+            self._appender = SqliteAppender(self._sqlite_file)
         self._tasks = [
             asyncio.create_task(self._run_writer(), name="audit-writer"),
             asyncio.create_task(self._run_checkpointer(), name="audit-checkpointer"),
@@ -141,6 +154,9 @@ class AuditLog:
             await checkpointer
         await writer
         self._tasks = []
+        if self._appender is not None:
+            await self._appender.aclose()
+            self._appender = None
         try:
             await self._sign_if_grown()
         except Exception:  # the log stays consistent; the next start signs instead
@@ -168,13 +184,15 @@ class AuditLog:
         if not self._running:
             raise AuditUnavailable("the audit log is not running")
         prepared = prepare(event, [self.blind_index(n) for n in subject_niks])
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
         self._queue.put_nowait(_Pending(prepared, future))
+        # On timeout the future fails, and the writer skips it if it has not taken it yet.
+        timer = loop.call_later(self._timeout, _expire, future)
         try:
-            async with asyncio.timeout(self._timeout):
-                index = await future  # on timeout: cancelled, and skipped if not yet taken
-        except TimeoutError as exc:
-            raise AuditUnavailable("the audit log did not commit in time") from exc
+            index = await future
+        finally:
+            timer.cancel()
         return Receipt(prepared.event_id, index)
 
     def _drain(self, batch: list[_Pending], limit: int) -> bool:
@@ -196,8 +214,9 @@ class AuditLog:
         stopping = first is None
         if first is not None:
             batch.append(first)
-            if self._queue.qsize() + 1 < self._max_batch and self._max_wait > 0:
-                # Wait a moment so that concurrent requests share this transaction.
+            if self._queue.qsize() + 1 < self._max_batch:
+                # Let the tasks that are ready to run queue their events first (and, if
+                # configured, wait a moment more) so that they share this transaction.
                 await asyncio.sleep(self._max_wait)
             stopping = self._drain(batch, self._max_batch)
         # A caller that gave up (timeout, cancellation) has its future done: its event is
@@ -263,6 +282,8 @@ class AuditLog:
         self._succeed(batch, new, started)
 
     async def _write_locked(self, batch: list[_Pending]) -> store.Frontier:
+        if self._appender is not None:
+            return await self._appender.append([p.event for p in batch], self._frontier)
         async with self._engine.connect() as conn:
             conn = await conn.execution_options(**self._write_options)
             async with conn.begin():

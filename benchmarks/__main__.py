@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("e2e", "policy", "treatments", "audit", "search")
+NAMES = ("e2e", "policy", "treatments", "audit", "search", "profile", "rss")
 
 
 def main(argv: list[str]) -> int:

@@ -3,15 +3,23 @@
 Both servers run under uvicorn with the same number of workers on the same machine and
 read the same records from the same SQLite source through the same connector; the bare
 one has no auth, policy, treatment or audit. Load comes from a separate process
-(``benchmarks.loadgen``), rounds interleaved, at a fixed concurrency. Embedded path:
-SQLite store, in-process limits; production path (``--production``): PostgreSQL store,
-Redis limits.
+(``benchmarks.loadgen``), rounds interleaved. Embedded path: SQLite store, in-process
+limits; production path (``--production``): PostgreSQL store, Redis limits.
+
+Two phases, each in interleaved rounds:
+
+* **peak**: closed load at ``--concurrency`` connections; requests per second and the
+  throughput ratio satugate ÷ bare;
+* **half load**: open load at half of satugate's peak rate, the same rate for both
+  servers; latency counts from each request's due time. The added p50 is satugate's p50
+  minus the bare endpoint's.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -21,6 +29,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -60,37 +70,48 @@ def _token(base: str, client: dict[str, Any]) -> str:
         return str(json.loads(r.read())["access_token"])
 
 
-def _load(
-    port: int, seconds: float, concurrency: int, paths_file: Path, headers: dict[str, str]
-) -> dict[str, float]:
-    out = subprocess.run(
-        [
+@dataclass
+class Target:
+    """A running server and the requests to send it."""
+
+    name: str
+    port: int
+    paths: Path
+    headers: dict[str, str]
+
+    def load(self, seconds: float, concurrency: int, rate: float | None = None) -> dict[str, float]:
+        argv = [
             PYTHON,
             "-m",
             "benchmarks.loadgen",
             "127.0.0.1",
-            str(port),
+            str(self.port),
             str(seconds),
             str(concurrency),
-            str(paths_file),
-            json.dumps(headers),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+            str(self.paths),
+            json.dumps(self.headers),
+        ]
+        if rate is not None:
+            argv.append(f"{rate:.3f}")
+        out = subprocess.run(argv, capture_output=True, text=True, check=True)
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks e2e")
-    parser.add_argument(
-        "--quick", action="store_true", help="a tiny run that proves the benchmark works"
-    )
+@dataclass
+class Setup:
+    gateway: Target
+    bare: Target
+    mode: str
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    env: dict[str, str]
+
+    def signal_gateway(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+
+def add_setup_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--residents", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument(
         "--production", action="store_true", help="PostgreSQL store and Redis limits"
@@ -105,10 +126,14 @@ def main(argv: list[str] | None = None) -> None:
         "--redis-url",
         default=os.environ.get("SATUGATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
     )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.residents, args.seconds, args.rounds, args.concurrency = 300, 1.0, 1, 4
 
+
+@contextlib.contextmanager
+def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iterator[Setup]:
+    """Seed demo data in a scratch directory, start the gateway and the bare endpoint.
+
+    With ``profile_to`` the gateway runs (one worker) under ``benchmarks.profiled_server``.
+    """
     with tempfile.TemporaryDirectory(prefix="satugate-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         env = {
@@ -119,8 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         }
         mode = "embedded (SQLite store, in-process limits)"
         if args.production:
-            pg_db = _fresh_pg_database(args.database_url)
-            env["SATUGATE_DATABASE_URL"] = pg_db
+            env["SATUGATE_DATABASE_URL"] = _fresh_pg_database(args.database_url)
             env["SATUGATE_REDIS_URL"] = args.redis_url
             mode = "production (PostgreSQL store, Redis limits)"
         gw_port, bare_port = _free_port(), _free_port()
@@ -167,19 +191,21 @@ def main(argv: list[str] | None = None) -> None:
             "warning",
             "--no-access-log",
         ]
-        gw = subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "uvicorn",
-                "gateway.app:create_app",
-                "--factory",
-                "--port",
-                str(gw_port),
-                *common,
-            ],
-            env=env,
-        )
+        gateway_argv = [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "gateway.app:create_app",
+            "--factory",
+            "--port",
+            str(gw_port),
+            *common,
+        ]
+        if profile_to is not None:
+            gateway_argv = [
+                PYTHON, "-m", "benchmarks.profiled_server", str(profile_to), str(gw_port)
+            ]
+        gw = subprocess.Popen(gateway_argv, env=env)
         bare_env = {**env, "SATUGATE_BENCH_SOURCES": str(data_dir / "sources" / "sources.yaml")}
         bare = subprocess.Popen(
             [
@@ -204,62 +230,111 @@ def main(argv: list[str] | None = None) -> None:
                 "X-Purpose": "social_assistance",
                 "X-On-Behalf-Of": "bench.officer",
             }
-            # warm-up, then interleaved rounds
-            _load(bare_port, 1.0, args.concurrency, paths_bare, {})
-            _load(gw_port, 1.0, args.concurrency, paths_gw, gw_headers)
-            rows: list[tuple[str, dict[str, float]]] = []
-            for _ in range(args.rounds):
-                rows.append(
-                    ("bare", _load(bare_port, args.seconds, args.concurrency, paths_bare, {}))
-                )
-                rows.append(
-                    (
-                        "satugate",
-                        _load(gw_port, args.seconds, args.concurrency, paths_gw, gw_headers),
-                    )
-                )
+            yield Setup(
+                Target("satugate", gw_port, paths_gw, gw_headers),
+                Target("bare", bare_port, paths_bare, {}),
+                mode,
+                gw,
+                data_dir,
+                env,
+            )
         finally:
             for proc in (gw, bare):
-                proc.terminate()
+                if proc.poll() is None:
+                    proc.terminate()
             for proc in (gw, bare):
-                proc.wait(timeout=30)
+                proc.wait(timeout=60)
 
-    def summary(name: str) -> dict[str, float]:
-        runs = [r for n, r in rows if n == name]
-        return {
-            "rps": round(median(r["rps"] for r in runs), 1),
-            "p50_ms": round(median(r["p50_ms"] for r in runs), 3),
-            "p99_ms": round(median(r["p99_ms"] for r in runs), 3),
-            "errors": int(sum(r["errors"] for r in runs)),
-            "requests": int(sum(r["requests"] for r in runs)),
-        }
 
-    sg, base = summary("satugate"), summary("bare")
-    ratio = round(sg["rps"] / base["rps"], 3) if base["rps"] else 0.0
-    print(
-        f"\ne2e lookups — {mode}; workers={args.workers}, concurrency={args.concurrency}, "
-        f"{args.rounds} interleaved rounds of {args.seconds}s, {args.residents:,} residents"
-    )
+def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {
+        "rps": round(median(r["rps"] for r in runs), 1),
+        "p50_ms": round(median(r["p50_ms"] for r in runs), 3),
+        "p99_ms": round(median(r["p99_ms"] for r in runs), 3),
+        "errors": int(sum(r["errors"] for r in runs)),
+        "requests": int(sum(r["requests"] for r in runs)),
+    }
+
+
+def _table(title: str, bare: dict[str, float], sg: dict[str, float]) -> None:
+    print(title)
     print(f"{'server':<10} {'rps':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
-    for name, s in (("bare", base), ("satugate", sg)):
+    for name, s in (("bare", bare), ("satugate", sg)):
         print(
             f"{name:<10} {s['rps']:>10.1f} {s['p50_ms']:>9.3f} {s['p99_ms']:>9.3f} {s['errors']:>7}"
         )
-    print(
-        f"throughput ratio satugate/bare = {ratio}; "
-        f"added p50 = {sg['p50_ms'] - base['p50_ms']:.3f} ms"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks e2e")
+    parser.add_argument(
+        "--quick", action="store_true", help="a tiny run that proves the benchmark works"
     )
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--load-fraction",
+        type=float,
+        default=0.5,
+        help="the latency phase's rate, as a fraction of satugate's peak (0 skips it)",
+    )
+    add_setup_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.residents, args.seconds, args.rounds, args.concurrency = 300, 1.0, 1, 4
+
+    with servers(args) as setup:
+        gw, bare = setup.gateway, setup.bare
+        # warm-up, then interleaved rounds
+        bare.load(1.0, args.concurrency)
+        gw.load(1.0, args.concurrency)
+        peak: dict[str, list[dict[str, float]]] = {"bare": [], "satugate": []}
+        for _ in range(args.rounds):
+            for target in (bare, gw):
+                peak[target.name].append(target.load(args.seconds, args.concurrency))
+        sg_peak, bare_peak = _summary(peak["satugate"]), _summary(peak["bare"])
+        rate = round(sg_peak["rps"] * args.load_fraction, 1)
+        steady: dict[str, list[dict[str, float]]] = {"bare": [], "satugate": []}
+        if rate > 0:
+            for _ in range(args.rounds):
+                for target in (bare, gw):
+                    steady[target.name].append(
+                        target.load(args.seconds, max(args.concurrency, 16), rate)
+                    )
+        mode = setup.mode
+
+    ratio = round(sg_peak["rps"] / bare_peak["rps"], 3) if bare_peak["rps"] else 0.0
     print(
-        json.dumps(
-            {
-                "benchmark": "e2e",
-                "mode": "production" if args.production else "embedded",
-                "satugate": sg,
-                "baseline": {"name": "bare-fastapi-same-source", **base},
-                "ratio": ratio,
-            }
+        f"\ne2e lookups — {mode}; workers={args.workers}, "
+        f"{args.rounds} interleaved rounds of {args.seconds}s per phase, "
+        f"{args.residents:,} residents"
+    )
+    _table(f"peak: closed load, {args.concurrency} connections", bare_peak, sg_peak)
+    print(f"throughput ratio satugate/bare = {ratio}")
+    result: dict[str, Any] = {
+        "benchmark": "e2e",
+        "mode": "production" if args.production else "embedded",
+        "satugate": sg_peak,
+        "baseline": {"name": "bare-fastapi-same-source", **bare_peak},
+        "ratio": ratio,
+    }
+    if steady["satugate"]:
+        sg_half, bare_half = _summary(steady["satugate"]), _summary(steady["bare"])
+        added = round(sg_half["p50_ms"] - bare_half["p50_ms"], 3)
+        _table(
+            f"\nopen load at {rate} rps ({args.load_fraction:g} of satugate's peak), both servers",
+            bare_half,
+            sg_half,
         )
-    )
+        print(f"added p50 latency = {added:.3f} ms")
+        result["open_load"] = {
+            "rate": rate,
+            "satugate": sg_half,
+            "baseline": bare_half,
+            "added_p50_ms": added,
+        }
+    print(json.dumps(result))
 
 
 def _fresh_pg_database(admin_url: str) -> str:

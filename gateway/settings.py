@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     # Multiplies every rate limit; load tests raise it, production leaves it at 1.
     rate_scale: float = Field(default=1.0, gt=0.0)
     audit_batch_max: int = Field(default=512, ge=1)
-    audit_batch_wait_ms: float = Field(default=2.0, ge=0.0)
+    audit_batch_wait_ms: float = Field(default=0.0, ge=0.0)
     audit_timeout_seconds: float = Field(default=5.0, gt=0.0)
     checkpoint_interval: float = Field(default=1.0, gt=0.0)
     source_timeout_seconds: float = Field(default=3.0, gt=0.0)

@@ -26,6 +26,7 @@ from gateway.demo.names import old_spelling
 from gateway.demo.synthetic import SyntheticSummary
 
 CIVIL = ("civil_registry",)
+_connect = sqlite3.connect  # the tests' own reads, never counted as the connector's
 
 
 def _civil_config(db: Path, **overrides: Any) -> SqlSourceConfig:
@@ -40,27 +41,39 @@ def _civil_config(db: Path, **overrides: Any) -> SqlSourceConfig:
 
 
 class QueryCounter:
-    def __init__(self, connector_engine: Any) -> None:
-        self.statements: list[str] = []
-        sa.event.listen(connector_engine.sync_engine, "before_cursor_execute", self._seen)
+    """Every SELECT a connector sends to its SQLite file, whichever connection carries
+    it (the async driver's, or the one it opens for keyed fetches)."""
 
-    def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.statements.append(statement)
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.statements: list[str] = []
+
+        def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            conn = _connect(*args, **kwargs)
+            conn.set_trace_callback(self._traced)
+            return conn
+
+        monkeypatch.setattr(sqlite3, "connect", traced)
+
+    def _traced(self, statement: str) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            self.statements.append(statement)
 
 
 @pytest.fixture
-async def civil(demo_sources: SyntheticSummary) -> AsyncIterator[tuple[SqlConnector, QueryCounter]]:
+async def civil(
+    demo_sources: SyntheticSummary, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[SqlConnector, QueryCounter]]:
     db = demo_sources.sources_file.parent / "civil.db"
     config = _civil_config(db)
     engine = create_source_engine(config.resolved_url())
-    counter = QueryCounter(engine)
+    counter = QueryCounter(monkeypatch)
     connector = SqlConnector(config, engine)
     yield connector, counter
     await connector.aclose()
 
 
 def _resident(summary: SyntheticSummary, where: str = "1=1") -> dict[str, Any]:
-    conn = sqlite3.connect(f"file:{summary.sources_file.parent / 'civil.db'}?mode=ro", uri=True)
+    conn = _connect(f"file:{summary.sources_file.parent / 'civil.db'}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
         row = conn.execute(f"SELECT * FROM residents WHERE {where} ORDER BY nik LIMIT 1").fetchone()
@@ -140,6 +153,44 @@ async def test_missing_file_is_unavailable_not_created(tmp_path: Path) -> None:
     finally:
         await connector.aclose()
     assert not db.exists()
+
+
+async def test_a_keyed_fetch_that_outlives_the_timeout_is_interrupted(
+    demo_sources: SyntheticSummary, tmp_path: Path
+) -> None:
+    """Keyed fetches from SQLite run on the caller's thread; the source's timeout still
+    stops them (SQLite's progress handler), and the connector answers afterwards."""
+    db = demo_sources.sources_file.parent / "civil.db"
+    with _connect(f"file:{db}?mode=ro", uri=True) as conn:
+        niks = [r[0] for r in conn.execute("SELECT nik FROM residents LIMIT 3000")]
+    slow = SqlConnector.from_config(_civil_config(db, timeout_seconds=1e-9))
+    try:
+        with pytest.raises(SourceUnavailable) as info:
+            await slow.fetch(niks, ["full_name", "birth_date"])
+        assert info.value.__cause__ is None
+    finally:
+        await slow.aclose()
+    connector = SqlConnector.from_config(_civil_config(db))
+    try:
+        assert len(await connector.fetch(niks, ["full_name"])) == len(niks)
+    finally:
+        await connector.aclose()
+
+
+async def test_a_source_file_removed_while_serving_is_unavailable(
+    demo_sources: SyntheticSummary, tmp_path: Path
+) -> None:
+    db = tmp_path / "civil.db"
+    db.write_bytes((demo_sources.sources_file.parent / "civil.db").read_bytes())
+    connector = SqlConnector.from_config(_civil_config(db))
+    try:
+        nik = demo_sources.sample_niks[0]
+        assert nik in await connector.fetch([nik], ["full_name"])
+        db.unlink()
+        with pytest.raises(SourceUnavailable):
+            await connector.fetch([nik], ["full_name"])
+    finally:
+        await connector.aclose()
 
 
 async def test_found_by_name_variant_kelurahan_and_rt_rw(
