@@ -45,6 +45,7 @@ class Federation:
             "nik"
         }
         self._timeout = timeout
+        self._by_name = {c.name: c for c in self.connectors}
         self._owner: dict[str, Connector] = {}
         for connector in self.connectors:
             for field in sorted(connector.fields):
@@ -87,12 +88,32 @@ class Federation:
         if not unique:
             return FederatedResult(records={})
         plan = self._plan(fields)
-        by_name = {c.name: c for c in self.connectors}
         names = list(plan)
-        answers = await asyncio.gather(
-            *(self._call(by_name[n], unique, plan[n]) for n in names)
+        # Remote sources are asked concurrently; local ones (a fetch that answers without
+        # waiting, such as a SQLite file read in place) are read while the remote ones
+        # work, with no task or timer of their own: they enforce their own timeout.
+        local = [n for n in names if getattr(self._by_name[n], "local", False)]
+        remote = [n for n in names if n not in local]
+        pending = (
+            asyncio.gather(*(self._call(self._by_name[n], unique, plan[n]) for n in remote))
+            if remote
+            else None
         )
-        results = dict(zip(names, answers, strict=True))
+        results: dict[str, dict[str, Record] | SourceUnavailable] = {}
+        try:
+            if pending is not None and local:
+                await asyncio.sleep(0)  # let the remote calls go out first
+            for name in local:
+                try:
+                    results[name] = await self._by_name[name].fetch(unique, plan[name])
+                except SourceUnavailable as exc:
+                    results[name] = exc
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        if pending is not None:
+            results.update(zip(remote, await pending, strict=True))
         primary_answer = results[self.primary.name]
         if isinstance(primary_answer, SourceUnavailable):
             raise primary_answer

@@ -19,6 +19,9 @@ class Connector(Protocol):
       Kemendagri codes whatever the source's own system.
     * ``primary``: the civil registry, whose answer decides which NIKs exist.
     * ``supports_search``: whether :meth:`search` is offered.
+    * ``local`` (optional, default false): :meth:`fetch` answers without waiting on
+      anything (a local file read in place) and enforces its own timeout, so a federation
+      calls it directly instead of in a task under a timer.
     """
 
     name: str

@@ -156,6 +156,7 @@ class SqlConnector:
         self._inline_sql: dict[tuple[str, ...], str] = {}
         if engine.url.get_backend_name() == "sqlite" and engine.url.database:
             self._sqlite_file = Path(engine.url.database.removeprefix("file:"))
+        self.local = self._sqlite_file is not None  # keyed fetches read the file in place
 
     @classmethod
     def from_config(

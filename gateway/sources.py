@@ -21,6 +21,7 @@ class MeteredConnector:
         self.datasets = inner.datasets
         self.fields = inner.fields
         self.region_system = inner.region_system
+        self.local = bool(getattr(inner, "local", False))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -49,6 +49,13 @@ CALL_HEADERS = {
 FIELDS_MAX = 2000
 READ_PARAMETERS = {
     "parameters": [
+        {
+            "name": "nik",
+            "in": "path",
+            "required": True,
+            "description": "The resident's 16-digit NIK",
+            "schema": {"type": "string"},
+        },
         *CALL_HEADERS["parameters"],
         {
             "name": "fields",
@@ -119,12 +126,15 @@ async def catalog(
     response_model_exclude_none=True,
     openapi_extra=READ_PARAMETERS,
 )
-async def read_resident(
-    request: Request,
-    nik: str,
-    call: Annotated[Call, Depends(calling("resident.read", "residents:read"))],
-) -> Any:
+async def read_resident(request: Request) -> Any:
+    # The hottest route takes the bare request (its parameters are documented above):
+    # FastAPI then resolves nothing per request.
+    call = await _reading(request)
+    nik = request.path_params["nik"]
     return JSON(await residents.read_resident(call, nik, _fields_query(request)))
+
+
+_reading = calling("resident.read", "residents:read")
 
 
 @router.post(

@@ -227,3 +227,79 @@ async def test_search_with_its_source_down_is_unavailable(sources_copy: Path) ->
             )
     finally:
         await federation.aclose()
+
+
+class _Remote:
+    """A source that waits before it answers (a network source), recording overlap."""
+
+    name = "remote"
+    datasets = frozenset({"extra"})
+    fields = frozenset({"extra_field"})
+    region_system = "kemendagri"
+    primary = False
+    supports_search = False
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.cancelled = False
+
+    async def fetch(self, niks: list[str], fields: list[str]) -> dict[str, dict[str, object]]:
+        import asyncio
+        import time
+
+        self.started = time.perf_counter()
+        try:
+            await asyncio.sleep(0.2)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        return {n: {"extra_field": "x"} for n in niks}
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_local_sources_are_read_while_remote_ones_work(
+    demo_sources: SyntheticSummary,
+) -> None:
+    import time
+
+    sql = load_sources(demo_sources.sources_file)
+    assert all(getattr(c, "local", False) for c in sql)  # SQLite files are read in place
+    remote = _Remote()
+    federation = Federation([*sql, remote])  # type: ignore[list-item]
+    try:
+        niks = _welfare_niks(demo_sources.sources_file, 2)
+        started = time.perf_counter()
+        result = await federation.fetch(niks, ["full_name", "welfare_decile", "extra_field"])
+        elapsed = time.perf_counter() - started
+    finally:
+        await federation.aclose()
+    assert remote.started - started < 0.05  # the remote source was asked first
+    assert elapsed < 0.4  # one remote wait, not a wait after the local reads
+    for nik in niks:
+        assert result.records[nik]["extra_field"] == "x"
+        assert result.provenance[nik]["welfare_decile"] == "dtks"
+
+
+async def test_a_local_failure_that_is_not_an_outage_cancels_the_remote_call(
+    demo_sources: SyntheticSummary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sql = load_sources(demo_sources.sources_file)
+    remote = _Remote()
+    federation = Federation([*sql, remote])  # type: ignore[list-item]
+
+    async def broken(*_args: object) -> dict[str, dict[str, object]]:
+        raise RuntimeError("a bug in a connector")
+
+    monkeypatch.setattr(federation.primary, "fetch", broken)
+    try:
+        with pytest.raises(RuntimeError):
+            await federation.fetch(_welfare_niks(demo_sources.sources_file, 1),
+                                   ["full_name", "extra_field"])
+        import asyncio
+
+        await asyncio.sleep(0.05)
+        assert remote.cancelled
+    finally:
+        await federation.aclose()
