@@ -348,10 +348,15 @@ class AuditLog:
             await conn.rollback()
         note = self._signer.sign(size, root)
         signed = store.StoredCheckpoint(size, root, note, format_time(datetime.now(UTC)))
-        async with self._engine.connect() as conn:
-            conn = await conn.execution_options(**self._write_options)
-            async with conn.begin():
-                await store.insert_checkpoint(conn, signed)
+        if self._appender is not None:
+            # Through the writer's own thread and connection: no second writer in this
+            # process waiting on SQLite's lock while appends queue behind it.
+            await self._appender.insert_checkpoint(signed)
+        else:
+            async with self._engine.connect() as conn:
+                conn = await conn.execution_options(**self._write_options)
+                async with conn.begin():
+                    await store.insert_checkpoint(conn, signed)
         self._known_size = max(self._known_size, size)
         return signed
 

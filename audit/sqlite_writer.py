@@ -25,8 +25,8 @@ from sqlalchemy.engine import URL
 from audit import merkle
 from audit.errors import ProofError
 from audit.events import PreparedEvent
-from audit.schema import event_subjects, events, node_key, tree_nodes
-from audit.store import Frontier
+from audit.schema import checkpoints, event_subjects, events, node_key, tree_nodes
+from audit.store import Frontier, StoredCheckpoint
 
 _DIALECT = sqlite.dialect(paramstyle="named")
 
@@ -38,6 +38,7 @@ def _sql(stmt: object) -> str:
 _INSERT_EVENT = _sql(insert(events))
 _INSERT_SUBJECT = _sql(insert(event_subjects))
 _INSERT_NODE = _sql(insert(tree_nodes))
+_INSERT_CHECKPOINT = _sql(sqlite.insert(checkpoints).on_conflict_do_nothing())
 _SIZE = _sql(select(func.max(events.c.leaf_index)))
 _KEYS = func.json_each(bindparam("keys")).table_valued("value")
 _NODES = _sql(
@@ -75,6 +76,11 @@ class SqliteAppender:
         """
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._append, batch, cached)
+
+    async def insert_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        """Store a signed checkpoint (a concurrent signer may have stored that size)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._insert_checkpoint, checkpoint)
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
@@ -129,6 +135,22 @@ class SqliteAppender:
             self._close()
             raise
         return Frontier(size + len(batch), tuple(new), hashes[-1])
+
+    def _insert_checkpoint(self, cp: StoredCheckpoint) -> None:
+        conn = self._connect()
+        try:
+            conn.execute(
+                _INSERT_CHECKPOINT,
+                {
+                    "tree_size": cp.tree_size,
+                    "root_hash": cp.root_hash,
+                    "note": cp.note,
+                    "created_at": cp.created_at,
+                },
+            )
+        except BaseException:
+            self._close()
+            raise
 
     def _frontier(self, size: int) -> Frontier:
         assert self._conn is not None
