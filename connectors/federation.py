@@ -23,6 +23,8 @@ __all__ = ["Federation"]
 log = logging.getLogger(__name__)
 
 
+_PLANS_KEPT = 256  # distinct field lists whose plans are kept
+
 class Federation:
     """Several connectors seen as one source.
 
@@ -46,6 +48,7 @@ class Federation:
         }
         self._timeout = timeout
         self._by_name = {c.name: c for c in self.connectors}
+        self._plans: dict[tuple[str, ...], dict[str, list[str]]] = {}
         self._owner: dict[str, Connector] = {}
         for connector in self.connectors:
             for field in sorted(connector.fields):
@@ -57,11 +60,22 @@ class Federation:
         return owner.name if owner else None
 
     def _plan(self, fields: Sequence[str]) -> dict[str, list[str]]:
-        plan: dict[str, list[str]] = {self.primary.name: []}
-        for field in dict.fromkeys(fields):
-            if field == "nik":
-                continue
-            plan.setdefault(self._owner[field].name, []).append(field)
+        """Which source serves which of ``fields`` (the primary always answers).
+
+        Plans are kept per field list: a gateway asks for a handful of lists, over and
+        over. Callers must not change the lists they get.
+        """
+        key = tuple(fields)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = {self.primary.name: []}
+            for field in dict.fromkeys(fields):
+                if field == "nik":
+                    continue
+                plan.setdefault(self._owner[field].name, []).append(field)
+            if len(self._plans) >= _PLANS_KEPT:
+                self._plans.clear()
+            self._plans[key] = plan
         return plan
 
     async def _call(
