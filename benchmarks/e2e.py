@@ -143,8 +143,10 @@ def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iter
             "SATUGATE_LOG_LEVEL": "warning",
         }
         mode = "embedded (SQLite store, in-process limits)"
+        scratch_db: str | None = None
         if args.production:
-            env["SATUGATE_DATABASE_URL"] = _fresh_pg_database(args.database_url)
+            scratch_db = _fresh_pg_database(args.database_url)
+            env["SATUGATE_DATABASE_URL"] = scratch_db
             env["SATUGATE_REDIS_URL"] = args.redis_url
             mode = "production (PostgreSQL store, Redis limits)"
         gw_port, bare_port = _free_port(), _free_port()
@@ -244,6 +246,8 @@ def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iter
                     proc.terminate()
             for proc in (gw, bare):
                 proc.wait(timeout=60)
+            if scratch_db is not None:
+                _drop_pg_database(args.database_url, scratch_db)
 
 
 def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -346,6 +350,16 @@ def _fresh_pg_database(admin_url: str) -> str:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_pg_database(admin_url: str, url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        conn.execute(drop)
 
 
 if __name__ == "__main__":

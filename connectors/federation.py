@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 _PLANS_KEPT = 256  # distinct field lists whose plans are kept
 
+
 class Federation:
     """Several connectors seen as one source.
 

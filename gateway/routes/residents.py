@@ -120,6 +120,9 @@ async def catalog(
 
 # The body is rendered by orjson straight from the service's dict (the response model
 # documents it in the OpenAPI schema without re-validating every answer).
+_reading = calling("resident.read", "residents:read")
+
+
 @router.get(
     "/residents/{nik}",
     response_model=ResidentResponse,
@@ -132,9 +135,6 @@ async def read_resident(request: Request) -> Any:
     call = await _reading(request)
     nik = request.path_params["nik"]
     return JSON(await residents.read_resident(call, nik, _fields_query(request)))
-
-
-_reading = calling("resident.read", "residents:read")
 
 
 @router.post(

@@ -1,0 +1,79 @@
+"""The latency, profile and memory benchmarks run end to end (tiny sizes) and report
+what they claim to measure. The figures themselves are not judged here: speed belongs
+to the full runs, on an idle machine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_quick(*args: str) -> tuple[str, dict[str, Any]]:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args, "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    return out.stdout, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_e2e_measures_the_peak_and_the_latency_under_open_load() -> None:
+    text, result = run_quick("e2e")
+    assert result["benchmark"] == "e2e"
+    for side in (result["satugate"], result["baseline"]):
+        assert side["requests"] > 0 and side["errors"] == 0
+    assert result["ratio"] == pytest.approx(
+        result["satugate"]["rps"] / result["baseline"]["rps"], abs=0.001
+    )
+    open_load = result["open_load"]
+    assert open_load["rate"] == pytest.approx(result["satugate"]["rps"] * 0.5, abs=0.1)
+    # an open load is served at its rate, not at the server's pace
+    assert open_load["satugate"]["rps"] == pytest.approx(open_load["rate"], rel=0.3)
+    assert open_load["added_p50_ms"] == pytest.approx(
+        open_load["satugate"]["p50_ms"] - open_load["baseline"]["p50_ms"], abs=0.001
+    )
+    assert "added p50 latency" in text
+
+
+@pytest.mark.slow
+def test_profile_attributes_the_gateways_time_to_its_steps() -> None:
+    text, _ = run_quick("profile")
+    assert "ms per lookup" in text
+    assert "gateway/residents.py:_fetch" in text
+    assert "audit/log.py:append" in text
+
+
+def check_rss(result: dict[str, Any]) -> None:
+    assert result["benchmark"] == "rss"
+    assert result["lookup_errors"] == 0
+    samples = result["samples"]
+    assert len(samples) == 11
+    assert samples[-1]["tree_size"] - samples[0]["tree_size"] >= result["events"]
+    assert all(s["rss_mib"] > 0 for s in samples)
+
+
+@pytest.mark.slow
+def test_rss_samples_the_worker_while_the_log_grows() -> None:
+    check_rss(run_quick("rss")[1])
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_rss_on_the_production_path(postgres_url: str, redis_url: str) -> None:
+    _, result = run_quick(
+        "rss", "--production", "--database-url", postgres_url, "--redis-url", redis_url
+    )
+    assert result["mode"] == "production"
+    check_rss(result)
