@@ -10,6 +10,7 @@ steps by cumulative time. ``--html FILE`` also saves pyinstrument's interactive 
 from __future__ import annotations
 
 import argparse
+import json
 import pstats
 import signal
 import tempfile
@@ -70,7 +71,18 @@ def main(argv: list[str] | None = None) -> None:
             f"\nprofile of the gateway ({setup.mode}), {requests:,} lookups in {wall:.1f} s at "
             f"concurrency {args.concurrency}: {result['rps']} rps, p50 {result['p50_ms']} ms"
         )
-        _report(pstats.Stats(str(stats_file)), requests, args.top)
+        steps = _report(pstats.Stats(str(stats_file)), requests, args.top)
+        print(
+            json.dumps(
+                {
+                    "benchmark": "profile",
+                    "mode": "production" if args.production else "embedded",
+                    "lookups": requests,
+                    "rps_under_profiler": result["rps"],
+                    "cumulative_us_per_lookup": steps,
+                }
+            )
+        )
 
 
 def _render(session: Path, renderer: str, out: Path) -> None:
@@ -84,7 +96,7 @@ def _render(session: Path, renderer: str, out: Path) -> None:
     )
 
 
-def _report(stats: pstats.Stats, requests: int, top: int) -> None:
+def _report(stats: pstats.Stats, requests: int, top: int) -> dict[str, float]:
     entries = stats.stats  # type: ignore[attr-defined]
     total = sum(tt for (_cc, _nc, tt, _ct, _callers) in entries.values())
     print(f"sampled time {total:.2f} s, {total / requests * 1e3:.3f} ms per lookup\n")
@@ -93,6 +105,7 @@ def _report(stats: pstats.Stats, requests: int, top: int) -> None:
     for (path, line, name), (_cc, _nc, tt, _ct, _callers) in own:
         print(f"{tt / requests * 1e6:>15.1f} {tt / total:>6.1%}  {name}  {_short(path)}:{line}")
     print(f"\n{'cum µs/lookup':>15}  step")
+    steps: dict[str, float] = {}
     for suffix, func in STEPS:
         cum = sum(
             ct
@@ -100,7 +113,9 @@ def _report(stats: pstats.Stats, requests: int, top: int) -> None:
             if name == func and path.endswith(suffix)
         )
         if cum:
+            steps[f"{suffix}:{func}"] = round(cum / requests * 1e6, 1)
             print(f"{cum / requests * 1e6:>15.1f}  {suffix}:{func}")
+    return steps
 
 
 def _short(path: str) -> str:
