@@ -26,6 +26,10 @@ from audit.sqlite_writer import SqliteAppender, database_file
 logger = logging.getLogger("satugate.audit")
 
 
+_PIPELINE = 2
+"""PostgreSQL batches in flight at once (each on its own connection)."""
+
+
 def _expire(future: asyncio.Future[int]) -> None:
     if not future.done():
         future.set_exception(AuditUnavailable("the audit log did not commit in time"))
@@ -92,6 +96,7 @@ class AuditLog:
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self._frontier: store.Frontier | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._known_size = 0
         self._origin_ok = False
         self._stats = dict.fromkeys(
@@ -218,29 +223,70 @@ class AuditLog:
                 # Let the tasks that are ready to run queue their events first (and, if
                 # configured, wait a moment more) so that they share this transaction.
                 await asyncio.sleep(self._max_wait)
-            stopping = self._drain(batch, self._max_batch)
+            limit = self._max_batch
+            if self._pipelining() and not self._in_flight:
+                # Double buffering: half now, the other half right behind it, so that
+                # the callers of one batch carry on while the database writes the next.
+                limit = min(limit, max(1, (self._queue.qsize() + 2) // 2))
+            stopping = self._drain(batch, limit)
         # A caller that gave up (timeout, cancellation) has its future done: its event is
         # not written, so a 503 answer never hides an event logged afterwards.
         return [p for p in batch if not p.future.done()], stopping
 
+    def _pipelining(self) -> bool:
+        return self._fast and self._frontier is not None
+
     async def _run_writer(self) -> None:
-        """Group commit: one batch at a time, each in one transaction."""
+        """Group commit, each batch in one transaction.
+
+        PostgreSQL, while this process's view of the tree is current: a batch goes out
+        in one round trip as soon as it is formed, with at most ``_PIPELINE`` of them in
+        flight. Each is computed on the tree its predecessor will leave; the database
+        writes it only if that is the tree it holds (see :func:`store.append_batch_fast`),
+        so a prediction that fails (a predecessor failed, another process appended)
+        writes nothing and the batch takes the locked transaction instead. Otherwise,
+        and on SQLite, one batch at a time in a locked transaction.
+        """
         while True:
             batch, stopping = await self._next_batch()
             if batch:
-                if self._fast and self._frontier is not None:
-                    await self._commit_fast(batch, self._frontier)
+                if self._pipelining():
+                    self._send_fast(batch)
+                    if len(self._in_flight) >= _PIPELINE:
+                        await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                 else:
+                    await self._settle()
                     await self._commit_locked(batch)
             if stopping:
+                await self._settle()
                 return
 
-    async def _commit_fast(self, batch: list[_Pending], base: store.Frontier) -> None:
-        """PostgreSQL: the whole batch in one round trip, computed from the tree as this
-        process last committed it; the locked transaction if another writer moved it."""
-        started = time.perf_counter()
+    async def _settle(self) -> None:
+        """Wait until no batch is in flight."""
+        while self._in_flight:
+            await asyncio.wait(set(self._in_flight))
+
+    def _send_fast(self, batch: list[_Pending]) -> None:
+        base = self._frontier
+        assert base is not None
         hashes = [merkle.leaf_hash(p.event.leaf) for p in batch]
         created, new = merkle.new_nodes(base.size, base.hashes, hashes)
+        predicted = store.Frontier(base.size + len(batch), tuple(new), hashes[-1])
+        self._frontier = predicted  # the next batch builds on this one
+        task = asyncio.create_task(self._commit_fast(batch, base, created, predicted))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _commit_fast(
+        self,
+        batch: list[_Pending],
+        base: store.Frontier,
+        created: list[tuple[int, int, bytes]],
+        predicted: store.Frontier,
+    ) -> None:
+        """PostgreSQL: the whole batch in one round trip, on the tree ``base``; the
+        locked transaction if the database holds another tree."""
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -256,12 +302,13 @@ class AuditLog:
             self._fail(batch, exc)
             return
         if not written:
+            # The prediction was wrong, and so are those of the batches behind it: they
+            # will find out the same way. The locked path reads the tree afresh.
+            self._frontier = None
             await self._commit_locked(batch)
             return
         self._stats["one_round_trip"] += 1
-        self._succeed(
-            batch, store.Frontier(base.size + len(batch), tuple(new), hashes[-1]), started
-        )
+        self._succeed(batch, predicted, started, advance=False)
 
     async def _commit_locked(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
@@ -290,8 +337,13 @@ class AuditLog:
                 await store.lock_for_append(conn)
                 return await store.append_batch(conn, [p.event for p in batch], self._frontier)
 
-    def _succeed(self, batch: list[_Pending], new: store.Frontier, started: float) -> None:
-        self._frontier = new
+    def _succeed(
+        self, batch: list[_Pending], new: store.Frontier, started: float, *, advance: bool = True
+    ) -> None:
+        """Answer a committed batch. ``advance``: the writer's view of the tree becomes
+        ``new`` (a pipelined batch advanced it when it was sent)."""
+        if advance:
+            self._frontier = new
         self._known_size = max(self._known_size, new.size)
         self._stats["batches"] += 1
         self._stats["events"] += len(batch)

@@ -223,3 +223,34 @@ async def check_one_tree_quick(engine: AsyncEngine, size: int) -> None:
         leaves = [leaf for _, leaf in await store.read_leaves(conn, 0, size)]
         assert await store.tree_size(conn) == size
         assert await store.root_hash(conn, size) == merkle.root_from_leaves(leaves)
+
+
+async def test_a_failed_batch_in_the_pipeline_costs_only_its_own_events(
+    pg_engine: AsyncEngine, signer: audit.CheckpointSigner
+) -> None:
+    """Batches go out back to back, each computed on the tree its predecessor leaves.
+    When one fails, the next (predicted on it) writes nothing and is retried in a
+    locked transaction: only the failed batch's callers get an error, and the tree has
+    no gap."""
+    log = audit.AuditLog(pg_engine, signer=signer, blind_key=BLIND_KEY)
+    async with log:
+        first = await log.append(lookup("seed"))  # the writer learns the tree
+        await log.checkpoint()
+        events = [lookup(f"q{i}") for i in range(400)]
+        events[150] = {**events[150], "event_id": first.event_id}  # a unique violation
+        results = await asyncio.gather(*(log.append(e) for e in events), return_exceptions=True)
+        before = log.stats
+        after = await asyncio.gather(*(log.append(lookup(f"r{i}")) for i in range(200)))
+        await log.checkpoint()
+    failed = [r for r in results if isinstance(r, BaseException)]
+    receipts = [r for r in results if not isinstance(r, BaseException)] + after
+    assert failed and all(isinstance(f, audit.AuditUnavailable) for f in failed)
+    assert len(failed) < 400
+    assert before["failed_batches"] == 1
+    # the batch behind the failed one was retried in a locked transaction ...
+    assert before["locked_transaction"] >= 2
+    # ... and the pipeline resumed afterwards
+    assert log.stats["one_round_trip"] > before["one_round_trip"]
+    size = 1 + len(receipts)
+    assert sorted(r.leaf_index for r in receipts) == list(range(1, size))
+    await check_one_tree(pg_engine, log, size)
