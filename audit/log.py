@@ -95,7 +95,11 @@ class AuditLog:
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
+        # The tree as this process expects it once its batches in flight land (a
+        # prediction), and the latest tree it saw committed (true for good: the log only
+        # grows). The locked path trusts only the latter.
         self._frontier: store.Frontier | None = None
+        self._confirmed: store.Frontier | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._known_size = 0
         self._origin_ok = False
@@ -271,7 +275,7 @@ class AuditLog:
         assert base is not None
         hashes = [merkle.leaf_hash(p.event.leaf) for p in batch]
         created, new = merkle.new_nodes(base.size, base.hashes, hashes)
-        predicted = store.Frontier(base.size + len(batch), tuple(new), hashes[-1])
+        predicted = store.Frontier(base.size + len(batch), tuple(new))
         self._frontier = predicted  # the next batch builds on this one
         task = asyncio.create_task(self._commit_fast(batch, base, created, predicted))
         self._in_flight.add(task)
@@ -291,7 +295,7 @@ class AuditLog:
             async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 written = await store.append_batch_fast(
-                    conn, [p.event for p in batch], base.size, created, base.last_leaf
+                    conn, [p.event for p in batch], base, created
                 )
         except DBAPIError as exc:
             if not exc.connection_invalidated:
@@ -329,13 +333,14 @@ class AuditLog:
         self._succeed(batch, new, started)
 
     async def _write_locked(self, batch: list[_Pending]) -> store.Frontier:
+        events = [p.event for p in batch]
         if self._appender is not None:
-            return await self._appender.append([p.event for p in batch], self._frontier)
+            return await self._appender.append(events, self._confirmed)
         async with self._engine.connect() as conn:
             conn = await conn.execution_options(**self._write_options)
             async with conn.begin():
                 await store.lock_for_append(conn)
-                return await store.append_batch(conn, [p.event for p in batch], self._frontier)
+                return await store.append_batch(conn, events, self._confirmed)
 
     def _succeed(
         self, batch: list[_Pending], new: store.Frontier, started: float, *, advance: bool = True
@@ -344,6 +349,8 @@ class AuditLog:
         ``new`` (a pipelined batch advanced it when it was sent)."""
         if advance:
             self._frontier = new
+        if self._confirmed is None or new.size > self._confirmed.size:
+            self._confirmed = new
         self._known_size = max(self._known_size, new.size)
         self._stats["batches"] += 1
         self._stats["events"] += len(batch)

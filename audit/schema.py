@@ -146,7 +146,7 @@ CREATE OR REPLACE FUNCTION audit_append(
     expected bigint, event_ids text[], times text[], agencies text[], officers text[],
     client_ids text[], purposes text[], decisions text[], actions text[], hidden text[],
     leaves bytea[], subjects text[], subject_leaves bigint[], nodes bigint[], hashes bytea[],
-    prev_leaf bytea
+    base_nodes bigint[], base_hashes bytea[]
 ) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -157,11 +157,14 @@ BEGIN
     IF current <> expected THEN
         RETURN current;
     END IF;
-    -- The batch's nodes were computed from a predicted tree; the size alone does not
-    -- prove the prediction (another writer could have filled the same range), the hash
-    -- of the leaf just before the batch does (every leaf carries a unique event id).
-    IF expected > 0 AND (SELECT hash FROM audit_tree_nodes WHERE node = expected - 1)
-            IS DISTINCT FROM prev_leaf THEN
+    -- The batch's nodes were computed from a predicted tree of this size. The size alone
+    -- does not prove the prediction (another writer could have filled the same range);
+    -- the tree's frontier does: the hashes of the complete subtrees that make it up,
+    -- which depend on every leaf. All of them must be stored as predicted.
+    IF (SELECT count(*) FROM audit_tree_nodes AS n
+          JOIN unnest(base_nodes, base_hashes) AS b(node, hash)
+            ON n.node = b.node AND n.hash = b.hash)
+       <> coalesce(array_length(base_nodes, 1), 0) THEN
         RETURN -1;
     END IF;
     INSERT INTO audit_events (leaf_index, event_id, "time", agency, officer, client_id,
@@ -181,9 +184,12 @@ $$
 """.strip()
 
 
+# Earlier signatures of audit_append, dropped so that only the current one can be called.
 _PG_DROP_OLD_APPEND = (
     "DROP FUNCTION IF EXISTS audit_append(bigint, text[], text[], text[], text[], text[],"
-    " text[], text[], text[], text[], bytea[], text[], bigint[], bigint[], bytea[])"
+    " text[], text[], text[], text[], bytea[], text[], bigint[], bigint[], bytea[])",
+    "DROP FUNCTION IF EXISTS audit_append(bigint, text[], text[], text[], text[], text[],"
+    " text[], text[], text[], text[], bytea[], text[], bigint[], bigint[], bytea[], bytea)",
 )
 
 
@@ -207,7 +213,7 @@ def ddl_after_create(dialect_name: str) -> list[str]:
                 )
     elif dialect_name == "postgresql":
         out.append(_PG_FUNCTION)
-        out.append(_PG_DROP_OLD_APPEND)
+        out.extend(_PG_DROP_OLD_APPEND)
         out.append(_PG_APPEND % {"lock": PG_LOCK_KEY})
         for table in APPEND_ONLY_TABLES:
             out.append(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")

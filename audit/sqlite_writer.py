@@ -134,7 +134,7 @@ class SqliteAppender:
             # batch on a fresh connection.
             self._close()
             raise
-        return Frontier(size + len(batch), tuple(new), hashes[-1])
+        return Frontier(size + len(batch), tuple(new))
 
     def _insert_checkpoint(self, cp: StoredCheckpoint) -> None:
         conn = self._connect()
@@ -155,12 +155,9 @@ class SqliteAppender:
     def _frontier(self, size: int) -> Frontier:
         assert self._conn is not None
         nodes = merkle.root_nodes(size)
-        wanted = [*nodes, *([(0, size - 1)] if size else [])]
-        keys = {node_key(lv, ix): (lv, ix) for lv, ix in wanted}
+        keys = {node_key(lv, ix): (lv, ix) for lv, ix in nodes}
         rows = self._conn.execute(_NODES, {"keys": json.dumps(list(keys))}).fetchall()
         found = {keys[int(r[0])]: bytes(r[1]) for r in rows}
         if len(found) != len(keys):
             raise ProofError("the tree's node table is missing nodes")
-        return Frontier(
-            size, tuple(found[n] for n in nodes), found[(0, size - 1)] if size else None
-        )
+        return Frontier(size, tuple(found[n] for n in nodes))

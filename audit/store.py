@@ -28,7 +28,6 @@ class Frontier:
 
     size: int
     hashes: tuple[bytes, ...]
-    last_leaf: bytes | None = None  # hash of leaf size - 1
 
 
 async def tree_size(conn: AsyncConnection) -> int:
@@ -59,9 +58,8 @@ async def read_nodes(
 
 async def frontier(conn: AsyncConnection, size: int) -> Frontier:
     nodes = merkle.root_nodes(size)
-    last = [(0, size - 1)] if size else []
-    found = await read_nodes(conn, [*nodes, *last])
-    return Frontier(size, tuple(found[n] for n in nodes), found[last[0]] if last else None)
+    found = await read_nodes(conn, nodes)
+    return Frontier(size, tuple(found[n] for n in nodes))
 
 
 async def root_hash(conn: AsyncConnection, size: int) -> bytes:
@@ -111,32 +109,37 @@ async def append_batch(
     await conn.execute(
         insert(tree_nodes), [{"node": node_key(lv, ix), "hash": h} for lv, ix, h in created]
     )
-    return Frontier(size + len(batch), tuple(new), hashes[-1])
+    return Frontier(size + len(batch), tuple(new))
 
 
 _APPEND_CALL = text(
     "SELECT audit_append(:expected, :event_ids, :times, :agencies, :officers, :client_ids,"
     " :purposes, :decisions, :actions, :hidden, :leaves, :subjects, :subject_leaves,"
-    " :nodes, :hashes, :prev_leaf)"
+    " :nodes, :hashes, :base_nodes, :base_hashes)"
 )
 
 
 async def append_batch_fast(
     conn: AsyncConnection,
     batch: Sequence[PreparedEvent],
-    size: int,
+    base: Frontier,
     created: Sequence[tuple[int, int, bytes]],
-    prev_leaf: bytes | None,
 ) -> bool:
     """PostgreSQL: append a batch in one statement, one round trip, its own transaction.
 
-    ``created`` are the batch's new tree nodes, computed for a tree of ``size`` leaves
-    whose last leaf hash is ``prev_leaf``; the ``audit_append`` function takes the append
-    lock and writes only if the tree is exactly that. Returns False, having written
-    nothing, when it is not (another writer got there first, or a batch before this one
-    failed). Run it on an AUTOCOMMIT connection: the statement's implicit transaction
-    commits durably before it returns.
+    ``created`` are the batch's new tree nodes, computed on the tree ``base`` (a size and
+    its frontier, possibly predicted: the tree as batches still in flight will leave
+    it). The ``audit_append`` function takes the append lock and writes only if the
+    stored tree is exactly that: the same size and every frontier hash stored as given.
+    Returns False, having written nothing, when it is not (another writer got there
+    first, or a batch before this one failed). Run it on an AUTOCOMMIT connection: the
+    statement's implicit transaction commits durably before it returns.
+
+    Security decision: the whole frontier is checked, not only the size or the last
+    leaf. A batch built on a mistaken prediction would otherwise store nodes that
+    contradict the leaves, and every later root and checkpoint would be wrong.
     """
+    size = base.size
     cols = [p.columns for p in batch]
     subjects = [(s, size + i) for i, p in enumerate(batch) for s in p.subjects]
     result = await conn.execute(
@@ -157,7 +160,8 @@ async def append_batch_fast(
             "subject_leaves": [i for _, i in subjects],
             "nodes": [node_key(lv, ix) for lv, ix, _ in created],
             "hashes": [h for _, _, h in created],
-            "prev_leaf": prev_leaf,
+            "base_nodes": [node_key(lv, ix) for lv, ix in merkle.root_nodes(size)],
+            "base_hashes": list(base.hashes),
         },
     )
     return bool(result.scalar_one() == size)

@@ -177,8 +177,10 @@ async def check_gapless(engine: AsyncEngine, log: audit.AuditLog, first: int) ->
 async def test_a_predicted_tree_is_written_only_if_it_is_the_real_one(
     pg_engine: AsyncEngine, signer: audit.CheckpointSigner
 ) -> None:
-    """A batch whose nodes were computed for a tree that never came to be (the batch
-    before it failed, and another writer filled the same range) must not be written."""
+    """A batch whose nodes were computed for a tree that never came to be must not be
+    written, even when the stored tree has the predicted size and the predicted last
+    leaf: here the batch before it failed, another writer filled four of its places,
+    and its last event was then written after them (as a retry would)."""
     from audit.events import prepare
 
     log = audit.AuditLog(pg_engine, signer=signer, blind_key=BLIND_KEY)
@@ -187,14 +189,15 @@ async def test_a_predicted_tree_is_written_only_if_it_is_the_real_one(
     async with pg_engine.connect() as conn:
         real = await store.frontier(conn, 5)
 
-    # What this process predicted: five more events of a batch that was never committed.
-    lost = [merkle.leaf_hash(prepare(lookup("lost"), []).leaf) for _ in range(5)]
-    _, predicted_nodes = merkle.new_nodes(5, real.hashes, lost)
-    predicted = store.Frontier(10, tuple(predicted_nodes), lost[-1])
-    # Meanwhile another writer fills exactly that range.
-    other = audit.AuditLog(pg_engine, signer=signer, blind_key=BLIND_KEY)
-    async with other:
-        await asyncio.gather(*(other.append(lookup("other")) for _ in range(5)))
+    # What this process predicted: five more events of a batch that did not commit.
+    lost = [prepare(lookup("lost"), []) for _ in range(5)]
+    _, predicted_nodes = merkle.new_nodes(5, real.hashes, [merkle.leaf_hash(p.leaf) for p in lost])
+    predicted = store.Frontier(10, tuple(predicted_nodes))
+    # Meanwhile another writer takes places 5-8, and the lost batch's last event lands at 9.
+    others = [prepare(lookup("other"), []) for _ in range(4)]
+    async with pg_engine.begin() as conn:
+        await store.lock_for_append(conn)
+        await store.append_batch(conn, [*others, lost[-1]], None)
 
     batch = [prepare(lookup("next"), []) for _ in range(3)]
     created, _ = merkle.new_nodes(
@@ -202,19 +205,19 @@ async def test_a_predicted_tree_is_written_only_if_it_is_the_real_one(
     )
     async with pg_engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        written = await store.append_batch_fast(
-            conn, batch, predicted.size, created, predicted.last_leaf
-        )
+        written = await store.append_batch_fast(conn, batch, predicted, created)
     assert written is False
     async with pg_engine.connect() as conn:
         assert await store.tree_size(conn) == 10
         actual = await store.frontier(conn, 10)
-    assert actual.size == 10 and actual.last_leaf != predicted.last_leaf
+        last = await store.read_nodes(conn, [(0, 9)])
+    assert last[0, 9] == merkle.leaf_hash(lost[-1].leaf)  # same size, same last leaf ...
+    assert actual.hashes != predicted.hashes  # ... and yet another tree
     # with the real tree as base, the same batch goes in
     created, _ = merkle.new_nodes(10, actual.hashes, [merkle.leaf_hash(p.leaf) for p in batch])
     async with pg_engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        assert await store.append_batch_fast(conn, batch, 10, created, actual.last_leaf)
+        assert await store.append_batch_fast(conn, batch, actual, created)
     await check_one_tree_quick(pg_engine, 13)
 
 
