@@ -104,7 +104,15 @@ class AuditLog:
         self._known_size = 0
         self._origin_ok = False
         self._stats = dict.fromkeys(
-            ("batches", "events", "one_round_trip", "locked_transaction", "failed_batches"), 0
+            (
+                "batches",
+                "events",
+                "one_round_trip",
+                "locked_transaction",
+                "mispredicted",
+                "failed_batches",
+            ),
+            0,
         )
         # PostgreSQL: one round trip per batch while this process's view of the tree is
         # current (see store.append_batch_fast); the locked transaction otherwise.
@@ -125,7 +133,9 @@ class AuditLog:
     @property
     def stats(self) -> dict[str, int]:
         """Counters of the writer: committed batches and events, how each batch was
-        written (one round trip, or the locked transaction), failed batches."""
+        written (one round trip, or the locked transaction), batches sent in one round
+        trip on a tree the database did not hold (then written in the locked
+        transaction), failed batches."""
         return dict(self._stats)
 
     @property
@@ -306,8 +316,11 @@ class AuditLog:
             self._fail(batch, exc)
             return
         if not written:
-            # The prediction was wrong, and so are those of the batches behind it: they
-            # will find out the same way. The locked path reads the tree afresh.
+            # The prediction was wrong (another writer appended, a batch before this one
+            # failed, or the batch behind it reached the database first), and so may be
+            # those of the batches behind it: they find out the same way. The locked path
+            # reads the tree afresh.
+            self._stats["mispredicted"] += 1
             self._frontier = None
             await self._commit_locked(batch)
             return

@@ -198,9 +198,11 @@ async def test_writer_statistics(engine: AsyncEngine, log: audit.AuditLog) -> No
     assert stats["events"] == 100 and stats["failed_batches"] == 0
     assert stats["one_round_trip"] + stats["locked_transaction"] == stats["batches"]
     if engine.dialect.name == "postgresql":
-        # a lone writer keeps its view of the tree: all but the first batch take one trip
-        assert stats["locked_transaction"] == 1
-        assert stats["one_round_trip"] == stats["batches"] - 1
+        # A lone writer keeps its view of the tree: after the first batch, batches take
+        # one trip, except where two of its own batches in flight reached the database
+        # in the wrong order (the second then writes nothing and takes the locked path).
+        assert stats["locked_transaction"] == 1 + stats["mispredicted"]
+        assert stats["one_round_trip"] >= 1
     else:
         assert stats["one_round_trip"] == 0
 
