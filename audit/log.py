@@ -101,6 +101,7 @@ class AuditLog:
         self._frontier: store.Frontier | None = None
         self._confirmed: store.Frontier | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._last_sent: asyncio.Task[None] | None = None
         self._known_size = 0
         self._origin_ok = False
         self._stats = dict.fromkeys(
@@ -287,7 +288,9 @@ class AuditLog:
         created, new = merkle.new_nodes(base.size, base.hashes, hashes)
         predicted = store.Frontier(base.size + len(batch), tuple(new))
         self._frontier = predicted  # the next batch builds on this one
-        task = asyncio.create_task(self._commit_fast(batch, base, created, predicted))
+        ahead = self._last_sent if self._last_sent in self._in_flight else None
+        task = asyncio.create_task(self._commit_fast(batch, base, created, predicted, ahead))
+        self._last_sent = task
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
@@ -297,16 +300,25 @@ class AuditLog:
         base: store.Frontier,
         created: list[tuple[int, int, bytes]],
         predicted: store.Frontier,
+        ahead: asyncio.Task[None] | None,
     ) -> None:
         """PostgreSQL: the whole batch in one round trip, on the tree ``base``; the
-        locked transaction if the database holds another tree."""
+        locked transaction if the database holds another tree.
+
+        ``ahead`` is the batch sent just before, still in flight. If this one reaches
+        the database first, it finds the tree short of ``base``: it waits for that
+        batch and tries once more, rather than giving up the prediction.
+        """
         started = time.perf_counter()
+        events = [p.event for p in batch]
         try:
             async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                written = await store.append_batch_fast(
-                    conn, [p.event for p in batch], base, created
-                )
+                stored = await store.append_batch_fast(conn, events, base, created)
+                if 0 <= stored < base.size and ahead is not None:
+                    await asyncio.wait([ahead])
+                    stored = await store.append_batch_fast(conn, events, base, created)
+                written = stored == base.size
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 self._fail(batch, exc)

@@ -161,12 +161,13 @@ BEGIN
     -- does not prove the prediction (another writer could have filled the same range);
     -- the tree's frontier does: the hashes of the complete subtrees that make it up,
     -- which depend on every leaf. All of them must be stored as predicted.
-    IF (SELECT count(*) FROM audit_tree_nodes AS n
-          JOIN unnest(base_nodes, base_hashes) AS b(node, hash)
-            ON n.node = b.node AND n.hash = b.hash)
-       <> coalesce(array_length(base_nodes, 1), 0) THEN
-        RETURN -1;
-    END IF;
+    -- One primary-key probe per frontier node (at most 64), never a scan.
+    FOR i IN 1 .. coalesce(array_length(base_nodes, 1), 0) LOOP
+        IF (SELECT hash FROM audit_tree_nodes WHERE node = base_nodes[i])
+                IS DISTINCT FROM base_hashes[i] THEN
+            RETURN -1;
+        END IF;
+    END LOOP;
     INSERT INTO audit_events (leaf_index, event_id, "time", agency, officer, client_id,
                               purpose, decision, action, hidden_until, leaf)
     SELECT expected + u.n - 1, u.event_id, u.t, u.agency, u.officer, u.client_id,

@@ -124,16 +124,18 @@ async def append_batch_fast(
     batch: Sequence[PreparedEvent],
     base: Frontier,
     created: Sequence[tuple[int, int, bytes]],
-) -> bool:
+) -> int:
     """PostgreSQL: append a batch in one statement, one round trip, its own transaction.
 
     ``created`` are the batch's new tree nodes, computed on the tree ``base`` (a size and
     its frontier, possibly predicted: the tree as batches still in flight will leave
     it). The ``audit_append`` function takes the append lock and writes only if the
     stored tree is exactly that: the same size and every frontier hash stored as given.
-    Returns False, having written nothing, when it is not (another writer got there
-    first, or a batch before this one failed). Run it on an AUTOCOMMIT connection: the
-    statement's implicit transaction commits durably before it returns.
+    Returns ``base.size`` when the batch was written. Otherwise nothing was written, and
+    it returns the stored tree's size (another writer got there first, a batch before
+    this one failed or has not landed yet), or -1 when the size matched but the
+    frontier did not. Run it on an AUTOCOMMIT connection: the statement's implicit
+    transaction commits durably before it returns.
 
     Security decision: the whole frontier is checked, not only the size or the last
     leaf. A batch built on a mistaken prediction would otherwise store nodes that
@@ -164,7 +166,7 @@ async def append_batch_fast(
             "base_hashes": list(base.hashes),
         },
     )
-    return bool(result.scalar_one() == size)
+    return int(result.scalar_one())
 
 
 async def read_leaves(conn: AsyncConnection, start: int, end: int) -> list[tuple[int, bytes]]:

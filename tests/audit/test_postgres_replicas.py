@@ -205,8 +205,8 @@ async def test_a_predicted_tree_is_written_only_if_it_is_the_real_one(
     )
     async with pg_engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        written = await store.append_batch_fast(conn, batch, predicted, created)
-    assert written is False
+        stored = await store.append_batch_fast(conn, batch, predicted, created)
+    assert stored == -1  # nothing written: the size matched, the frontier did not
     async with pg_engine.connect() as conn:
         assert await store.tree_size(conn) == 10
         actual = await store.frontier(conn, 10)
@@ -217,7 +217,7 @@ async def test_a_predicted_tree_is_written_only_if_it_is_the_real_one(
     created, _ = merkle.new_nodes(10, actual.hashes, [merkle.leaf_hash(p.leaf) for p in batch])
     async with pg_engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        assert await store.append_batch_fast(conn, batch, actual, created)
+        assert await store.append_batch_fast(conn, batch, actual, created) == 10
     await check_one_tree_quick(pg_engine, 13)
 
 
