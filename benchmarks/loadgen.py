@@ -28,6 +28,10 @@ class _Run:
         self.latencies: list[float] = []
         self.counts = {"ok": 0, "errors": 0}
 
+    def record(self, status: int, seconds: float) -> None:
+        self.latencies.append(seconds)
+        self.counts["ok" if status == 200 else "errors"] += 1
+
 
 async def _request(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: bytes, path: str, run: _Run
@@ -56,8 +60,7 @@ async def _closed_worker(host: str, port: int, run: _Run, offset: int) -> None:
             i += 1
             started = time.perf_counter()
             status = await _request(reader, writer, host.encode(), path, run)
-            run.latencies.append(time.perf_counter() - started)
-            run.counts["ok" if status == 200 else "errors"] += 1
+            run.record(status, time.perf_counter() - started)
     finally:
         writer.close()
 
@@ -77,8 +80,7 @@ async def _open_worker(
                 await asyncio.sleep(delay)
             path = run.paths[(k * 7919) % len(run.paths)]
             status = await _request(reader, writer, host.encode(), path, run)
-            run.latencies.append(time.perf_counter() - due)
-            run.counts["ok" if status == 200 else "errors"] += 1
+            run.record(status, time.perf_counter() - due)
     finally:
         writer.close()
 

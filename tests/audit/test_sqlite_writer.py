@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -53,43 +54,46 @@ async def test_two_logs_on_one_file_build_one_tree(
             await e.dispose()
 
 
-async def test_a_failed_batch_writes_nothing_and_the_next_one_succeeds(
+@pytest.fixture
+async def file_log(
     tmp_path: Path, signer: audit.CheckpointSigner
-) -> None:
-    path = tmp_path / "fail.db"
+) -> AsyncIterator[tuple[audit.AuditLog, Path]]:
+    """A running log on a SQLite file, and the file (to read it as another process)."""
+    path = tmp_path / "audit.db"
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
     await audit.install_schema(engine)
     log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY)
-    async with log:
-        first = await log.append(lookup("a"))
-        # The same event id again: the unique constraint fails the whole batch.
-        duplicate = {**lookup("b"), "event_id": first.event_id}
-        with pytest.raises(audit.AuditUnavailable):
-            await log.append(duplicate)
-        after = await log.append(lookup("c"))
+    await log.start()
+    yield log, path
+    await log.stop()
+    await engine.dispose()
+
+
+async def test_a_failed_batch_writes_nothing_and_the_next_one_succeeds(
+    file_log: tuple[audit.AuditLog, Path],
+) -> None:
+    log, path = file_log
+    first = await log.append(lookup("a"))
+    # The same event id again: the unique constraint fails the whole batch.
+    duplicate = {**lookup("b"), "event_id": first.event_id}
+    with pytest.raises(audit.AuditUnavailable):
+        await log.append(duplicate)
+    after = await log.append(lookup("c"))
     assert after.leaf_index == 1
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 2
         leaves = conn.execute("SELECT count(*) FROM audit_tree_nodes WHERE node < 2").fetchone()
         assert leaves[0] == 2
     assert log.stats["failed_batches"] == 1
-    await engine.dispose()
 
 
-async def test_an_acknowledged_event_is_committed(
-    tmp_path: Path, signer: audit.CheckpointSigner
-) -> None:
+async def test_an_acknowledged_event_is_committed(file_log: tuple[audit.AuditLog, Path]) -> None:
     """When append returns, the event is committed: another connection sees it."""
-    path = tmp_path / "durable.db"
-    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
-    await audit.install_schema(engine)
-    log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY)
-    async with log:
-        receipt = await log.append(lookup("d"))
-        with sqlite3.connect(path) as conn:
-            row = conn.execute(
-                "SELECT event_id FROM audit_events WHERE leaf_index = ?", (receipt.leaf_index,)
-            ).fetchone()
-        assert row == (receipt.event_id,)
-        assert log.stats["locked_transaction"] == 1
-    await engine.dispose()
+    log, path = file_log
+    receipt = await log.append(lookup("d"))
+    with sqlite3.connect(path) as conn:
+        row = conn.execute(
+            "SELECT event_id FROM audit_events WHERE leaf_index = ?", (receipt.leaf_index,)
+        ).fetchone()
+    assert row == (receipt.event_id,)
+    assert log.stats["locked_transaction"] == 1
