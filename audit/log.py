@@ -328,10 +328,9 @@ class AuditLog:
             self._fail(batch, exc)
             return
         if not written:
-            # The prediction was wrong (another writer appended, a batch before this one
-            # failed, or the batch behind it reached the database first), and so may be
-            # those of the batches behind it: they find out the same way. The locked path
-            # reads the tree afresh.
+            # The prediction was wrong (another writer appended, or a batch before this
+            # one failed), and so may be that of the batch behind it: it finds out the
+            # same way. The locked path reads the tree afresh.
             self._stats["mispredicted"] += 1
             self._frontier = None
             await self._commit_locked(batch)
