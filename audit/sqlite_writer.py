@@ -26,7 +26,7 @@ from audit import merkle
 from audit.errors import ProofError
 from audit.events import PreparedEvent
 from audit.schema import checkpoints, event_subjects, events, node_key, tree_nodes
-from audit.store import Frontier, StoredCheckpoint
+from audit.store import Frontier, StoredCheckpoint, batch_rows
 
 _DIALECT = sqlite.dialect(paramstyle="named")
 
@@ -112,29 +112,18 @@ class SqliteAppender:
             last = conn.execute(_SIZE).fetchone()[0]
             size = 0 if last is None else int(last) + 1
             old = cached if cached is not None and cached.size == size else self._frontier(size)
-            hashes = [merkle.leaf_hash(p.leaf) for p in batch]
-            created, new = merkle.new_nodes(size, old.hashes, hashes)
-            rows = [
-                {"leaf_index": size + i, "leaf": p.leaf, **p.columns} for i, p in enumerate(batch)
-            ]
-            conn.executemany(_INSERT_EVENT, rows)
-            subjects = [
-                {"subject": s, "leaf_index": size + i}
-                for i, p in enumerate(batch)
-                for s in p.subjects
-            ]
-            if subjects:
-                conn.executemany(_INSERT_SUBJECT, subjects)
-            conn.executemany(
-                _INSERT_NODE, [{"node": node_key(lv, ix), "hash": h} for lv, ix, h in created]
-            )
+            rows = batch_rows(old, batch)
+            conn.executemany(_INSERT_EVENT, rows.events)
+            if rows.subjects:
+                conn.executemany(_INSERT_SUBJECT, rows.subjects)
+            conn.executemany(_INSERT_NODE, rows.nodes)
             conn.execute("COMMIT")
         except BaseException:
             # Whatever failed, nothing of the batch stays: roll back, and start the next
             # batch on a fresh connection.
             self._close()
             raise
-        return Frontier(size + len(batch), tuple(new))
+        return rows.frontier
 
     def _insert_checkpoint(self, cp: StoredCheckpoint) -> None:
         conn = self._connect()

@@ -95,21 +95,36 @@ async def append_batch(
     """
     size = await tree_size(conn)
     old = cached if cached is not None and cached.size == size else await frontier(conn, size)
-    hashes = [merkle.leaf_hash(p.leaf) for p in batch]
-    created, new = merkle.new_nodes(size, old.hashes, hashes)
-    await conn.execute(
-        insert(events),
-        [{"leaf_index": size + i, "leaf": p.leaf, **p.columns} for i, p in enumerate(batch)],
+    rows = batch_rows(old, batch)
+    await conn.execute(insert(events), rows.events)
+    if rows.subjects:
+        await conn.execute(insert(event_subjects), rows.subjects)
+    await conn.execute(insert(tree_nodes), rows.nodes)
+    return rows.frontier
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRows:
+    """What appending a batch writes: its event, subject and node rows, and the tree after."""
+
+    events: list[dict[str, object]]
+    subjects: list[dict[str, object]]
+    nodes: list[dict[str, object]]
+    frontier: Frontier
+
+
+def batch_rows(base: Frontier, batch: Sequence[PreparedEvent]) -> BatchRows:
+    """The rows that append ``batch`` to the tree ``base``, with every new complete node."""
+    size = base.size
+    created, new = merkle.new_nodes(size, base.hashes, [merkle.leaf_hash(p.leaf) for p in batch])
+    return BatchRows(
+        events=[{"leaf_index": size + i, "leaf": p.leaf, **p.columns} for i, p in enumerate(batch)],
+        subjects=[
+            {"subject": s, "leaf_index": size + i} for i, p in enumerate(batch) for s in p.subjects
+        ],
+        nodes=[{"node": node_key(lv, ix), "hash": h} for lv, ix, h in created],
+        frontier=Frontier(size + len(batch), tuple(new)),
     )
-    subject_rows = [
-        {"subject": s, "leaf_index": size + i} for i, p in enumerate(batch) for s in p.subjects
-    ]
-    if subject_rows:
-        await conn.execute(insert(event_subjects), subject_rows)
-    await conn.execute(
-        insert(tree_nodes), [{"node": node_key(lv, ix), "hash": h} for lv, ix, h in created]
-    )
-    return Frontier(size + len(batch), tuple(new))
 
 
 _APPEND_CALL = text(
