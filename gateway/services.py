@@ -47,22 +47,27 @@ class Services:
     metrics: Metrics
     revoked_clients: RevokedClients | None = None
     regions: connectors.RegionTable | None = None
-    _pseudonymisers: dict[tuple[str, int, int], policies.Pseudonymiser] = field(
+    # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
+    _pseudonymisers: dict[str, tuple[object, policies.Pseudonymiser]] = field(
         default_factory=dict
     )
 
     async def pseudonymiser(self, domain: str) -> policies.Pseudonymiser:
-        """The agency domain's pseudonymiser, rebuilt only when its key versions change."""
+        """The agency domain's pseudonymiser, rebuilt only when its key versions change.
+
+        The entry holds the very versions object it was built from and is reused only for
+        that object. (Keying by ``id()`` was wrong: once a retirement dropped the old
+        object, a new one could get the same id, and a retired key kept resolving.)
+        """
         versions = await self.keyring.versions(keymod.PSEUDONYM, domain)
-        cache_key = (domain, versions.current, id(versions))
-        cached = self._pseudonymisers.get(cache_key)
-        if cached is None:
-            cached = policies.Pseudonymiser(
-                domain, {v: k.reveal() for v, k in versions.keys.items()}, versions.current
-            )
-            self._pseudonymisers = {k: v for k, v in self._pseudonymisers.items() if k[0] != domain}
-            self._pseudonymisers[cache_key] = cached
-        return cached
+        entry = self._pseudonymisers.get(domain)
+        if entry is not None and entry[0] is versions:
+            return entry[1]
+        built = policies.Pseudonymiser(
+            domain, {v: k.reveal() for v, k in versions.keys.items()}, versions.current
+        )
+        self._pseudonymisers[domain] = (versions, built)
+        return built
 
     async def aclose(self) -> None:
         await self.audit.stop()

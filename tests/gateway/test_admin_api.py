@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+import policies
 from gateway import keys as keymod
 from gateway.policy_store import read_bundle_dir
 from tests.gateway.conftest import Gateway
@@ -209,3 +212,22 @@ async def test_batch_fetches_many_and_marks_each(gateway: Gateway, demo_sources:
         "/v1/residents/batch", json={"niks": ["1"] * 1001}, headers=h
     )
     assert too_many.status_code == 422
+
+
+async def test_a_pseudonymiser_is_reused_only_for_the_key_versions_it_was_built_from(
+    gateway: Gateway,
+) -> None:
+    """Reuse follows the versions object itself: versions loaded anew (after a rotation
+    or retirement) always give a fresh pseudonymiser, so a retired key stops resolving."""
+    services = gateway.services
+    keyring = services.keyring
+    old_version = (await keyring.versions(keymod.PSEUDONYM, "dinsos")).current
+    first = await services.pseudonymiser("dinsos")
+    assert await services.pseudonymiser("dinsos") is first  # same versions: reused
+    token = first.pseudonymise("3578010101900001")
+    await keyring.rotate(keymod.PSEUDONYM, "dinsos")
+    await keyring.retire(keymod.PSEUDONYM, "dinsos", old_version)
+    after = await services.pseudonymiser("dinsos")
+    assert after is not first
+    with pytest.raises(policies.RetiredKeyVersion):
+        after.resolve(token)
