@@ -5,20 +5,28 @@ size, the frontier, three inserts, COMMIT), and each hand-off waits for the even
 thread to release the GIL. Here the whole transaction runs on one ``sqlite3`` connection
 owned by one thread, so a batch costs one hand-off, and the statements run in C.
 
-The statements are compiled once from the table definitions (SQLAlchemy Core, named
-parameters); no SQL is ever built from event content.
+Each table's rows go in as few statements as possible: multi-row ``INSERT``s of a few
+fixed sizes. ``sqlite3`` releases the GIL around every statement step and must take it
+back afterwards; while the event loop's thread is busy with requests, each of those
+takes waits for its switch interval. One step per row made a batch wait dozens of
+times; a few multi-row statements make it wait a few times.
+
+The statements are compiled once per size from the table definitions (SQLAlchemy
+Core, named parameters); no SQL is ever built from event content.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL
 
@@ -35,9 +43,37 @@ def _sql(stmt: object) -> str:
     return str(stmt.compile(dialect=_DIALECT))  # type: ignore[attr-defined]
 
 
-_INSERT_EVENT = _sql(insert(events))
-_INSERT_SUBJECT = _sql(insert(event_subjects))
-_INSERT_NODE = _sql(insert(tree_nodes))
+_TABLES = {t.name: t for t in (events, event_subjects, tree_nodes)}
+_CHUNK = 64  # rows per statement at most: 64 events use 704 of SQLite's 32,766 parameters
+
+
+@functools.cache
+def _insert_rows(table: str, rows: int) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``INSERT`` of ``rows`` rows into ``table``, and its (parameter, column) names."""
+    columns = [c.name for c in _TABLES[table].c]
+    names = tuple((f"{c}_{i}", c) for i in range(rows) for c in columns)
+    values: list[dict[str, Any]] = [
+        {c: bindparam(f"{c}_{i}") for c in columns} for i in range(rows)
+    ]
+    return _sql(insert(_TABLES[table]).values(values)), names
+
+
+def _chunks(rows: Sequence[Mapping[str, Any]]) -> Iterator[Sequence[Mapping[str, Any]]]:
+    """Runs of 64 rows, then the rest in powers of two: a handful of statement sizes."""
+    start, left = 0, len(rows)
+    while left:
+        size = _CHUNK if left >= _CHUNK else 1 << (left.bit_length() - 1)
+        yield rows[start : start + size]
+        start, left = start + size, left - size
+
+
+def _insert(conn: sqlite3.Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    for chunk in _chunks(rows):
+        sql, names = _insert_rows(table.name, len(chunk))
+        width = len(names) // len(chunk)
+        conn.execute(sql, {p: chunk[i // width][c] for i, (p, c) in enumerate(names)})
+
+
 _INSERT_CHECKPOINT = _sql(sqlite.insert(checkpoints).on_conflict_do_nothing())
 _SIZE = _sql(select(func.max(events.c.leaf_index)))
 _KEYS = func.json_each(bindparam("keys")).table_valued("value")
@@ -113,10 +149,9 @@ class SqliteAppender:
             size = 0 if last is None else int(last) + 1
             old = cached if cached is not None and cached.size == size else self._frontier(size)
             rows = batch_rows(old, batch)
-            conn.executemany(_INSERT_EVENT, rows.events)
-            if rows.subjects:
-                conn.executemany(_INSERT_SUBJECT, rows.subjects)
-            conn.executemany(_INSERT_NODE, rows.nodes)
+            _insert(conn, events, rows.events)
+            _insert(conn, event_subjects, rows.subjects)
+            _insert(conn, tree_nodes, rows.nodes)
             conn.execute("COMMIT")
         except BaseException:
             # Whatever failed, nothing of the batch stays: roll back, and start the next

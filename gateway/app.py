@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from audit import AuditUnavailable as AuditLogUnavailable
 from gateway import console
@@ -28,7 +31,69 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class Gateway(FastAPI):
+    """FastAPI, with the resident read answered without the framework's per-request work.
+
+    ``GET /v1/residents/{nik}`` is most of the traffic, and it declares no parameters:
+    its endpoint reads the bare request. Starlette's route matching (every route's
+    pattern in turn) and FastAPI's request handling cost more than the lookup's own
+    work, so that one route is matched by its own pattern and its endpoint is called
+    directly, inside the same ``GatewayMiddleware`` (request id, body limit, security
+    headers, access log, metrics), with errors rendered by the same exception handlers.
+    It stays a registered route: the OpenAPI document lists it, and the framework serves
+    it wherever the direct path does not apply (a mounted root path, OpenTelemetry on).
+    """
+
+    _direct: tuple[re.Pattern[str], APIRoute, Endpoint, ASGIApp] | None = None
+
+    def serve_directly(self, route: APIRoute, endpoint: Endpoint, *, max_body_bytes: int) -> None:
+        # The route's own compiled pattern: exactly the paths the router would match.
+        handler = GatewayMiddleware(self._answer, max_body_bytes=max_body_bytes)
+        self._direct = (route.path_regex, route, endpoint, handler)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        direct = self._direct
+        if (
+            direct is not None
+            and scope["type"] == "http"
+            and scope["method"] == "GET"
+            and not scope.get("root_path")
+        ):
+            match = direct[0].match(scope["path"])
+            if match is not None:
+                scope["app"] = self
+                scope["route"] = direct[1]
+                scope["endpoint"] = direct[2]
+                scope["path_params"] = match.groupdict()
+                await direct[3](scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self._direct is not None
+        request = Request(scope, receive)
+        try:
+            response = await self._direct[2](request)
+        except Exception as exc:
+            response = await self._handler_for(exc)(request, exc)
+        await response(scope, receive, send)
+
+    def _handler_for(self, exc: Exception) -> Callable[[Request, Exception], Awaitable[Response]]:
+        """The registered handler of the nearest class of ``exc``, as Starlette picks it."""
+        for cls in type(exc).__mro__:
+            handler = self.exception_handlers.get(cls)
+            if handler is not None:
+                return handler  # type: ignore[no-any-return]
+        raise exc
+
+    def disable_direct_path(self) -> None:
+        self._direct = None
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Gateway:
     settings = settings or Settings()
     configure_logging(settings.log_level)
 
@@ -36,13 +101,16 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services if services is not None else await build_services(settings)
+        if isinstance(app, Gateway) and _telemetry_on(app):
+            # OpenTelemetry wraps every request of the framework: let it see this one too.
+            app.disable_direct_path()
         try:
             yield
         finally:
             if owned:
                 await app.state.services.aclose()
 
-    app = FastAPI(
+    app = Gateway(
         title="satugate",
         version="1.0.0",
         description=DESCRIPTION,
@@ -60,7 +128,18 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(console.router)
     _install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
+    read = next(
+        r
+        for r in residents.router.routes
+        if isinstance(r, APIRoute) and r.path == residents.READ_PATH and "GET" in r.methods
+    )
+    app.serve_directly(read, residents.read_resident, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+def _telemetry_on(app: FastAPI) -> bool:
+    native = getattr(app, "_native_telemetry", None)
+    return bool(native is not None and native.enabled())
 
 
 def _instance(request: Request) -> str:

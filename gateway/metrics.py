@@ -27,8 +27,9 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import prometheus_client.values
 from prometheus_client import (
@@ -79,18 +80,32 @@ class Metrics:
     source_errors: Counter
     unauthenticated: Counter
     rate_limited: Counter
+    # The labelled children already made: ``labels()`` validates and locks on every call,
+    # a cost paid on each request otherwise. As many entries as the metrics have series.
+    _children: dict[tuple[object, tuple[str, ...]], Any] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def _child(self, metric: Counter | Histogram, *values: str) -> Any:
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def observe_request(
         self, *, route: str, method: str, status: int, agency: str | None, seconds: float
     ) -> None:
         """One finished HTTP request (the middleware calls this)."""
         method = method.upper() if method.upper() in _METHODS else "OTHER"
-        self.requests.labels(route, method, str(status), agency or UNAUTHENTICATED_AGENCY).inc()
-        self.request_seconds.labels(route, method).observe(seconds)
+        self._child(
+            self.requests, route, method, str(status), agency or UNAUTHENTICATED_AGENCY
+        ).inc()
+        self._child(self.request_seconds, route, method).observe(seconds)
 
     def observe_decision(self, *, agency: str, action: str, outcome: str) -> None:
         """A policy decision: ``outcome`` such as ``allow``, ``deny``, ``not_found``."""
-        self.decisions.labels(agency, action, outcome).inc()
+        self._child(self.decisions, agency, action, outcome).inc()
 
     def observe_audit_batch(self, size: int, seconds: float) -> None:
         """One group commit of the audit writer: how many events, how long it took."""
@@ -103,7 +118,7 @@ class Metrics:
 
     def observe_source(self, source: str, seconds: float, error: str | None = None) -> None:
         """One call to a source; ``error`` names the failure kind (``timeout``, ...)."""
-        self.source_seconds.labels(source).observe(seconds)
+        self._child(self.source_seconds, source).observe(seconds)
         if error is not None:
             self.source_errors.labels(source, error).inc()
 

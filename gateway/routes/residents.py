@@ -123,8 +123,11 @@ async def catalog(
 _reading = calling("resident.read", "residents:read")
 
 
+READ_PATH = "/v1/residents/{nik}"
+
+
 @router.get(
-    "/residents/{nik}",
+    READ_PATH.removeprefix(router.prefix),
     response_model=ResidentResponse,
     response_model_exclude_none=True,
     openapi_extra=READ_PARAMETERS,

@@ -12,7 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import audit
-from audit.sqlite_writer import database_file
+from audit import merkle
+from audit.sqlite_writer import _chunks, database_file
 from tests.audit.conftest import BLIND_KEY, lookup
 from tests.audit.test_postgres_replicas import check_one_tree
 
@@ -97,3 +98,36 @@ async def test_an_acknowledged_event_is_committed(file_log: tuple[audit.AuditLog
         ).fetchone()
     assert row == (receipt.event_id,)
     assert log.stats["locked_transaction"] == 1
+
+
+def test_rows_go_in_runs_of_a_few_statement_sizes() -> None:
+    for count in (0, 1, 3, 16, 63, 64, 65, 130, 512):
+        rows = [{"n": i} for i in range(count)]
+        runs = list(_chunks(rows))
+        assert [r for run in runs for r in run] == rows
+        assert all(len(run) in (1, 2, 4, 8, 16, 32, 64) for run in runs)
+        assert len(runs) <= count // 64 + 6
+
+
+async def test_batches_of_every_shape_build_the_right_tree(
+    file_log: tuple[audit.AuditLog, Path],
+) -> None:
+    """Batches that split into several multi-row statements (and several subjects per
+    event) store every leaf, subject and node: the stored root is recomputed from the
+    leaves, and every event is found by each of its subjects."""
+    log, path = file_log
+    receipts = []
+    for size in (1, 3, 64, 65, 130):
+        receipts += await asyncio.gather(
+            *(
+                log.append(lookup(f"o{size}.{i}"), subject_niks=[f"35780101019000{i % 10}", "x"])
+                for i in range(size)
+            )
+        )
+    total = 1 + 3 + 64 + 65 + 130
+    assert sorted(r.leaf_index for r in receipts) == list(range(total))
+    with sqlite3.connect(path) as conn:
+        leaves = [r[0] for r in conn.execute("SELECT leaf FROM audit_events ORDER BY leaf_index")]
+        subjects = conn.execute("SELECT count(*) FROM audit_event_subjects").fetchone()[0]
+    assert merkle.root_from_leaves(leaves) == await log.root()
+    assert subjects == 2 * total

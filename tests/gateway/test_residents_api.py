@@ -256,3 +256,73 @@ async def test_nik_from_a_region_outside_the_list_is_served_with_a_warning(
     assert r.json()["warnings"] == [f"kecamatan {moved_prefix} is a historical code"]
     r = await gateway.client.get(f"/v1/residents/{local}", headers=h, params={"fields": "sex"})
     assert r.status_code == 200 and "warnings" not in r.json()
+
+
+async def test_the_direct_read_path_answers_as_the_framework_route_does(
+    gateway: Gateway, demo_sources: Path
+) -> None:
+    """``GET /v1/residents/{nik}`` skips the framework's routing; with the direct path off,
+    the same requests go through the registered route. Both must give the same answers:
+    status, problem body, headers, and one audit event each."""
+    app = gateway.client._transport.app  # type: ignore[attr-defined]
+    nik = pick(demo_sources, city="35.78")[0]["nik"]
+    h = await gateway.headers("demo-dinsos")
+    no_purpose = {k: v for k, v in h.items() if k != "X-Purpose"}
+    requests = [
+        (f"/v1/residents/{nik}", h, None),
+        (f"/v1/residents/{nik}", h, {"fields": "full_name,welfare_decile"}),
+        (f"/v1/residents/{nik}", h, {"fields": "full_name,no_such_field"}),
+        (f"/v1/residents/{nik}", h, {"fields": "x" * 2001}),
+        (f"/v1/residents/{nik}", {}, None),
+        (f"/v1/residents/{nik}", {"Authorization": "Bearer nonsense"}, None),
+        (f"/v1/residents/{nik}", no_purpose, None),
+        ("/v1/residents/12345", h, None),
+        ("/v1/residents/search", h, None),
+        (f"/v1/residents/{nik}/", h, None),
+    ]
+
+    async def answers() -> list[tuple[int, dict, dict]]:
+        out = []
+        for path, headers, params in requests:
+            r = await gateway.client.get(
+                path, headers={**headers, "X-Request-Id": "same-id"}, params=params
+            )
+            body = r.json() if r.content else {}
+            if r.status_code == 200:
+                body.pop("audit")  # a new event each time
+            kept = {k: v for k, v in r.headers.items() if k != "content-length"}
+            out.append((r.status_code, body, kept))
+        return out
+
+    size = app.state.services.audit.stats["events"]
+    direct = await answers()
+    direct_events = app.state.services.audit.stats["events"] - size
+    assert app._direct is not None
+    saved = app._direct
+    app.disable_direct_path()
+    try:
+        routed = await answers()
+    finally:
+        app._direct = saved
+    routed_events = app.state.services.audit.stats["events"] - size - direct_events
+    assert [a[0] for a in direct] == [200, 200, 422, 422, 401, 401, 422, 422, 422, 307]
+    assert direct == routed
+    assert direct_events == routed_events > 0
+
+
+async def test_a_bug_on_the_direct_read_path_is_a_500_problem_without_details(
+    gateway: Gateway, demo_sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway import residents as service
+
+    async def broken(*_args: object) -> dict:
+        raise RuntimeError("secret detail 3578010101900001")
+
+    monkeypatch.setattr(service, "read_resident", broken)
+    nik = pick(demo_sources, city="35.78")[0]["nik"]
+    r = await gateway.client.get(
+        f"/v1/residents/{nik}", headers=await gateway.headers("demo-dinsos")
+    )
+    body = assert_problem(r, 500, "internal_error")
+    assert "secret" not in r.text and "3578" not in r.text
+    assert r.headers["x-request-id"] == body["instance"]
