@@ -408,6 +408,11 @@ class AuditLog:
                 await self._sign_if_grown()
             except Exception:  # retried next interval; appends do not depend on it
                 logger.warning("audit: checkpoint signing failed", exc_info=True)
+            if self._appender is not None:
+                try:
+                    await self._appender.checkpoint_wal()
+                except Exception as exc:  # retried next interval; the writer's limit holds
+                    logger.warning("audit: WAL checkpoint failed (%s)", type(exc).__name__)
 
     async def _sign_if_grown(self) -> store.StoredCheckpoint:
         """Sign a checkpoint for the current size unless the latest one already covers it.

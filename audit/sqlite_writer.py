@@ -92,14 +92,27 @@ def database_file(url: URL) -> Path | None:
     return Path(database)
 
 
+# The writer copies the WAL back into the database itself only past this many pages
+# (40 MiB); below it, ``checkpoint_wal`` does that work off the commit path.
+_WRITER_AUTOCHECKPOINT_PAGES = 10_000
+
+
 class SqliteAppender:
-    """Appends batches to the audit tables of one SQLite file, one transaction each."""
+    """Appends batches to the audit tables of one SQLite file, one transaction each.
+
+    SQLite's WAL is copied back into the database by ``checkpoint_wal``, on a thread and
+    connection of its own, not by whichever commit happens to cross the WAL's size limit:
+    that commit would otherwise wait for a copy of the whole WAL and its fsyncs. A
+    PASSIVE checkpoint takes no write lock, so appends go on meanwhile.
+    """
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
         self._path = path
         self._busy_timeout = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-sqlite")
+        self._wal_conn: sqlite3.Connection | None = None
+        self._wal_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-wal")
 
     def __repr__(self) -> str:
         return f"SqliteAppender({self._path.name!r})"
@@ -118,10 +131,41 @@ class SqliteAppender:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._insert_checkpoint, checkpoint)
 
+    async def checkpoint_wal(self) -> tuple[int, int]:
+        """Copy committed pages from the WAL into the database file (a PASSIVE checkpoint:
+        as far as readers allow, without blocking writers); returns the WAL's size and
+        the pages copied so far, in pages."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._wal_thread, self._checkpoint_wal)
+
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._close)
+        await loop.run_in_executor(self._wal_thread, self._close_wal)
         self._thread.shutdown(wait=True)
+        self._wal_thread.shutdown(wait=True)
+
+    # --- on the WAL thread -------------------------------------------------------------
+
+    def _checkpoint_wal(self) -> tuple[int, int]:
+        if self._wal_conn is None:
+            self._wal_conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._wal_conn.execute("PRAGMA synchronous=FULL")
+        try:
+            _busy, pages, copied = self._wal_conn.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            ).fetchone()
+        except BaseException:
+            self._close_wal()
+            raise
+        return int(pages), int(copied)
+
+    def _close_wal(self) -> None:
+        if self._wal_conn is not None:
+            self._wal_conn.close()
+            self._wal_conn = None
 
     # --- on the writer thread ------------------------------------------------------
 
@@ -133,6 +177,7 @@ class SqliteAppender:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout)}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={_WRITER_AUTOCHECKPOINT_PAGES}")
             self._conn = conn
         return self._conn
 

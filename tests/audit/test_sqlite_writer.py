@@ -131,3 +131,25 @@ async def test_batches_of_every_shape_build_the_right_tree(
         subjects = conn.execute("SELECT count(*) FROM audit_event_subjects").fetchone()[0]
     assert merkle.root_from_leaves(leaves) == await log.root()
     assert subjects == 2 * total
+
+
+async def test_the_wal_is_copied_back_off_the_commit_path(
+    file_log: tuple[audit.AuditLog, Path],
+) -> None:
+    """Commits leave the WAL to the checkpointer (up to the writer's own large limit);
+    the checkpointer's PASSIVE checkpoint copies all of it while appends go on."""
+    log, path = file_log
+    appender = log._appender
+    assert appender is not None
+    await asyncio.gather(*(log.append(lookup(f"w{i}")) for i in range(200)))
+    assert appender._conn is not None
+    limit = appender._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    assert limit == 10_000
+    concurrent = asyncio.gather(*(log.append(lookup(f"v{i}")) for i in range(50)))
+    pages, copied = await appender.checkpoint_wal()
+    assert pages > 0 and 0 <= copied <= pages
+    assert len(await concurrent) == 50
+    pages, copied = await appender.checkpoint_wal()
+    assert copied == pages > 0, "with no reader in the way, the whole WAL is copied"
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 250
