@@ -11,6 +11,7 @@ query per NIK.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import sqlite3
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from connectors.config import SqlSourceConfig
 from connectors.crosswalk import Crosswalk
+from connectors.datasets import BOOL_FIELDS, INT_FIELDS
 from connectors.errors import (
     SearchNotSupported,
     SourceConfigError,
@@ -153,7 +155,7 @@ class SqlConnector:
         )
         self._sqlite_file: Path | None = None
         self._inline: sqlite3.Connection | None = None
-        self._inline_sql: dict[tuple[str, ...], str] = {}
+        self._inline_sql: dict[tuple[bool, tuple[str, ...]], str] = {}
         if engine.url.get_backend_name() == "sqlite" and engine.url.database:
             self._sqlite_file = Path(engine.url.database.removeprefix("file:"))
         self.local = self._sqlite_file is not None  # keyed fetches read the file in place
@@ -211,14 +213,17 @@ class SqlConnector:
         assert self._sqlite_file is not None
         if self._file_missing():
             raise SourceUnavailable(self.name, "file missing")
-        sql = self._inline_sql.get(wanted)
+        one = len(niks) == 1
+        sql = self._inline_sql.get((one, wanted))
         if sql is None:
             key = self._table.c[self._config.key]
-            listed = sa.func.json_each(sa.bindparam("niks")).table_valued("value")
-            stmt = sa.select(key, *(self._col(f) for f in wanted)).where(
-                key.in_(sa.select(listed.c.value))
-            )
-            sql = self._inline_sql[wanted] = str(stmt.compile(dialect=_SQLITE))
+            if one:  # the common case: an equality probe of the key's index
+                where = key == sa.bindparam("niks")
+            else:
+                listed = sa.func.json_each(sa.bindparam("niks")).table_valued("value")
+                where = key.in_(sa.select(listed.c.value))
+            stmt = sa.select(key, *(self._col(f) for f in wanted)).where(where)
+            sql = self._inline_sql[(one, wanted)] = str(stmt.compile(dialect=_SQLITE))
         deadline = time.monotonic() + self._timeout
         try:
             if self._inline is None:
@@ -229,7 +234,7 @@ class SqlConnector:
             conn = self._inline
             conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
             try:
-                return conn.execute(sql, (json.dumps(niks),)).fetchall()
+                return conn.execute(sql, (niks[0] if one else json.dumps(niks),)).fetchall()
             finally:
                 conn.set_progress_handler(None, 0)
         except sqlite3.Error as exc:
@@ -260,12 +265,16 @@ class SqlConnector:
             stmt = sa.select(key, *(self._col(f) for f in wanted)).where(key.in_(unique))
             rows = await self._rows(stmt)
         out: dict[str, Record] = {}
+        cleaned = _needs_cleaning(tuple(wanted))
         for row in rows:
             values: tuple[Any, ...] = tuple(row)
             nik = str(values[0])
-            record: Record = {
-                f: clean_value(f, v) for f, v in zip(wanted, values[1:], strict=True)
-            }
+            record: Record = dict(zip(wanted, values[1:], strict=True))
+            if not _PLAIN_TYPES.issuperset(map(type, values)):
+                record = {f: clean_value(f, v) for f, v in record.items()}
+            else:  # strings and numbers as read: only booleans and numeric text change
+                for f in cleaned:
+                    record[f] = clean_value(f, record[f])
             if "nik" in fields:
                 record["nik"] = nik
             if self.region_system == "bps" and self._crosswalk is not None:
@@ -425,3 +434,10 @@ class SqlConnector:
 
 
 _SQLITE = sqlite_dialect.dialect()
+_PLAIN_TYPES = frozenset({str, int, float, type(None)})
+
+
+@functools.lru_cache(maxsize=256)
+def _needs_cleaning(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """The fields whose plain values ``clean_value`` may still change (see there)."""
+    return tuple(f for f in fields if f in BOOL_FIELDS or f in INT_FIELDS)
