@@ -101,6 +101,7 @@ class AuditLog:
         self._frontier: store.Frontier | None = None
         self._confirmed: store.Frontier | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._idle_fast: list[AsyncConnection] = []
         self._last_sent: asyncio.Task[None] | None = None
         self._known_size = 0
         self._origin_ok = False
@@ -174,6 +175,9 @@ class AuditLog:
             await checkpointer
         await writer
         self._tasks = []
+        while self._idle_fast:
+            with contextlib.suppress(Exception):  # a connection the server dropped
+                await self._idle_fast.pop().close()
         if self._appender is not None:
             await self._appender.aclose()
             self._appender = None
@@ -312,8 +316,7 @@ class AuditLog:
         started = time.perf_counter()
         events = [p.event for p in batch]
         try:
-            async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with asyncio.timeout(self._timeout), self._fast_connection() as conn:
                 stored = await store.append_batch_fast(conn, events, base, created)
                 if 0 <= stored < base.size and ahead is not None:
                     await asyncio.wait([ahead])
@@ -337,6 +340,29 @@ class AuditLog:
             return
         self._stats["one_round_trip"] += 1
         self._succeed(batch, predicted, started, advance=False)
+
+    @contextlib.asynccontextmanager
+    async def _fast_connection(self) -> AsyncIterator[AsyncConnection]:
+        """An AUTOCOMMIT connection for one-round-trip appends, kept between batches.
+
+        Checking a connection out of the pool, resetting it and setting its isolation
+        level cost more than the append itself; the writer keeps one per batch in flight
+        instead. A connection that saw any error is invalidated (its state is unknown,
+        and the server may have dropped it), never reused.
+        """
+        conn = self._idle_fast.pop() if self._idle_fast else None
+        if conn is None:
+            conn = await self._engine.connect()
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            with contextlib.suppress(Exception):
+                await conn.close()
+            raise
+        self._idle_fast.append(conn)
 
     async def _commit_locked(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
