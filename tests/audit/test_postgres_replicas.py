@@ -257,3 +257,42 @@ async def test_a_failed_batch_in_the_pipeline_costs_only_its_own_events(
     size = 1 + len(receipts)
     assert sorted(r.leaf_index for r in receipts) == list(range(1, size))
     await check_one_tree(pg_engine, log, size)
+
+
+async def test_the_writer_keeps_its_connections_and_replaces_a_dead_one(
+    pg_engine: AsyncEngine, signer: audit.CheckpointSigner
+) -> None:
+    """One-round-trip batches reuse the writer's connections; when the server drops one,
+    the batch on it is still written (through the locked path) and the dead connection
+    is never used again."""
+    from sqlalchemy import text
+
+    log = audit.AuditLog(pg_engine, signer=signer, blind_key=BLIND_KEY, checkpoint_interval=60)
+    await log.start()
+    try:
+        first = await log.append(lookup("k0"))
+        for i in range(1, 6):
+            await log.append(lookup(f"k{i}"))
+        assert log.stats["one_round_trip"] == 5
+        assert len(log._idle_fast) == 1, "sequential batches share one kept connection"
+
+        async def server_pids() -> set[int]:
+            pids = set()
+            for conn in log._idle_fast:
+                raw = await conn.get_raw_connection()
+                pids.add(raw.driver_connection.get_server_pid())  # type: ignore[union-attr]
+            return pids
+
+        dead = await server_pids()
+        async with pg_engine.connect() as admin:
+            for pid in dead:
+                await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        after = await log.append(lookup("after"))
+        assert after.leaf_index == first.leaf_index + 6
+        assert (await log.append(lookup("again"))).leaf_index == first.leaf_index + 7
+        assert log.stats["failed_batches"] == 0
+        assert log._idle_fast and not (await server_pids()) & dead
+    finally:
+        await log.stop()
+    assert not log._idle_fast, "stop closes the kept connections"
+    await check_one_tree_quick(pg_engine, first.leaf_index + 8)
