@@ -11,7 +11,6 @@ query per NIK.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import sqlite3
@@ -29,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from connectors.config import SqlSourceConfig
 from connectors.crosswalk import Crosswalk
-from connectors.datasets import BOOL_FIELDS, INT_FIELDS
 from connectors.errors import (
     SearchNotSupported,
     SourceConfigError,
@@ -39,7 +37,7 @@ from connectors.errors import (
 from connectors.matching import THRESHOLD, BlockRow, check_query, score_block
 from connectors.models import Candidate, Record, SearchQuery
 from connectors.names import NormalisedName, normalise_name
-from connectors.values import clean_value, to_kemendagri_codes
+from connectors.values import changed_when_plain, clean_value, to_kemendagri_codes
 
 __all__ = ["SqlConnector", "async_url", "create_source_engine"]
 
@@ -265,7 +263,7 @@ class SqlConnector:
             stmt = sa.select(key, *(self._col(f) for f in wanted)).where(key.in_(unique))
             rows = await self._rows(stmt)
         out: dict[str, Record] = {}
-        cleaned = _needs_cleaning(tuple(wanted))
+        cleaned = changed_when_plain(tuple(wanted))
         for row in rows:
             values: tuple[Any, ...] = tuple(row)
             nik = str(values[0])
@@ -435,9 +433,3 @@ class SqlConnector:
 
 _SQLITE = sqlite_dialect.dialect()
 _PLAIN_TYPES = frozenset({str, int, float, type(None)})
-
-
-@functools.lru_cache(maxsize=256)
-def _needs_cleaning(fields: tuple[str, ...]) -> tuple[str, ...]:
-    """The fields whose plain values ``clean_value`` may still change (see there)."""
-    return tuple(f for f in fields if f in BOOL_FIELDS or f in INT_FIELDS)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from decimal import Decimal
 
 from connectors.crosswalk import Crosswalk
 from connectors.datasets import BOOL_FIELDS, INT_FIELDS, REGION_CODE_FIELDS
 
-__all__ = ["clean_value", "to_kemendagri_codes"]
+__all__ = ["changed_when_plain", "clean_value", "to_kemendagri_codes"]
 
 
 def clean_value(field: str, value: object) -> object:
@@ -31,6 +32,13 @@ def clean_value(field: str, value: object) -> object:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).decode("utf-8", "replace")
     return value
+
+
+@functools.lru_cache(maxsize=256)
+def changed_when_plain(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``fields`` whose plain values (text, numbers, null) ``clean_value`` may
+    still change: booleans, and numbers stored as text. The others pass unchanged."""
+    return tuple(f for f in fields if f in BOOL_FIELDS or f in INT_FIELDS)
 
 
 def to_kemendagri_codes(record: Mapping[str, object], crosswalk: Crosswalk) -> dict[str, object]:
