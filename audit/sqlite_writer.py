@@ -1,18 +1,26 @@
-"""SQLite appends in one hop: each batch is one transaction on a dedicated thread.
+"""SQLite appends: each batch is one transaction, written where it costs least.
 
-Through the async driver a batch costs one thread hand-off per statement (BEGIN, the
-size, the frontier, three inserts, COMMIT), and each hand-off waits for the event loop's
-thread to release the GIL. Here the whole transaction runs on one ``sqlite3`` connection
-owned by one thread, so a batch costs one hand-off, and the statements run in C.
+A batch is written by the event loop's own thread, synchronously, and only the WAL's
+fsync is handed to a thread. Writing on a worker thread cost a GIL hand-back after every
+statement step (``sqlite3`` releases the GIL around each): while the loop's thread was
+busy with requests, each of those waited for it, and a batch waited several times. Now a
+batch costs one hand-off, for the fsync, and the loop serves other requests meanwhile.
+
+Durability is the same as ``synchronous=FULL``: the connection commits with
+``synchronous=NORMAL`` (the WAL is written, not synced) and :meth:`SqliteAppender.append`
+returns only after an ``fdatasync`` of the WAL file has covered that commit, which is
+what FULL does inside the commit. A failed fsync is not retried: after one, Linux may
+report later ones as clean although pages were lost, so the appender refuses every
+further batch (fail closed) until the process restarts and SQLite recovers the WAL.
+
+The loop's thread never waits for a lock: its connection has no busy timeout. When
+another connection holds the write lock (a second gateway process on the same file, an
+administrative write), the batch is written on the worker thread instead, which waits
+for the lock as long as the busy timeout allows.
 
 Each table's rows go in as few statements as possible: multi-row ``INSERT``s of a few
-fixed sizes. ``sqlite3`` releases the GIL around every statement step and must take it
-back afterwards; while the event loop's thread is busy with requests, each of those
-takes waits for its switch interval. One step per row made a batch wait dozens of
-times; a few multi-row statements make it wait a few times.
-
-The statements are compiled once per size from the table definitions (SQLAlchemy
-Core, named parameters); no SQL is ever built from event content.
+fixed sizes, compiled once per size from the table definitions (SQLAlchemy Core,
+positional parameters); no SQL is ever built from event content.
 """
 
 from __future__ import annotations
@@ -20,23 +28,28 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
+import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL
 
 from audit import merkle
-from audit.errors import ProofError
+from audit.errors import AuditUnavailable, ProofError
 from audit.events import PreparedEvent
 from audit.schema import checkpoints, event_subjects, events, node_key, tree_nodes
 from audit.store import Frontier, StoredCheckpoint, batch_rows
 
+_R = TypeVar("_R")
+logger = logging.getLogger("satugate.audit")
 _DIALECT = sqlite.dialect(paramstyle="named")
+_POSITIONAL = sqlite.dialect(paramstyle="qmark")
 
 
 def _sql(stmt: object) -> str:
@@ -48,14 +61,18 @@ _CHUNK = 64  # rows per statement at most: 64 events use 704 of SQLite's 32,766 
 
 
 @functools.cache
-def _insert_rows(table: str, rows: int) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """``INSERT`` of ``rows`` rows into ``table``, and its (parameter, column) names."""
+def _insert_rows(table: str, rows: int) -> tuple[str, tuple[str, ...]]:
+    """``INSERT`` of ``rows`` rows into ``table`` with positional parameters, and the
+    column of each parameter within its row."""
     columns = [c.name for c in _TABLES[table].c]
-    names = tuple((f"{c}_{i}", c) for i in range(rows) for c in columns)
     values: list[dict[str, Any]] = [
         {c: bindparam(f"{c}_{i}") for c in columns} for i in range(rows)
     ]
-    return _sql(insert(_TABLES[table]).values(values)), names
+    compiled = insert(_TABLES[table]).values(values).compile(dialect=_POSITIONAL)
+    order = compiled.positiontup or []
+    expected = [f"{c}_{i}" for i in range(rows) for c in columns]
+    assert list(order) == expected, "the dialect orders the parameters row by row"
+    return str(compiled), tuple(columns)
 
 
 def _chunks(rows: Sequence[Mapping[str, Any]]) -> Iterator[Sequence[Mapping[str, Any]]]:
@@ -69,9 +86,8 @@ def _chunks(rows: Sequence[Mapping[str, Any]]) -> Iterator[Sequence[Mapping[str,
 
 def _insert(conn: sqlite3.Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     for chunk in _chunks(rows):
-        sql, names = _insert_rows(table.name, len(chunk))
-        width = len(names) // len(chunk)
-        conn.execute(sql, {p: chunk[i // width][c] for i, (p, c) in enumerate(names)})
+        sql, columns = _insert_rows(table.name, len(chunk))
+        conn.execute(sql, [row[c] for row in chunk for c in columns])
 
 
 _INSERT_CHECKPOINT = _sql(sqlite.insert(checkpoints).on_conflict_do_nothing())
@@ -80,6 +96,19 @@ _KEYS = func.json_each(bindparam("keys")).table_valued("value")
 _NODES = _sql(
     select(tree_nodes.c.node, tree_nodes.c.hash).where(tree_nodes.c.node.in_(select(_KEYS.c.value)))
 )
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Another connection holds the lock (any of SQLite's extended BUSY codes)."""
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def _fdatasync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 
 
 def database_file(url: URL) -> Path | None:
@@ -100,6 +129,9 @@ _WRITER_AUTOCHECKPOINT_PAGES = 10_000
 class SqliteAppender:
     """Appends batches to the audit tables of one SQLite file, one transaction each.
 
+    Not for concurrent use: one caller appends at a time (the log's writer task), which
+    ``_lock`` makes sure of for the connection's sake.
+
     SQLite's WAL is copied back into the database by ``checkpoint_wal``, on a thread and
     connection of its own, not by whichever commit happens to cross the WAL's size limit:
     that commit would otherwise wait for a copy of the whole WAL and its fsyncs. A
@@ -108,8 +140,11 @@ class SqliteAppender:
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
         self._path = path
+        self._wal = path.with_name(path.name + "-wal")
         self._busy_timeout = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()  # the connection: inline use or the worker thread's
+        self._broken = False  # an fsync failed: nothing more is written
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-sqlite")
         self._wal_conn: sqlite3.Connection | None = None
         self._wal_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-wal")
@@ -123,13 +158,14 @@ class SqliteAppender:
         ``cached`` is trusted only when the database says the tree still has its size
         (another process may have appended since).
         """
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._append, batch, cached)
+        frontier = await self._write(functools.partial(self._append, batch, cached))
+        await self._sync()
+        return frontier
 
     async def insert_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         """Store a signed checkpoint (a concurrent signer may have stored that size)."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._insert_checkpoint, checkpoint)
+        await self._write(functools.partial(self._insert_checkpoint, checkpoint))
+        await self._sync()
 
     async def checkpoint_wal(self) -> tuple[int, int]:
         """Copy committed pages from the WAL into the database file (a PASSIVE checkpoint:
@@ -140,10 +176,47 @@ class SqliteAppender:
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._close)
+        async with self._lock:
+            self._close()
         await loop.run_in_executor(self._wal_thread, self._close_wal)
         self._thread.shutdown(wait=True)
         self._wal_thread.shutdown(wait=True)
+
+    async def _write(self, write: Callable[[], _R]) -> _R:
+        """Run one transaction: here, unless another connection holds the write lock;
+        then on the worker thread, which waits for it."""
+        if self._broken:
+            raise AuditUnavailable("an fsync of the audit WAL failed; restart to recover")
+        async with self._lock:
+            try:
+                return write()
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._waiting, write)
+
+    def _waiting(self, write: Callable[[], _R]) -> _R:
+        conn = self._connect()
+        conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout)}")
+        try:
+            return write()
+        finally:
+            if self._conn is not None:
+                self._conn.execute("PRAGMA busy_timeout=0")
+
+    async def _sync(self) -> None:
+        """Make every commit so far durable: one ``fdatasync`` of the WAL, on a thread."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._thread, _fdatasync, self._wal)
+        except OSError as exc:
+            self._broken = True
+            logger.error(
+                "audit: an fsync of the WAL failed (%s); appends stop until restart",
+                type(exc).__name__,
+            )
+            raise AuditUnavailable("an fsync of the audit WAL failed") from exc
 
     # --- on the WAL thread -------------------------------------------------------------
 
@@ -167,16 +240,18 @@ class SqliteAppender:
             self._wal_conn.close()
             self._wal_conn = None
 
-    # --- on the writer thread ------------------------------------------------------
+    # --- under the lock: on the loop's thread, or on the worker thread -----------------
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=30
+                self._path, isolation_level=None, check_same_thread=False, timeout=0
             )
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout)}")
+            # Commits write the WAL without syncing it; ``_sync`` does, before any caller
+            # hears of the commit (FULL's guarantee, with the fsync off the loop).
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=0")
             conn.execute(f"PRAGMA wal_autocheckpoint={_WRITER_AUTOCHECKPOINT_PAGES}")
             self._conn = conn
         return self._conn
@@ -190,6 +265,11 @@ class SqliteAppender:
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
             last = conn.execute(_SIZE).fetchone()[0]
             size = 0 if last is None else int(last) + 1
             old = cached if cached is not None and cached.size == size else self._frontier(size)
@@ -217,6 +297,10 @@ class SqliteAppender:
                     "created_at": cp.created_at,
                 },
             )
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                self._close()
+            raise
         except BaseException:
             self._close()
             raise

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import audit
-from audit import merkle
+from audit import merkle, sqlite_writer
 from audit.sqlite_writer import _chunks, database_file
 from tests.audit.conftest import BLIND_KEY, lookup
 from tests.audit.test_postgres_replicas import check_one_tree
@@ -153,3 +153,83 @@ async def test_the_wal_is_copied_back_off_the_commit_path(
     assert copied == pages > 0, "with no reader in the way, the whole WAL is copied"
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 250
+
+
+async def test_a_commit_is_synced_before_its_caller_hears_of_it(
+    file_log: tuple[audit.AuditLog, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer commits without syncing (``synchronous=NORMAL``), then syncs the WAL:
+    by the time of the sync the batch is committed, and its caller is still waiting."""
+    log, path = file_log
+    seen: list[tuple[Path, int, bool]] = []
+    task: asyncio.Task[audit.Receipt] | None = None
+    real = sqlite_writer._fdatasync
+
+    def syncing(wal: Path) -> None:
+        with sqlite3.connect(path) as conn:
+            committed = conn.execute("SELECT count(*) FROM audit_events").fetchone()[0]
+        seen.append((wal, committed, task is not None and task.done()))
+        real(wal)
+
+    monkeypatch.setattr(sqlite_writer, "_fdatasync", syncing)
+    task = asyncio.create_task(log.append(lookup("s")))
+    receipt = await task
+    assert seen == [(path.with_name(path.name + "-wal"), receipt.leaf_index + 1, False)]
+    appender = log._appender
+    assert appender is not None and appender._conn is not None
+    assert appender._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+async def test_a_failed_fsync_stops_every_later_append(
+    file_log: tuple[audit.AuditLog, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a failed fsync the kernel may call later ones clean although pages were
+    lost: the log fails closed for good instead of trusting them."""
+    log, _path = file_log
+    await log.append(lookup("before"))
+
+    def failing(_wal: Path) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(sqlite_writer, "_fdatasync", failing)
+    with pytest.raises(audit.AuditUnavailable):
+        await log.append(lookup("lost"))
+    monkeypatch.undo()
+    with pytest.raises(audit.AuditUnavailable):
+        await log.append(lookup("after"))
+    assert log.stats["failed_batches"] == 2
+
+
+async def test_a_batch_waits_for_another_writer_off_the_event_loop(
+    file_log: tuple[audit.AuditLog, Path],
+) -> None:
+    """While another connection holds the write lock, the batch is written on the
+    worker thread once the lock is free; the event loop keeps running meanwhile."""
+    log, path = file_log
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        pending = asyncio.create_task(log.append(lookup("waits")))
+        await asyncio.sleep(0.3)
+        assert not pending.done(), "the batch cannot commit while the lock is held"
+        assert ticks >= 10, "the loop was not blocked by the waiting batch"
+        other.execute("COMMIT")
+        receipt = await asyncio.wait_for(pending, 5)
+    finally:
+        ticking.cancel()
+        other.close()
+    assert receipt.leaf_index == 0
+    after = await log.append(lookup("inline again"))
+    assert after.leaf_index == 1
+    assert log.stats["failed_batches"] == 0
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 2
