@@ -323,6 +323,8 @@ class AuditLog:
                     await asyncio.wait([ahead])
                     stored = await store.append_batch_fast(conn, events, base, created)
                 written = stored == base.size
+        except store.ConnectionLost:
+            written = False  # the kept connection died: the locked path retries the batch
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 self._fail(batch, exc)

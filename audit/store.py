@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import asyncpg
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -127,11 +128,30 @@ def batch_rows(base: Frontier, batch: Sequence[PreparedEvent]) -> BatchRows:
     )
 
 
-_APPEND_CALL = text(
-    "SELECT audit_append(:expected, :event_ids, :times, :agencies, :officers, :client_ids,"
-    " :purposes, :decisions, :actions, :hidden, :leaves, :subjects, :subject_leaves,"
-    " :nodes, :hashes, :base_nodes, :base_hashes)"
+_APPEND_ARGS = (
+    "expected", "event_ids", "times", "agencies", "officers", "client_ids", "purposes",
+    "decisions", "actions", "hidden", "leaves", "subjects", "subject_leaves", "nodes", "hashes",
+    "base_nodes", "base_hashes",
+)  # fmt: skip
+_APPEND_CALL = text(f"SELECT audit_append({', '.join(f':{a}' for a in _APPEND_ARGS)})")
+_APPEND_NATIVE = f"SELECT audit_append({', '.join(f'${i + 1}' for i in range(len(_APPEND_ARGS)))})"
+
+# What asyncpg raises when the connection, not the statement, failed: the socket, the
+# client's own state (a backend that was terminated while idle leaves the protocol in a
+# state where the next statement is refused before it is sent), class 08 (connection
+# exception) and class 57 (operator intervention: a terminated backend, a shutdown).
+_CONNECTION_ERRORS = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
 )
+
+
+class ConnectionLost(Exception):
+    """The connection failed during a one-round-trip append; whether the batch was
+    written is unknown to this side (the locked path finds out)."""
 
 
 async def append_batch_fast(
@@ -150,7 +170,12 @@ async def append_batch_fast(
     it returns the stored tree's size (another writer got there first, a batch before
     this one failed or has not landed yet), or -1 when the size matched but the
     frontier did not. Run it on an AUTOCOMMIT connection: the statement's implicit
-    transaction commits durably before it returns.
+    transaction commits durably before it returns. Raises :class:`ConnectionLost` when
+    the connection failed under the statement.
+
+    On asyncpg the statement goes to the driver's own connection, positional and
+    prepared once per connection: SQLAlchemy's layers between cost more than the
+    round trip itself.
 
     Security decision: the whole frontier is checked, not only the size or the last
     leaf. A batch built on a mistaken prediction would otherwise store nodes that
@@ -159,29 +184,34 @@ async def append_batch_fast(
     size = base.size
     cols = [p.columns for p in batch]
     subjects = [(s, size + i) for i, p in enumerate(batch) for s in p.subjects]
-    result = await conn.execute(
-        _APPEND_CALL,
-        {
-            "expected": size,
-            "event_ids": [c["event_id"] for c in cols],
-            "times": [c["time"] for c in cols],
-            "agencies": [c["agency"] for c in cols],
-            "officers": [c["officer"] for c in cols],
-            "client_ids": [c["client_id"] for c in cols],
-            "purposes": [c["purpose"] for c in cols],
-            "decisions": [c["decision"] for c in cols],
-            "actions": [c["action"] for c in cols],
-            "hidden": [c["hidden_until"] for c in cols],
-            "leaves": [p.leaf for p in batch],
-            "subjects": [s for s, _ in subjects],
-            "subject_leaves": [i for _, i in subjects],
-            "nodes": [node_key(lv, ix) for lv, ix, _ in created],
-            "hashes": [h for _, _, h in created],
-            "base_nodes": [node_key(lv, ix) for lv, ix in merkle.root_nodes(size)],
-            "base_hashes": list(base.hashes),
-        },
+    args = (
+        size,
+        [c["event_id"] for c in cols],
+        [c["time"] for c in cols],
+        [c["agency"] for c in cols],
+        [c["officer"] for c in cols],
+        [c["client_id"] for c in cols],
+        [c["purpose"] for c in cols],
+        [c["decision"] for c in cols],
+        [c["action"] for c in cols],
+        [c["hidden_until"] for c in cols],
+        [p.leaf for p in batch],
+        [s for s, _ in subjects],
+        [i for _, i in subjects],
+        [node_key(lv, ix) for lv, ix, _ in created],
+        [h for _, _, h in created],
+        [node_key(lv, ix) for lv, ix in merkle.root_nodes(size)],
+        list(base.hashes),
     )
-    return int(result.scalar_one())
+    if conn.dialect.driver != "asyncpg":
+        result = await conn.execute(_APPEND_CALL, dict(zip(_APPEND_ARGS, args, strict=True)))
+        return int(result.scalar_one())
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    try:
+        return int(await driver.fetchval(_APPEND_NATIVE, *args))
+    except _CONNECTION_ERRORS as exc:
+        raise ConnectionLost(type(exc).__name__) from None
 
 
 async def read_leaves(conn: AsyncConnection, start: int, end: int) -> list[tuple[int, bytes]]:
