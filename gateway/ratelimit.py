@@ -7,9 +7,11 @@ slides continuously instead of resetting on the minute. The whole state of a key
 number, its *theoretical arrival time* (TAT), so a check is O(1) in time and memory.
 
 * ``build_rate_limiter(None)``: the embedded default, one process, state in a dict.
-* ``build_rate_limiter("redis://...")``: the production path. Every check is a single Lua
-  script run atomically by Redis with Redis' own clock, so all workers and replicas share
-  one limit per key and their clock skew does not matter.
+* ``build_rate_limiter("redis://...")``: the production path. Every check runs in a Lua
+  script, atomically in Redis and on Redis' own clock, so all workers and replicas share
+  one limit per key and their clock skew does not matter. The checks a worker makes while
+  its previous script run is in flight share the next run (``gateway.coalesce``), taken
+  in order as if one after the other.
 
 Security decisions:
 
@@ -37,6 +39,8 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
+from gateway.coalesce import Coalescer
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -218,45 +222,61 @@ class InProcessRateLimiter:
         self._tat.clear()
 
 
-# GCRA over several keys, atomically, in integer microseconds on Redis' clock.
-# KEYS[i]: a bucket; ARGV[2i-1], ARGV[2i]: its emission interval (us) and limit.
-# Returns 4 integers per key: allowed (0/1), remaining, retry_after_us, reset_after_us.
-# The new TATs are written only when every key allows (all or nothing).
+# GCRA over groups of keys, atomically, in integer microseconds on Redis' clock.
+# Each group is one request's keys, all or nothing: its new TATs are kept only when every
+# key of the group allows. The groups are taken in order, as if run one after the other at
+# the same instant, so a later group sees the TATs an earlier one kept (one bucket can be
+# in several groups: concurrent requests of one client).
+# KEYS: the buckets of every group, group after group (a bucket may repeat across groups).
+# ARGV: for each group, its number of keys n, then n pairs: emission interval (us), limit.
+# Returns 4 integers per key, in KEYS order: allowed (0/1), remaining, retry_after_us,
+# reset_after_us. Each bucket kept is written once, with its final TAT and a TTL to it.
 # TATs are written with %d: Lua's tostring keeps only 14 significant digits.
 _GCRA_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local out = {}
-local new_tats = {}
-local all_allowed = true
-for i = 1, #KEYS do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local limit = tonumber(ARGV[2 * i])
-  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
-  if tat < now then tat = now end
-  local tolerance = interval * limit
-  local new_tat = tat + interval
-  local allow_at = new_tat - tolerance
-  if allow_at > now then
-    all_allowed = false
-    out[4 * i - 3] = 0
-    out[4 * i - 2] = 0
-    out[4 * i - 1] = allow_at - now
-    out[4 * i] = tat - now
-  else
-    new_tats[i] = new_tat
-    out[4 * i - 3] = 1
-    out[4 * i - 2] = math.floor((now + tolerance - new_tat) / interval)
-    out[4 * i - 1] = 0
-    out[4 * i] = new_tat - now
+local kept = {}
+local first = 1
+local a = 1
+while a <= #ARGV do
+  local last = first + tonumber(ARGV[a]) - 1
+  a = a + 1
+  local new_tats = {}
+  local all_allowed = true
+  for i = first, last do
+    local interval = tonumber(ARGV[a])
+    local limit = tonumber(ARGV[a + 1])
+    a = a + 2
+    local tat = kept[KEYS[i]] or tonumber(redis.call('GET', KEYS[i]) or now)
+    if tat < now then tat = now end
+    local tolerance = interval * limit
+    local new_tat = tat + interval
+    local allow_at = new_tat - tolerance
+    if allow_at > now then
+      all_allowed = false
+      out[4 * i - 3] = 0
+      out[4 * i - 2] = 0
+      out[4 * i - 1] = allow_at - now
+      out[4 * i] = tat - now
+    else
+      new_tats[i] = new_tat
+      out[4 * i - 3] = 1
+      out[4 * i - 2] = math.floor((now + tolerance - new_tat) / interval)
+      out[4 * i - 1] = 0
+      out[4 * i] = new_tat - now
+    end
   end
+  if all_allowed then
+    for i = first, last do
+      kept[KEYS[i]] = new_tats[i]
+    end
+  end
+  first = last + 1
 end
-if all_allowed then
-  for i = 1, #KEYS do
-    local ttl_ms = math.ceil((new_tats[i] - now) / 1000)
-    redis.call('SET', KEYS[i], string.format('%d', new_tats[i]),
-               'PX', string.format('%d', ttl_ms))
-  end
+for key, tat in pairs(kept) do
+  local ttl_ms = math.ceil((tat - now) / 1000)
+  redis.call('SET', key, string.format('%d', tat), 'PX', string.format('%d', ttl_ms))
 end
 return out
 """
@@ -280,44 +300,63 @@ def connect_redis(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Redi
 
 
 class RedisRateLimiter:
-    """GCRA in Redis: one Lua script per request, shared by every worker and replica.
+    """GCRA in Redis, shared by every worker and replica.
 
-    All the keys of one ``hit_all`` go to one script run, so they must live on one Redis
-    node: a single Redis or a primary behind Sentinel, not Redis Cluster.
+    Concurrent ``hit_all`` calls share one script run, each call's keys a group in it, so
+    all the keys must live on one Redis node: a single Redis or a primary behind Sentinel,
+    not Redis Cluster. A Redis error fails every call of that run (fail closed).
     """
 
     def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_GCRA_LUA)
+        self._runs: Coalescer[list[tuple[str, Rate]], list[RateDecision]] = Coalescer(
+            self._run_script
+        )
 
     async def hit(self, key: str, rate: str) -> RateDecision:
         return (await self.hit_all([(key, rate)]))[0]
 
     async def hit_all(self, checks: Sequence[tuple[str, str]]) -> list[RateDecision]:
-        rates = [parse_rate(rate) for _, rate in checks]
-        if not rates:
+        if not checks:
             return []
-        buckets = [
-            f"{self._prefix}{key}@{rate}" for (key, _), rate in zip(checks, rates, strict=True)
-        ]
-        args: list[int] = []
-        for rate in rates:
-            args += [_interval_us(rate), rate.limit]
+        group = []
+        for key, rate in checks:
+            parsed = parse_rate(rate)
+            group.append((f"{self._prefix}{key}@{parsed}", parsed))
         try:
-            flat = await self._script(keys=buckets, args=args)
+            return await self._runs.submit(group)
         except RedisError as exc:
             raise RateLimiterUnavailable("rate limiter store unreachable") from exc
-        return [
-            RateDecision(
-                allowed=bool(flat[4 * i]),
-                limit=rate.limit,
-                remaining=int(flat[4 * i + 1]),
-                retry_after=int(flat[4 * i + 2]) / 1_000_000,
-                reset_after=int(flat[4 * i + 3]) / 1_000_000,
-            )
-            for i, rate in enumerate(rates)
-        ]
+
+    async def _run_script(self, groups: list[list[tuple[str, Rate]]]) -> list[list[RateDecision]]:
+        """One script run for the groups of every waiting ``hit_all``, in their order."""
+        keys: list[str] = []
+        args: list[int] = []
+        for group in groups:
+            args.append(len(group))
+            for bucket, rate in group:
+                keys.append(bucket)
+                args += [_interval_us(rate), rate.limit]
+        flat = await self._script(keys=keys, args=args)
+        results: list[list[RateDecision]] = []
+        at = 0
+        for group in groups:
+            decisions: list[RateDecision] = []
+            for _, rate in group:
+                decisions.append(
+                    RateDecision(
+                        allowed=bool(flat[at]),
+                        limit=rate.limit,
+                        remaining=int(flat[at + 1]),
+                        retry_after=int(flat[at + 2]) / 1_000_000,
+                        reset_after=int(flat[at + 3]) / 1_000_000,
+                    )
+                )
+                at += 4
+            results.append(decisions)
+        return results
 
     async def ping(self) -> bool:
         """True when Redis answers; never raises (for ``/readyz``)."""

@@ -14,6 +14,9 @@ Security decisions:
   token through exactly while Redis is down.
 * The in-process store is only for the embedded, single-process run: with several
   workers each would hold its own list, so production configures Redis.
+* Concurrent ``is_revoked`` checks of one worker share a single ``MGET``
+  (``gateway.coalesce``): each caller still gets the answer for its own keys, and a Redis
+  error fails every check of that round trip.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway.coalesce import Coalescer
 from gateway.ratelimit import DEFAULT_TIMEOUT_SECONDS, connect_redis
 
 __all__ = [
@@ -123,6 +127,7 @@ class RedisRevocationStore:
     def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._client = client
         self._prefix = prefix
+        self._checks: Coalescer[tuple[str, ...], bool] = Coalescer(self._any_present)
 
     def _token_key(self, jti: str) -> str:
         return f"{self._prefix}jti:{jti}"
@@ -140,14 +145,25 @@ class RedisRevocationStore:
             raise StoreUnavailable("revocation store unreachable") from exc
 
     async def is_revoked(self, jti: str, *, client_id: str | None = None) -> bool:
-        keys = [self._token_key(jti)]
+        keys: tuple[str, ...] = (self._token_key(jti),)
         if client_id is not None:
-            keys.append(self._client_key(client_id))
+            keys += (self._client_key(client_id),)
         try:
-            found = await self._client.exists(*keys)
+            return await self._checks.submit(keys)
         except RedisError as exc:
             raise StoreUnavailable("revocation store unreachable") from exc
-        return int(found) > 0
+
+    async def _any_present(self, checks: list[tuple[str, ...]]) -> list[bool]:
+        """For each check, whether any of its keys exists: one ``MGET`` for them all.
+
+        ``MGET`` rather than ``EXISTS``, which counts over all its keys and cannot say
+        whose they are. Revocations are plain string keys, for which ``MGET`` answers nil
+        exactly when the key is absent.
+        """
+        keys = list(dict.fromkeys(key for check in checks for key in check))
+        values = await self._client.mget(keys)
+        present = {key for key, value in zip(keys, values, strict=True) if value is not None}
+        return [not present.isdisjoint(check) for check in checks]
 
     async def revoke_client(self, client_id: str, *, until: Expiry | None = None) -> None:
         try:

@@ -8,10 +8,12 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
 from gateway.ratelimit import (
     InProcessRateLimiter,
@@ -367,5 +369,141 @@ async def test_recovers_when_redis_comes_back(temporary_redis: TemporaryRedis) -
         assert decision.allowed
         assert decision.remaining == 2  # a fresh server: state started over
         assert await limiter.ping() is True
+    finally:
+        await limiter.aclose()
+
+
+# --- Redis: concurrent checks share one script run -------------------------------------
+
+
+class CountingRedis(Redis):
+    """A real client that records the name of every command it sends (one round trip each)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[str] = []
+
+    @classmethod
+    def connect(cls, url: str, **options: Any) -> CountingRedis:
+        client = cls.from_url(url, **options)
+        assert isinstance(client, cls)
+        return client
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.sent.append(str(args[0]))
+        return await super().execute_command(*args, **options)
+
+
+@pytest.fixture
+async def counted(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisRateLimiter]:
+    limiter = RedisRateLimiter(CountingRedis.connect(redis_url), prefix=redis_prefix)
+    try:
+        await limiter.hit("warm-up", "1/second")  # loads the script: later runs are one EVALSHA
+        yield limiter
+    finally:
+        await limiter.aclose()
+
+
+def sent(limiter: RedisRateLimiter) -> list[str]:
+    client = limiter._client
+    assert isinstance(client, CountingRedis)
+    return client.sent
+
+
+@pytest.mark.redis
+async def test_concurrent_hits_on_one_bucket_act_as_sequential_ones(
+    counted: RedisRateLimiter, redis_prefix: str
+) -> None:
+    """16 requests in flight for one bucket of 5: one script run, exactly 5 allowed, and
+    the decisions and state of 16 calls made one after the other at one instant."""
+    rate = "5/hour"
+    sent(counted).clear()
+    decisions = await asyncio.gather(*(counted.hit("client:same", rate) for _ in range(16)))
+    assert sent(counted) == ["EVALSHA"]
+    sequential = InProcessRateLimiter(clock=FakeClock())
+    expected = [await sequential.hit("client:same", rate) for _ in range(16)]
+    assert decisions == expected
+    assert [d.allowed for d in decisions] == [True] * 5 + [False] * 11
+    # the bucket holds the TAT of five requests: a full hour of credit spent
+    client = counted._client
+    bucket = f"{redis_prefix}client:same@{parse_rate(rate)}"
+    stored = await client.get(bucket)
+    assert stored is not None
+    tat = int(stored)
+    seconds, micros = await client.time()
+    spent_us = tat - (seconds * 1_000_000 + micros)
+    assert 3_590_000_000 < spent_us <= 3_600_000_000
+    ttl_ms = await client.pttl(bucket)
+    assert 3_590_000 < ttl_ms <= 3_600_000
+
+
+@pytest.mark.redis
+async def test_groups_in_one_run_are_all_or_nothing_in_order(counted: RedisRateLimiter) -> None:
+    """Concurrent requests of one client through two officers: a request refused for its
+    officer spends none of the client's budget, and later requests see the earlier ones."""
+    client_rate, officer_rate = "10/hour", "2/hour"
+    groups = [
+        [("client:a", client_rate), (f"officer:a:{officer}", officer_rate)]
+        for officer in ("o1", "o1", "o1", "o2", "o1", "o2", "o2")
+    ]
+    sent(counted).clear()
+    results = await asyncio.gather(*(counted.hit_all(group) for group in groups))
+    assert sent(counted) == ["EVALSHA"]
+    sequential = InProcessRateLimiter(clock=FakeClock())
+    expected = [await sequential.hit_all(group) for group in groups]
+    assert results == expected
+    passed = [all(d.allowed for d in result) for result in results]
+    assert passed == [True, True, False, True, False, True, False]
+    # the refused groups were allowed by the client key and still spent nothing of it
+    assert [result[0].allowed for result in results] == [True] * 7
+    assert (await counted.hit("client:a", client_rate)).remaining == 10 - 4 - 1
+    assert (await sequential.hit("client:a", client_rate)).remaining == 10 - 4 - 1
+
+
+@pytest.mark.redis
+async def test_runs_follow_one_another_and_keep_the_limit(counted: RedisRateLimiter) -> None:
+    """Waves of requests, some arriving while a run is in flight: never more than the limit."""
+    rate = "20/hour"
+    sent(counted).clear()
+    waves = [asyncio.gather(*(counted.hit("client:waves", rate) for _ in range(15)))]
+    await asyncio.sleep(0)  # the first run is on its way; the next wave queues behind it
+    waves.append(asyncio.gather(*(counted.hit("client:waves", rate) for _ in range(15))))
+    decisions = [d for wave in await asyncio.gather(*waves) for d in wave]
+    assert sum(d.allowed for d in decisions) == 20
+    assert sorted(d.remaining for d in decisions if d.allowed) == list(range(20))
+    assert 1 <= sent(counted).count("EVALSHA") <= 2
+
+
+async def test_every_concurrent_caller_fails_closed_when_redis_is_unreachable() -> None:
+    client = CountingRedis.connect(
+        f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5, socket_timeout=0.5
+    )
+    limiter = RedisRateLimiter(client)
+    try:
+        outcomes = await asyncio.gather(
+            *(
+                limiter.hit_all([("client:a", "10/second"), (f"officer:{i}", "5/second")])
+                for i in range(8)
+            ),
+            return_exceptions=True,
+        )
+        assert all(isinstance(outcome, RateLimiterUnavailable) for outcome in outcomes)
+        assert client.sent == ["EVALSHA"]  # one attempt for all of them
+    finally:
+        await limiter.aclose()
+
+
+async def test_concurrent_callers_recover_together(temporary_redis: TemporaryRedis) -> None:
+    limiter = build_rate_limiter(temporary_redis.url, prefix="rl:")
+    try:
+        assert (await limiter.hit("client:a", "3/minute")).allowed
+        temporary_redis.stop()
+        outcomes = await asyncio.gather(
+            *(limiter.hit("client:a", "3/minute") for _ in range(6)), return_exceptions=True
+        )
+        assert all(isinstance(outcome, RateLimiterUnavailable) for outcome in outcomes)
+        temporary_redis.start()
+        decisions = await asyncio.gather(*(limiter.hit("client:a", "3/minute") for _ in range(6)))
+        assert [d.allowed for d in decisions] == [True] * 3 + [False] * 3
     finally:
         await limiter.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from gateway.revocation import (
     StoreUnavailable,
     build_revocation_store,
 )
-from tests.gateway.test_ratelimit import TemporaryRedis, free_port, temporary_redis
+from tests.gateway.test_ratelimit import CountingRedis, TemporaryRedis, free_port, temporary_redis
 
 __all__ = ["temporary_redis"]  # the fixture, imported for use here
 
@@ -153,5 +154,61 @@ async def test_recovers_when_redis_comes_back(temporary_redis: TemporaryRedis) -
         assert await store.is_revoked("jti-1") is False
         await store.revoke_token("jti-1", in_minutes(5))
         assert await store.is_revoked("jti-1") is True
+    finally:
+        await store.aclose()
+
+
+# --- Redis: concurrent checks share one round trip -------------------------------------
+
+
+async def revoke_some(store: RevocationStore) -> None:
+    await store.revoke_token("jti-revoked", in_minutes(5))
+    await store.revoke_client("client-revoked")
+
+
+CHECKS: list[tuple[str, str | None]] = [
+    ("jti-revoked", None),
+    ("jti-fine", None),
+    ("jti-fine", "client-revoked"),
+    ("jti-other", "client-fine"),
+    ("jti-revoked", "client-fine"),
+    ("jti-third", "client-revoked"),
+    ("jti-fine", None),
+    ("jti-fine", "client-fine"),
+]
+
+
+@pytest.mark.redis
+async def test_concurrent_checks_share_one_round_trip(redis_url: str, redis_prefix: str) -> None:
+    client = CountingRedis.connect(redis_url)
+    store = RedisRevocationStore(client, prefix=redis_prefix)
+    reference = InProcessRevocationStore()
+    try:
+        await revoke_some(store)
+        await revoke_some(reference)
+        client.sent.clear()
+        answers = await asyncio.gather(
+            *(store.is_revoked(jti, client_id=client_id) for jti, client_id in CHECKS)
+        )
+        assert client.sent == ["MGET"]
+        expected = [await reference.is_revoked(jti, client_id=cid) for jti, cid in CHECKS]
+        assert answers == expected
+        assert answers == [True, False, True, False, True, True, False, False]
+    finally:
+        await store.aclose()
+
+
+async def test_every_concurrent_check_fails_closed_when_redis_is_unreachable() -> None:
+    client = CountingRedis.connect(
+        f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5, socket_timeout=0.5
+    )
+    store = RedisRevocationStore(client)
+    try:
+        outcomes = await asyncio.gather(
+            *(store.is_revoked(jti, client_id=client_id) for jti, client_id in CHECKS),
+            return_exceptions=True,
+        )
+        assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes)
+        assert client.sent == ["MGET"]  # one attempt for all of them
     finally:
         await store.aclose()
