@@ -36,6 +36,16 @@ class Flushes:
             self.in_flight -= 1
 
 
+async def one_in_flight() -> tuple[Flushes, Coalescer[int, int], asyncio.Task[int]]:
+    """A coalescer whose first flush (of the item 1) is in flight and held there."""
+    flushes = Flushes()
+    flushes.hold = True
+    coalescer = Coalescer(flushes)
+    first = asyncio.create_task(coalescer.submit(1))
+    await flushes.started.wait()
+    return flushes, coalescer, first
+
+
 async def settle() -> None:
     """Let every task that is ready run until it waits."""
     for _ in range(5):
@@ -59,11 +69,7 @@ async def test_concurrent_submits_share_flushes_in_order() -> None:
 
 
 async def test_submits_during_a_flush_go_together_in_the_next_one() -> None:
-    flushes = Flushes()
-    flushes.hold = True
-    coalescer = Coalescer(flushes)
-    first = asyncio.create_task(coalescer.submit(1))
-    await flushes.started.wait()
+    flushes, coalescer, first = await one_in_flight()
     queued = [asyncio.create_task(coalescer.submit(i)) for i in (2, 3, 4)]
     await settle()
     assert flushes.batches == [[1]]  # the others wait for the flush in flight
@@ -75,11 +81,7 @@ async def test_submits_during_a_flush_go_together_in_the_next_one() -> None:
 
 
 async def test_an_error_reaches_every_caller_of_its_flush_and_the_next_flush_works() -> None:
-    flushes = Flushes()
-    flushes.hold = True
-    coalescer = Coalescer(flushes)
-    first = asyncio.create_task(coalescer.submit(1))
-    await flushes.started.wait()
+    flushes, coalescer, first = await one_in_flight()
     failing = [asyncio.create_task(coalescer.submit(i)) for i in (2, -1, 3)]
     await settle()
     flushes.release.set()
@@ -120,11 +122,7 @@ async def test_a_caller_cancelled_during_its_flush_does_not_cancel_the_others() 
 
 
 async def test_a_caller_cancelled_before_its_flush_is_left_out_of_it() -> None:
-    flushes = Flushes()
-    flushes.hold = True
-    coalescer = Coalescer(flushes)
-    first = asyncio.create_task(coalescer.submit(1))
-    await flushes.started.wait()
+    flushes, coalescer, first = await one_in_flight()
     queued = [asyncio.create_task(coalescer.submit(i)) for i in (2, 3, 4)]
     await settle()
     queued[1].cancel()

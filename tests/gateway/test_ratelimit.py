@@ -398,6 +398,13 @@ class CountingRedis(Redis):
         assert isinstance(client, cls)
         return client
 
+    @classmethod
+    def unreachable(cls) -> CountingRedis:
+        """A client of a port nothing listens on, with short timeouts."""
+        return cls.connect(
+            f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5, socket_timeout=0.5
+        )
+
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         self.sent.append(str(args[0]))
         return await super().execute_command(*args, **options)
@@ -484,9 +491,7 @@ async def test_runs_follow_one_another_and_keep_the_limit(counted: RedisRateLimi
 
 
 async def test_every_concurrent_caller_fails_closed_when_redis_is_unreachable() -> None:
-    client = CountingRedis.connect(
-        f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5, socket_timeout=0.5
-    )
+    client = CountingRedis.unreachable()
     limiter = RedisRateLimiter(client)
     try:
         outcomes = await asyncio.gather(
