@@ -247,12 +247,15 @@ class SqliteAppender:
             conn = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False, timeout=0
             )
-            conn.execute("PRAGMA journal_mode=WAL")
-            # Commits write the WAL without syncing it; ``_sync`` does, before any caller
-            # hears of the commit (FULL's guarantee, with the fsync off the loop).
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=0")
-            conn.execute(f"PRAGMA wal_autocheckpoint={_WRITER_AUTOCHECKPOINT_PAGES}")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                # Commits write the WAL without syncing it; ``_sync`` does, before any
+                # caller hears of the commit (FULL's guarantee, with the fsync off the loop).
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(f"PRAGMA wal_autocheckpoint={_WRITER_AUTOCHECKPOINT_PAGES}")
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
