@@ -1,5 +1,9 @@
 """The baseline of the e2e benchmark: a bare FastAPI endpoint reading the same record
-from the same source with the same connector, without auth, policy or audit."""
+from the same source with the same connector, without auth, policy or audit.
+
+``SATUGATE_BENCH_FIELDS`` (comma-separated) names the fields to read: the e2e benchmark
+sets it to the fields satugate releases in the same run, so both read the same record.
+"""
 
 from __future__ import annotations
 
@@ -14,20 +18,10 @@ from fastapi.responses import JSONResponse as JSON
 
 import connectors
 
-FIELDS = [
-    "nik",
-    "full_name",
-    "birth_date",
-    "kelurahan_code",
-    "religion",
-    "welfare_decile",
-    "rt",
-    "rw",
-]
-
 
 def create_app() -> FastAPI:
     sources = Path(os.environ["SATUGATE_BENCH_SOURCES"])
+    fields = os.environ["SATUGATE_BENCH_FIELDS"].split(",")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,7 +33,7 @@ def create_app() -> FastAPI:
 
     @app.get("/residents/{nik}")
     async def read(nik: str) -> Any:
-        result = await app.state.federation.fetch([nik], FIELDS)
+        result = await app.state.federation.fetch([nik], fields)
         record = result.records.get(nik)
         return {"record": record} if record else JSON({"error": "not found"}, status_code=404)
 

@@ -1,10 +1,12 @@
 """End to end: lookups per second through satugate beside a bare endpoint.
 
 Both servers run under uvicorn with the same number of workers on the same machine and
-read the same records from the same SQLite source through the same connector; the bare
-one has no auth, policy, treatment or audit. Load comes from a separate process
-(``benchmarks.loadgen``), rounds interleaved. Embedded path: SQLite store, in-process
-limits; production path (``--production``): PostgreSQL store, Redis limits.
+read the same records from the same SQLite sources through the same connector (the bare
+one reads the fields satugate releases to the benchmark's client, learnt from satugate
+itself at start); the bare one has no auth, policy, treatment or audit. Load comes from
+a separate process (``benchmarks.loadgen``), rounds interleaved. Embedded path: SQLite
+store, in-process limits; production path (``--production``): PostgreSQL store, Redis
+limits.
 
 Two phases, each in interleaved rounds:
 
@@ -68,6 +70,13 @@ def _token(base: str, client: dict[str, Any]) -> str:
     )
     with urllib.request.urlopen(req, timeout=10) as r:
         return str(json.loads(r.read())["access_token"])
+
+
+def _released_fields(port: int, nik: str, headers: dict[str, str]) -> list[str]:
+    """The fields of one record as satugate releases it (treated, withheld ones absent)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/residents/{nik}", headers=headers)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return sorted(json.loads(r.read())["record"])
 
 
 @dataclass
@@ -205,26 +214,16 @@ def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iter
         ]
         if profile_to is not None:
             gateway_argv = [
-                PYTHON, "-m", "benchmarks.profiled_server", str(profile_to), str(gw_port)
-            ]
-        gw = subprocess.Popen(gateway_argv, env=env)
-        bare_env = {**env, "SATUGATE_BENCH_SOURCES": str(data_dir / "sources" / "sources.yaml")}
-        bare = subprocess.Popen(
-            [
                 PYTHON,
                 "-m",
-                "uvicorn",
-                "benchmarks.bare_app:create_app",
-                "--factory",
-                "--port",
-                str(bare_port),
-                *common,
-            ],
-            env=bare_env,
-        )
+                "benchmarks.profiled_server",
+                str(profile_to),
+                str(gw_port),
+            ]
+        gw = subprocess.Popen(gateway_argv, env=env)
+        bare: subprocess.Popen[bytes] | None = None
         try:
             _wait(f"http://127.0.0.1:{gw_port}/healthz")
-            _wait(f"http://127.0.0.1:{bare_port}/residents/{niks[0]}")
             client = next(c for c in demo["clients"] if c["client_id"] == "demo-dinsos")
             token = _token(f"http://127.0.0.1:{gw_port}", client)
             gw_headers = {
@@ -232,6 +231,28 @@ def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iter
                 "X-Purpose": "social_assistance",
                 "X-On-Behalf-Of": "bench.officer",
             }
+            # The same record: the bare endpoint reads the very fields satugate releases
+            # to this client for this purpose, from the same sources.
+            fields = _released_fields(gw_port, niks[0], gw_headers)
+            bare_env = {
+                **env,
+                "SATUGATE_BENCH_SOURCES": str(data_dir / "sources" / "sources.yaml"),
+                "SATUGATE_BENCH_FIELDS": ",".join(fields),
+            }
+            bare = subprocess.Popen(
+                [
+                    PYTHON,
+                    "-m",
+                    "uvicorn",
+                    "benchmarks.bare_app:create_app",
+                    "--factory",
+                    "--port",
+                    str(bare_port),
+                    *common,
+                ],
+                env=bare_env,
+            )
+            _wait(f"http://127.0.0.1:{bare_port}/residents/{niks[0]}")
             yield Setup(
                 Target("satugate", gw_port, paths_gw, gw_headers),
                 Target("bare", bare_port, paths_bare, {}),
@@ -241,10 +262,11 @@ def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iter
                 env,
             )
         finally:
-            for proc in (gw, bare):
+            procs = [p for p in (gw, bare) if p is not None]
+            for proc in procs:
                 if proc.poll() is None:
                     proc.terminate()
-            for proc in (gw, bare):
+            for proc in procs:
                 proc.wait(timeout=60)
             if scratch_db is not None:
                 _drop_pg_database(args.database_url, scratch_db)
