@@ -44,6 +44,7 @@ from gateway.coalesce import Coalescer
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "Blocked",
     "InProcessRateLimiter",
     "Rate",
     "RateDecision",
@@ -67,6 +68,10 @@ _RATE_RE = re.compile(
 
 class RateLimiterUnavailable(Exception):
     """The configured Redis cannot be reached; the request must be refused (503)."""
+
+
+class Blocked(Exception):
+    """A guard key of the request exists: it was refused before any limit, spending none."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,9 @@ class RateLimiter(Protocol):
 
     async def hit(self, key: str, rate: str) -> RateDecision: ...
 
-    async def hit_all(self, checks: Sequence[tuple[str, str]]) -> list[RateDecision]:
+    async def hit_all(
+        self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = ()
+    ) -> list[RateDecision]:
         """Several ``(key, rate)`` limits on one request, all or nothing, atomically.
 
         The request may proceed when every decision allows it; only then is it counted
@@ -132,6 +139,9 @@ class RateLimiter(Protocol):
         refused for its officer does not use up its client's allowance), and the
         decisions of the keys that would have allowed it say so, their ``remaining``
         describing the state had it gone through. Keys must be distinct.
+
+        ``guards`` are full names of Redis keys (the Redis limiter only): when any exists,
+        :class:`Blocked` is raised and nothing is spent, in the same atomic step.
         """
         ...
 
@@ -193,7 +203,11 @@ class InProcessRateLimiter:
     async def hit(self, key: str, rate: str) -> RateDecision:
         return (await self.hit_all([(key, rate)]))[0]
 
-    async def hit_all(self, checks: Sequence[tuple[str, str]]) -> list[RateDecision]:
+    async def hit_all(
+        self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = ()
+    ) -> list[RateDecision]:
+        if guards:
+            raise ValueError("guard keys are Redis keys: the in-process limiter has none")
         now = round(self._clock() * 1_000_000)
         decisions: list[RateDecision] = []
         updates: dict[str, int] = {}
@@ -227,10 +241,15 @@ class InProcessRateLimiter:
 # key of the group allows. The groups are taken in order, as if run one after the other at
 # the same instant, so a later group sees the TATs an earlier one kept (one bucket can be
 # in several groups: concurrent requests of one client).
-# KEYS: the buckets of every group, group after group (a bucket may repeat across groups).
-# ARGV: for each group, its number of keys n, then n pairs: emission interval (us), limit.
-# Returns 4 integers per key, in KEYS order: allowed (0/1), remaining, retry_after_us,
-# reset_after_us. Each bucket kept is written once, with its final TAT and a TTL to it.
+# A group may also name guard keys: when any of them exists the group is blocked, decided
+# no further and spends nothing (the request's token has been revoked, say).
+# KEYS: group after group, its buckets then its guard keys (a bucket may repeat across
+# groups).
+# ARGV: for each group, its number of buckets n and of guards g, then n pairs: emission
+# interval (us), limit.
+# Returns 4 integers per bucket, in bucket order: allowed (1/0, or -1 for every bucket of a
+# blocked group), remaining, retry_after_us, reset_after_us. Each bucket kept is written
+# once, with its final TAT and a TTL to it.
 # TATs are written with %d: Lua's tostring keeps only 14 significant digits.
 _GCRA_LUA = """
 local t = redis.call('TIME')
@@ -238,41 +257,59 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local out = {}
 local kept = {}
 local first = 1
+local o = 0
 local a = 1
 while a <= #ARGV do
   local last = first + tonumber(ARGV[a]) - 1
-  a = a + 1
-  local new_tats = {}
-  local all_allowed = true
-  for i = first, last do
-    local interval = tonumber(ARGV[a])
-    local limit = tonumber(ARGV[a + 1])
-    a = a + 2
-    local tat = kept[KEYS[i]] or tonumber(redis.call('GET', KEYS[i]) or now)
-    if tat < now then tat = now end
-    local tolerance = interval * limit
-    local new_tat = tat + interval
-    local allow_at = new_tat - tolerance
-    if allow_at > now then
-      all_allowed = false
-      out[4 * i - 3] = 0
-      out[4 * i - 2] = 0
-      out[4 * i - 1] = allow_at - now
-      out[4 * i] = tat - now
-    else
-      new_tats[i] = new_tat
-      out[4 * i - 3] = 1
-      out[4 * i - 2] = math.floor((now + tolerance - new_tat) / interval)
-      out[4 * i - 1] = 0
-      out[4 * i] = new_tat - now
-    end
+  local guards = tonumber(ARGV[a + 1])
+  a = a + 2
+  local blocked = false
+  for j = last + 1, last + guards do
+    if redis.call('EXISTS', KEYS[j]) == 1 then blocked = true end
   end
-  if all_allowed then
+  if blocked then
     for i = first, last do
-      kept[KEYS[i]] = new_tats[i]
+      out[o + 1] = -1
+      out[o + 2] = 0
+      out[o + 3] = 0
+      out[o + 4] = 0
+      o = o + 4
+    end
+    a = a + 2 * (last - first + 1)
+  else
+    local new_tats = {}
+    local all_allowed = true
+    for i = first, last do
+      local interval = tonumber(ARGV[a])
+      local limit = tonumber(ARGV[a + 1])
+      a = a + 2
+      local tat = kept[KEYS[i]] or tonumber(redis.call('GET', KEYS[i]) or now)
+      if tat < now then tat = now end
+      local tolerance = interval * limit
+      local new_tat = tat + interval
+      local allow_at = new_tat - tolerance
+      if allow_at > now then
+        all_allowed = false
+        out[o + 1] = 0
+        out[o + 2] = 0
+        out[o + 3] = allow_at - now
+        out[o + 4] = tat - now
+      else
+        new_tats[i] = new_tat
+        out[o + 1] = 1
+        out[o + 2] = math.floor((now + tolerance - new_tat) / interval)
+        out[o + 3] = 0
+        out[o + 4] = new_tat - now
+      end
+      o = o + 4
+    end
+    if all_allowed then
+      for i = first, last do
+        kept[KEYS[i]] = new_tats[i]
+      end
     end
   end
-  first = last + 1
+  first = last + guards + 1
 end
 for key, tat in pairs(kept) do
   local ttl_ms = math.ceil((tat - now) / 1000)
@@ -280,6 +317,14 @@ for key, tat in pairs(kept) do
 end
 return out
 """
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """One request's buckets (Redis key, rate) and guard keys, for one script run."""
+
+    buckets: tuple[tuple[str, Rate], ...]
+    guards: tuple[str, ...]
 
 
 def connect_redis(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Redis:
@@ -305,46 +350,58 @@ class RedisRateLimiter:
     Concurrent ``hit_all`` calls share one script run, each call's keys a group in it, so
     all the keys must live on one Redis node: a single Redis or a primary behind Sentinel,
     not Redis Cluster. A Redis error fails every call of that run (fail closed).
+
+    A call's guard keys ride in the same run: the gateway passes a token's revocation
+    keys, so one round trip both checks the token and counts the request.
     """
 
     def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_GCRA_LUA)
-        self._runs: Coalescer[list[tuple[str, Rate]], list[RateDecision]] = Coalescer(
-            self._run_script
-        )
+        self._runs: Coalescer[_Group, list[RateDecision] | None] = Coalescer(self._run_script)
 
     async def hit(self, key: str, rate: str) -> RateDecision:
         return (await self.hit_all([(key, rate)]))[0]
 
-    async def hit_all(self, checks: Sequence[tuple[str, str]]) -> list[RateDecision]:
+    async def hit_all(
+        self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = ()
+    ) -> list[RateDecision]:
         if not checks:
             return []
-        group = []
+        buckets = []
         for key, rate in checks:
             parsed = parse_rate(rate)
-            group.append((f"{self._prefix}{key}@{parsed}", parsed))
+            buckets.append((f"{self._prefix}{key}@{parsed}", parsed))
         try:
-            return await self._runs.submit(group)
+            decisions = await self._runs.submit(_Group(tuple(buckets), tuple(guards)))
         except RedisError as exc:
             raise RateLimiterUnavailable("rate limiter store unreachable") from exc
+        if decisions is None:
+            raise Blocked()
+        return decisions
 
-    async def _run_script(self, groups: list[list[tuple[str, Rate]]]) -> list[list[RateDecision]]:
-        """One script run for the groups of every waiting ``hit_all``, in their order."""
+    async def _run_script(self, groups: list[_Group]) -> list[list[RateDecision] | None]:
+        """One script run for the groups of every waiting ``hit_all``, in their order;
+        ``None`` for a group that a guard key blocked."""
         keys: list[str] = []
         args: list[int] = []
         for group in groups:
-            args.append(len(group))
-            for bucket, rate in group:
+            args += [len(group.buckets), len(group.guards)]
+            for bucket, rate in group.buckets:
                 keys.append(bucket)
                 args += [_interval_us(rate), rate.limit]
+            keys += group.guards
         flat = await self._script(keys=keys, args=args)
-        results: list[list[RateDecision]] = []
+        results: list[list[RateDecision] | None] = []
         at = 0
         for group in groups:
+            if int(flat[at]) < 0:
+                results.append(None)
+                at += 4 * len(group.buckets)
+                continue
             decisions: list[RateDecision] = []
-            for _, rate in group:
+            for _, rate in group.buckets:
                 decisions.append(
                     RateDecision(
                         allowed=bool(flat[at]),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import audit
+from gateway.auth import check_revocation
 from gateway.errors import (
     AuditUnavailable,
     GatewayError,
@@ -42,6 +43,9 @@ class Call:
     officer: str | None
     legal_basis: str | None
     request_id: str
+    # The token's revocation is still to be checked: the rate-limit round trip does it
+    # (``enforce_rates``), or else ``record`` does, before any event and so any data.
+    revocation_pending: bool = False
     recorded: bool = field(default=False)
 
     def validate(self) -> None:
@@ -72,6 +76,9 @@ class Call:
         specific_data: bool = False,
         detail: Mapping[str, Any] | None = None,
     ) -> audit.Receipt:
+        if self.revocation_pending:
+            await check_revocation(self.services, self.principal)  # 401 for a revoked token
+            self.revocation_pending = False
         event: dict[str, Any] = {
             "action": self.action,
             "agency": self.principal.agency,

@@ -15,6 +15,7 @@ from typing import Any
 import connectors
 import policies
 from gateway import keys as keymod
+from gateway.auth import revoked_token
 from gateway.errors import (
     GatewayError,
     InvalidFields,
@@ -27,6 +28,7 @@ from gateway.errors import (
     SourceUnavailable,
 )
 from gateway.nik import Nik, NikError, parse_nik
+from gateway.ratelimit import Blocked as LimiterBlocked
 from gateway.ratelimit import RateLimiterUnavailable as LimiterDown
 from gateway.recorder import Call
 
@@ -72,23 +74,33 @@ def _scaled(rate: str, scale: float) -> str:
 
 async def enforce_rates(call: Call, decision: policies.Decision, *, default_client: str) -> None:
     """Per client and per officer limits; the policy's rates win over the defaults."""
-    settings = call.services.settings
+    services = call.services
+    settings = services.settings
     client_rate = _scaled(decision.rates.per_client or default_client, settings.rate_scale)
     officer_rate = _scaled(decision.rates.per_officer or settings.officer_rate, settings.rate_scale)
-    limiter = call.services.limiter
+    # A pending revocation check rides along: the token's revocation keys are guards.
+    guards = (
+        services.revocation.keys_for(call.principal.jti, call.principal.client_id)
+        if call.revocation_pending
+        else ()
+    )
     try:
         # One atomic round trip; a refusal for one key spends neither key's budget.
-        client, officer = await limiter.hit_all(
+        client, officer = await services.limiter.hit_all(
             [
                 (f"client:{call.principal.client_id}:{call.action}", client_rate),
                 (f"officer:{call.principal.agency}:{call.officer}:{call.action}", officer_rate),
-            ]
+            ],
+            guards=guards,
         )
+    except LimiterBlocked:
+        raise revoked_token(services) from None
     except LimiterDown as exc:
         raise RateLimiterUnavailable() from exc
+    call.revocation_pending = False
     for scope, result in (("client", client), ("officer", officer)):
         if not result.allowed:
-            call.services.metrics.count_rate_limited(scope)
+            services.metrics.count_rate_limited(scope)
             retry = max(1, int(result.retry_after + 0.999))
             raise RateLimited(
                 f"rate limit exceeded; retry in {retry} s", headers={"Retry-After": str(retry)}

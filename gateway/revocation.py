@@ -144,12 +144,21 @@ class RedisRevocationStore:
         except RedisError as exc:
             raise StoreUnavailable("revocation store unreachable") from exc
 
-    async def is_revoked(self, jti: str, *, client_id: str | None = None) -> bool:
+    def keys_for(self, jti: str, client_id: str | None = None) -> tuple[str, ...]:
+        """The Redis keys of which any one, present, means the token is revoked.
+
+        For a caller that checks them in a round trip of its own: the rate limiter takes
+        them as guard keys, so a lookup checks its token and counts against its limits at
+        once (``gateway.residents.enforce_rates``).
+        """
         keys: tuple[str, ...] = (self._token_key(jti),)
         if client_id is not None:
             keys += (self._client_key(client_id),)
+        return keys
+
+    async def is_revoked(self, jti: str, *, client_id: str | None = None) -> bool:
         try:
-            return await self._checks.submit(keys)
+            return await self._checks.submit(self.keys_for(jti, client_id))
         except RedisError as exc:
             raise StoreUnavailable("revocation store unreachable") from exc
 

@@ -46,6 +46,9 @@ class Services:
     revocation: Any
     metrics: Metrics
     revoked_clients: RevokedClients | None = None
+    # True when the revocation store and the rate limiter are one Redis: a resident call
+    # then checks its token's revocation in its rate-limit round trip (``gateway.auth``).
+    revocation_rides_with_limits: bool = False
     regions: connectors.RegionTable | None = None
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
     _pseudonymisers: dict[str, tuple[object, policies.Pseudonymiser]] = field(
@@ -166,5 +169,6 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         revocation=build_revocation_store(redis_url),
         metrics=metrics,
         revoked_clients=RevokedClients(engine),
+        revocation_rides_with_limits=redis_url is not None,
         regions=await load_region_table(engine),
     )

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 
 import connectors
 from gateway import residents
-from gateway.auth import get_services, require
+from gateway.auth import authenticate_call, get_services, require
 from gateway.recorder import Call
 from gateway.responses import JSON
 from gateway.schemas import BatchRequest, ResidentResponse, ResolveRequest, SearchRequest
@@ -71,10 +71,9 @@ READ_PARAMETERS = {
 def calling(action: str, scope: str) -> Callable[[Request], Awaitable[Call]]:
     """A dependency: the authenticated call of ``action``, with its purpose, officer and
     legal basis from the request headers (validated later, and audited, by the call)."""
-    authorised = require(scope)
 
     async def dependency(request: Request) -> Call:
-        principal = await authorised(request)
+        principal, revocation_pending = await authenticate_call(request, scope)
         headers = request.headers
         return Call(
             services=get_services(request),
@@ -84,6 +83,7 @@ def calling(action: str, scope: str) -> Callable[[Request], Awaitable[Call]]:
             officer=headers.get("x-on-behalf-of"),
             legal_basis=headers.get("x-legal-basis"),
             request_id=request.scope["state"]["request_id"],
+            revocation_pending=revocation_pending,
         )
 
     return dependency

@@ -7,6 +7,7 @@ server; the sources are SQLite files generated once per session (read-only).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -99,20 +100,25 @@ class Gateway:
         return h
 
 
-@pytest.fixture
-async def gateway(gateway_settings: Settings) -> AsyncIterator[Gateway]:
-    demo = await seed_store(gateway_settings, base_url=ISSUER, console_hasher=FAST_HASHER)
-    services = await build_services(gateway_settings)
-    app = create_app(gateway_settings, services=services)
+@contextlib.asynccontextmanager
+async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    """A seeded store and the app on it, its lifespan running, and a client to call it."""
+    demo = await seed_store(settings, base_url=ISSUER, console_hasher=FAST_HASHER)
+    services = await build_services(settings)
+    app = create_app(settings, services=services)
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
-                yield Gateway(
-                    client=client, services=services, demo=demo, settings=gateway_settings
-                )
+                yield Gateway(client=client, services=services, demo=demo, settings=settings)
     finally:
         await services.aclose()
+
+
+@pytest.fixture
+async def gateway(gateway_settings: Settings) -> AsyncIterator[Gateway]:
+    async with running_gateway(gateway_settings) as gw:
+        yield gw
 
 
 def sample_in(demo: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
