@@ -11,10 +11,13 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import audit
 from audit import merkle, store
+from audit.events import PreparedEvent, prepare
+from audit.schema import event_subjects, events, tree_nodes
 from tests.audit.conftest import BLIND_KEY, asyncpg_url, lookup
 from tests.audit.tcp_proxy import TcpProxy
 
@@ -226,6 +229,93 @@ async def check_one_tree_quick(engine: AsyncEngine, size: int) -> None:
         leaves = [leaf for _, leaf in await store.read_leaves(conn, 0, size)]
         assert await store.tree_size(conn) == size
         assert await store.root_hash(conn, size) == merkle.root_from_leaves(leaves)
+
+
+async def append_fast(engine: AsyncEngine, batch: list[PreparedEvent], base: store.Frontier) -> int:
+    """One-round-trip append of ``batch`` with the nodes it adds to the tree ``base``,
+    on an AUTOCOMMIT connection as the writer runs it."""
+    created, _ = merkle.new_nodes(base.size, base.hashes, [merkle.leaf_hash(p.leaf) for p in batch])
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return await store.append_batch_fast(conn, batch, base, created)
+
+
+async def row_counts(engine: AsyncEngine) -> list[int]:
+    """Rows in the events, subjects and nodes tables."""
+    async with engine.connect() as conn:
+        return [
+            (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+            for table in (events, event_subjects, tree_nodes)
+        ]
+
+
+def numbered_batch(first: int, subjects_per_event: list[int]) -> list[PreparedEvent]:
+    """Events ``first``, ``first + 1``, ... with the given number of subjects each."""
+    return [
+        prepare(lookup(f"o{first + i}"), [f"subject-{first + i}-{k}" for k in range(count)])
+        for i, count in enumerate(subjects_per_event)
+    ]
+
+
+async def test_batches_with_many_subjects_are_written_whole_from_the_empty_tree(
+    pg_engine: AsyncEngine,
+) -> None:
+    """The first batch extends the empty tree (size 0, no frontier); every event, every
+    subject of every event and every new node of a batch is written."""
+    first = numbered_batch(0, [2, 0, 3])
+    assert await append_fast(pg_engine, first, store.Frontier(0, ())) == 0
+    async with pg_engine.connect() as conn:
+        after_first = await store.frontier(conn, 3)
+    second = numbered_batch(3, [1, 4])
+    assert await append_fast(pg_engine, second, after_first) == 3
+
+    nodes = len(merkle.new_nodes(0, [], [merkle.leaf_hash(p.leaf) for p in first + second])[0])
+    assert await row_counts(pg_engine) == [5, 10, nodes]
+    async with pg_engine.connect() as conn:
+        rows = await conn.execute(select(event_subjects))
+        stored = {(r.subject, r.leaf_index) for r in rows}
+    assert stored == {(s, i) for i, p in enumerate(first + second) for s in p.subjects}
+    await check_one_tree_quick(pg_engine, 5)
+
+
+async def test_a_batch_on_another_size_writes_nothing_and_returns_the_stored_size(
+    pg_engine: AsyncEngine,
+) -> None:
+    """Behind the stored tree (another writer appended) or ahead of it (the batch before
+    has not landed): nothing is written, and the caller learns the stored size."""
+    assert await append_fast(pg_engine, numbered_batch(0, [1] * 5), store.Frontier(0, ())) == 0
+    async with pg_engine.connect() as conn:
+        behind = await store.frontier(conn, 3)
+        stored = await store.frontier(conn, 5)
+    missing = numbered_batch(5, [1, 1])
+    _, ahead_hashes = merkle.new_nodes(
+        5, stored.hashes, [merkle.leaf_hash(p.leaf) for p in missing]
+    )
+    ahead = store.Frontier(7, tuple(ahead_hashes))
+    before = await row_counts(pg_engine)
+    for base in (behind, ahead):
+        assert await append_fast(pg_engine, numbered_batch(10, [2, 1]), base) == 5
+    assert await row_counts(pg_engine) == before
+
+
+@pytest.mark.parametrize("wrong", [0, -1], ids=["first frontier hash", "last frontier hash"])
+async def test_a_batch_on_the_stored_size_but_another_frontier_writes_nothing(
+    pg_engine: AsyncEngine, wrong: int
+) -> None:
+    """Every frontier hash is compared, not only one end of the frontier."""
+    assert await append_fast(pg_engine, numbered_batch(0, [1] * 7), store.Frontier(0, ())) == 0
+    async with pg_engine.connect() as conn:
+        real = await store.frontier(conn, 7)
+    assert len(real.hashes) == 3  # subtrees of 4, 2 and 1 leaves
+    hashes = list(real.hashes)
+    hashes[wrong] = bytes(32)
+    before = await row_counts(pg_engine)
+    batch = numbered_batch(7, [2, 1])
+    assert await append_fast(pg_engine, batch, store.Frontier(7, tuple(hashes))) == -1
+    assert await row_counts(pg_engine) == before
+    # on the real frontier the same batch goes in
+    assert await append_fast(pg_engine, batch, real) == 7
+    await check_one_tree_quick(pg_engine, 9)
 
 
 async def test_a_failed_batch_in_the_pipeline_costs_only_its_own_events(
