@@ -61,8 +61,8 @@ class AuditLog:
     On SQLite the engine is configured by :func:`audit.configure_sqlite` (WAL,
     ``synchronous=FULL``, ``BEGIN IMMEDIATE`` for appends); the owner of the engine should
     call it before the first connection. When the database is a plain file, appends go
-    through a :class:`~audit.sqlite_writer.SqliteAppender`: each batch is written on the
-    event loop's thread and only the WAL's fsync is handed to a thread.
+    through a :class:`~audit.sqlite_writer.SqliteAppender`: each batch, and the WAL's
+    fsync that makes it durable, on the event loop's thread.
     """
 
     def __init__(
