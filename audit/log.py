@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +28,10 @@ logger = logging.getLogger("satugate.audit")
 
 _PIPELINE = 2
 """PostgreSQL batches in flight at once (each on its own connection)."""
+
+_CONTENDED_SECONDS = 1.0
+"""PostgreSQL: after a batch found a tree other than the one predicted (another process
+appends to the same log), this long every batch is placed by the database instead."""
 
 
 def _expire(future: asyncio.Future[int]) -> None:
@@ -98,27 +102,29 @@ class AuditLog:
         self._running = False
         # The tree as this process expects it once its batches in flight land (a
         # prediction), and the latest tree it saw committed (true for good: the log only
-        # grows). The locked path trusts only the latter.
+        # grows). SQLite's locked transaction trusts only the latter.
         self._frontier: store.Frontier | None = None
         self._confirmed: store.Frontier | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._idle_fast: list[AsyncConnection] = []
         self._last_sent: asyncio.Task[None] | None = None
         self._known_size = 0
+        self._predict_after = 0.0  # loop time; until then the database places each batch
         self._origin_ok = False
         self._stats = dict.fromkeys(
             (
                 "batches",
                 "events",
                 "one_round_trip",
+                "placed_by_database",
                 "locked_transaction",
                 "mispredicted",
                 "failed_batches",
             ),
             0,
         )
-        # PostgreSQL: one round trip per batch while this process's view of the tree is
-        # current (see store.append_batch_fast); the locked transaction otherwise.
+        # PostgreSQL: one round trip per batch, on this process's view of the tree while
+        # it is current (see store.append_batch_fast), else placed by the database.
         self._fast = engine.dialect.name == "postgresql"
         self._sqlite_file = database_file(engine.url)
         self._appender: SqliteAppender | None = None
@@ -136,9 +142,9 @@ class AuditLog:
     @property
     def stats(self) -> dict[str, int]:
         """Counters of the writer: committed batches and events, how each batch was
-        written (one round trip, or the locked transaction), batches sent in one round
-        trip on a tree the database did not hold (then written in the locked
-        transaction), failed batches."""
+        written (PostgreSQL: in one round trip on the predicted tree, or placed by the
+        database; SQLite: in a locked transaction), batches sent on a predicted tree the
+        database did not hold (then placed by the database), failed batches."""
         return dict(self._stats)
 
     @property
@@ -259,24 +265,30 @@ class AuditLog:
     async def _run_writer(self) -> None:
         """Group commit, each batch in one transaction.
 
-        PostgreSQL, while this process's view of the tree is current: a batch goes out
-        in one round trip as soon as it is formed, with at most ``_PIPELINE`` of them in
-        flight. Each is computed on the tree its predecessor will leave; the database
-        writes it only if that is the tree it holds (see :func:`store.append_batch_fast`),
-        so a prediction that fails (a predecessor failed, another process appended)
-        writes nothing and the batch takes the locked transaction instead. Otherwise,
-        and on SQLite, one batch at a time in a locked transaction.
+        PostgreSQL: a batch goes out in one round trip as soon as it is formed, with at
+        most ``_PIPELINE`` of them in flight. While this process's view of the tree is
+        current, each is computed on the tree its predecessor will leave; the database
+        writes it only if that is the tree it holds (see :func:`store.append_batch_fast`).
+        A prediction that fails (a predecessor failed, another process appended) writes
+        nothing, and the batch is then placed by the database: it computes the nodes on
+        the tree it holds (:func:`store.append_batch_at_end`), still one round trip. So is
+        every batch for a while after such a failure, and while the tree is unknown: with
+        several processes appending, guessing would fail again and cost a round trip.
+        SQLite: one batch at a time, in a locked transaction.
         """
+        loop = asyncio.get_running_loop()
         while True:
             batch, stopping = await self._next_batch()
             if batch:
-                if self._pipelining():
-                    self._send_fast(batch)
+                if not self._fast:
+                    await self._commit_locked(batch)
+                else:
+                    if self._pipelining() and loop.time() >= self._predict_after:
+                        self._send_fast(batch)
+                    else:
+                        self._send(self._commit_locked(batch))
                     if len(self._in_flight) >= _PIPELINE:
                         await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
-                else:
-                    await self._settle()
-                    await self._commit_locked(batch)
             if stopping:
                 await self._settle()
                 return
@@ -294,10 +306,13 @@ class AuditLog:
         predicted = store.Frontier(base.size + len(batch), tuple(new))
         self._frontier = predicted  # the next batch builds on this one
         ahead = self._last_sent if self._last_sent in self._in_flight else None
-        task = asyncio.create_task(self._commit_fast(batch, base, created, predicted, ahead))
-        self._last_sent = task
+        self._last_sent = self._send(self._commit_fast(batch, base, created, predicted, ahead))
+
+    def _send(self, commit: Coroutine[None, None, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(commit)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
+        return task
 
     async def _commit_fast(
         self,
@@ -307,8 +322,8 @@ class AuditLog:
         predicted: store.Frontier,
         ahead: asyncio.Task[None] | None,
     ) -> None:
-        """PostgreSQL: the whole batch in one round trip, on the tree ``base``; the
-        locked transaction if the database holds another tree.
+        """PostgreSQL: the whole batch in one round trip, on the tree ``base``; placed by
+        the database if it holds another tree.
 
         ``ahead`` is the batch sent just before, still in flight. If this one reaches
         the database first, it finds the tree short of ``base``: it waits for that
@@ -316,6 +331,7 @@ class AuditLog:
         """
         started = time.perf_counter()
         events = [p.event for p in batch]
+        stored = base.size
         try:
             async with asyncio.timeout(self._timeout), self._fast_connection() as conn:
                 stored = await store.append_batch_fast(conn, events, base, created)
@@ -324,21 +340,23 @@ class AuditLog:
                     stored = await store.append_batch_fast(conn, events, base, created)
                 written = stored == base.size
         except store.ConnectionLost:
-            written = False  # the kept connection died: the locked path retries the batch
+            written = False  # the kept connection died: the database places the batch
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 self._fail(batch, exc)
                 return
-            written = False  # a pooled connection died: the locked path retries it
+            written = False  # a pooled connection died: the database places it
         except Exception as exc:
             self._fail(batch, exc)
             return
         if not written:
             # The prediction was wrong (another writer appended, or a batch before this
             # one failed), and so may be that of the batch behind it: it finds out the
-            # same way. The locked path reads the tree afresh.
+            # same way. The database places the batch on the tree it holds.
             self._stats["mispredicted"] += 1
             self._frontier = None
+            if stored > base.size or stored == -1:  # another process appended
+                self._predict_after = asyncio.get_running_loop().time() + _CONTENDED_SECONDS
             await self._commit_locked(batch)
             return
         self._stats["one_round_trip"] += 1
@@ -373,22 +391,27 @@ class AuditLog:
             async with asyncio.timeout(self._timeout):
                 try:
                     new = await self._write_locked(batch)
-                except DBAPIError as exc:
-                    if not exc.connection_invalidated:
+                except (DBAPIError, store.ConnectionLost) as exc:
+                    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
                         raise
-                    # A pooled connection died (database restart): retry once on a new
-                    # one. A duplicate write is impossible: event ids are unique.
+                    # A connection died (database restart): retry once on a new one. A
+                    # duplicate write is impossible: event ids are unique.
                     new = await self._write_locked(batch)
         except Exception as exc:
             self._fail(batch, exc)
             return
-        self._stats["locked_transaction"] += 1
+        self._stats["placed_by_database" if self._fast else "locked_transaction"] += 1
         self._succeed(batch, new, started)
 
     async def _write_locked(self, batch: list[_Pending]) -> store.Frontier:
         events = [p.event for p in batch]
         if self._appender is not None:
             return await self._appender.append(events, self._confirmed)
+        if self._fast:
+            # PostgreSQL computes the batch's nodes on the tree it holds under the lock:
+            # one round trip, whatever other writers appended since this one looked.
+            async with self._fast_connection() as conn:
+                return await store.append_batch_at_end(conn, events)
         async with self._engine.connect() as conn:
             conn = await conn.execution_options(**self._write_options)
             async with conn.begin():
@@ -399,8 +422,9 @@ class AuditLog:
         self, batch: list[_Pending], new: store.Frontier, started: float, *, advance: bool = True
     ) -> None:
         """Answer a committed batch. ``advance``: the writer's view of the tree becomes
-        ``new`` (a pipelined batch advanced it when it was sent)."""
-        if advance:
+        ``new`` (a pipelined batch advanced it when it was sent), unless it is already
+        further on (batches placed by the database may complete out of order)."""
+        if advance and (self._frontier is None or new.size >= self._frontier.size):
             self._frontier = new
         if self._confirmed is None or new.size > self._confirmed.size:
             self._confirmed = new

@@ -196,6 +196,93 @@ $$
 """.strip()
 
 
+# The append for a writer that does not know the stored tree (another process appended
+# since it last looked, or it never has): the database takes the batch at whatever size the
+# tree has under the lock, and computes the new nodes itself from the stored frontier, in
+# the same transaction. One round trip, never a wrong guess, whatever other writers do.
+# Returns the batch's first leaf index and the new tree's frontier hashes (those of the
+# complete subtrees, largest first: ``merkle.root_nodes`` order), from which the writer can
+# predict again. The node keys and hashes are those of ``merkle.new_nodes`` (RFC 9162:
+# SHA-256 of 0x00 || leaf, of 0x01 || left || right).
+_PG_APPEND_AT_END = """
+CREATE OR REPLACE FUNCTION audit_append_at_end(
+    event_ids text[], times text[], agencies text[], officers text[], client_ids text[],
+    purposes text[], decisions text[], actions text[], hidden text[], leaves bytea[],
+    subjects text[], subject_offsets bigint[], OUT first bigint, OUT frontier bytea[]
+)
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    size bigint;
+    keys bigint[] := '{}';
+    levels int[] := '{}';
+    top int;
+    node_keys bigint[] := '{}';
+    node_hashes bytea[] := '{}';
+    h bytea;
+    lv int;
+    idx bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(%(lock)d);
+    SELECT coalesce(max(leaf_index) + 1, 0) INTO size FROM audit_events;
+    first := size;
+    -- The stored tree's frontier, largest subtree first: one per bit set in the size.
+    lv := 0;
+    WHILE (size >> lv) > 0 LOOP
+        IF (size >> lv) & 1 = 1 THEN
+            levels := lv || levels;
+            keys := ((lv::bigint << 56) | ((size >> (lv + 1)) << 1)) || keys;
+        END IF;
+        lv := lv + 1;
+    END LOOP;
+    -- One primary-key probe per frontier node, never a scan (whatever the plan's guess
+    -- of the array's length).
+    SELECT coalesce(array_agg((SELECT t.hash FROM audit_tree_nodes AS t WHERE t.node = k.node)
+                              ORDER BY k.n), '{}')
+    INTO frontier
+    FROM unnest(keys) WITH ORDINALITY AS k(node, n);
+    top := coalesce(array_length(levels, 1), 0);
+    IF coalesce(array_length(frontier, 1), 0) <> top
+            OR array_position(frontier, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'the audit tree''s node table is missing frontier nodes';
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(leaves, 1), 0) LOOP
+        idx := size + i - 1;
+        lv := 0;
+        h := sha256(decode('00', 'hex') || leaves[i]);
+        node_keys := node_keys || idx;
+        node_hashes := node_hashes || h;
+        WHILE top > 0 AND levels[top] = lv LOOP
+            h := sha256(decode('01', 'hex') || frontier[top] || h);
+            top := top - 1;
+            lv := lv + 1;
+            idx := idx >> 1;
+            node_keys := node_keys || ((lv::bigint << 56) | idx);
+            node_hashes := node_hashes || h;
+        END LOOP;
+        top := top + 1;
+        levels[top] := lv;
+        frontier[top] := h;
+    END LOOP;
+    frontier := frontier[1:top];
+    INSERT INTO audit_events (leaf_index, event_id, "time", agency, officer, client_id,
+                              purpose, decision, action, hidden_until, leaf)
+    SELECT size + u.n - 1, u.event_id, u.t, u.agency, u.officer, u.client_id,
+           u.purpose, u.decision, u.action, u.hidden, u.leaf
+    FROM unnest(event_ids, times, agencies, officers, client_ids, purposes, decisions,
+                actions, hidden, leaves)
+         WITH ORDINALITY AS u(event_id, t, agency, officer, client_id, purpose, decision,
+                              action, hidden, leaf, n);
+    INSERT INTO audit_event_subjects (subject, leaf_index)
+    SELECT s.subject, size + s.offset_in_batch
+    FROM unnest(subjects, subject_offsets) AS s(subject, offset_in_batch);
+    INSERT INTO audit_tree_nodes (node, hash) SELECT * FROM unnest(node_keys, node_hashes);
+END
+$$
+""".strip()
+
+
 # Earlier signatures of audit_append, dropped so that only the current one can be called.
 _PG_DROP_OLD_APPEND = (
     "DROP FUNCTION IF EXISTS audit_append(bigint, text[], text[], text[], text[], text[],"
@@ -227,6 +314,7 @@ def ddl_after_create(dialect_name: str) -> list[str]:
         out.append(_PG_FUNCTION)
         out.extend(_PG_DROP_OLD_APPEND)
         out.append(_PG_APPEND % {"lock": PG_LOCK_KEY})
+        out.append(_PG_APPEND_AT_END % {"lock": PG_LOCK_KEY})
         for table in APPEND_ONLY_TABLES:
             out.append(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
             out.append(

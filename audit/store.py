@@ -151,7 +151,7 @@ _CONNECTION_ERRORS = (
 
 class ConnectionLost(Exception):
     """The connection failed during a one-round-trip append; whether the batch was
-    written is unknown to this side (the locked path finds out)."""
+    written is unknown to this side (the retry finds out: event ids are unique)."""
 
 
 async def append_batch_fast(
@@ -212,6 +212,56 @@ async def append_batch_fast(
         return int(await driver.fetchval(_APPEND_NATIVE, *args))
     except _CONNECTION_ERRORS as exc:
         raise ConnectionLost(type(exc).__name__) from None
+
+
+_AT_END_ARGS = (
+    "event_ids", "times", "agencies", "officers", "client_ids", "purposes", "decisions",
+    "actions", "hidden", "leaves", "subjects", "subject_offsets",
+)  # fmt: skip
+# Built from the fixed argument names above only: placeholders, no data.
+_AT_END_NAMED = ", ".join(f":{a}" for a in _AT_END_ARGS)
+_AT_END_POSITIONAL = ", ".join(f"${i + 1}" for i in range(len(_AT_END_ARGS)))
+_AT_END_CALL = text(f"SELECT first, frontier FROM audit_append_at_end({_AT_END_NAMED})")  # noqa: S608
+_AT_END_NATIVE = f"SELECT first, frontier FROM audit_append_at_end({_AT_END_POSITIONAL})"  # noqa: S608
+
+
+async def append_batch_at_end(conn: AsyncConnection, batch: Sequence[PreparedEvent]) -> Frontier:
+    """PostgreSQL: append a batch at the end of the stored tree, whatever its size, in one
+    statement and one round trip; returns the tree's new frontier.
+
+    For a writer that does not know the stored tree: the ``audit_append_at_end`` function
+    takes the append lock, reads the size and frontier, and computes the batch's nodes
+    itself. Run it on an AUTOCOMMIT connection: its implicit transaction commits durably
+    before it returns. Raises :class:`ConnectionLost` when the connection failed under the
+    statement (whether the batch was written is then unknown).
+    """
+    cols = [p.columns for p in batch]
+    args = (
+        [c["event_id"] for c in cols],
+        [c["time"] for c in cols],
+        [c["agency"] for c in cols],
+        [c["officer"] for c in cols],
+        [c["client_id"] for c in cols],
+        [c["purpose"] for c in cols],
+        [c["decision"] for c in cols],
+        [c["action"] for c in cols],
+        [c["hidden_until"] for c in cols],
+        [p.leaf for p in batch],
+        [s for p in batch for s in p.subjects],
+        [i for i, p in enumerate(batch) for _ in p.subjects],
+    )
+    if conn.dialect.driver != "asyncpg":
+        row = (await conn.execute(_AT_END_CALL, dict(zip(_AT_END_ARGS, args, strict=True)))).one()
+    else:
+        raw = await conn.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection
+        try:
+            row = await driver.fetchrow(_AT_END_NATIVE, *args)
+        except _CONNECTION_ERRORS as exc:
+            raise ConnectionLost(type(exc).__name__) from None
+    assert row is not None
+    first, frontier = int(row[0]), tuple(bytes(h) for h in row[1])
+    return Frontier(first + len(batch), frontier)
 
 
 async def read_leaves(conn: AsyncConnection, start: int, end: int) -> list[tuple[int, bytes]]:

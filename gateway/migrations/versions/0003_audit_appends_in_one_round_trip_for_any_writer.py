@@ -1,13 +1,20 @@
-"""The PostgreSQL append function reads the tree's size and frontier in one statement.
+"""PostgreSQL appends take one round trip for any writer, and cost less.
+
+A new function, ``audit_append_at_end``, appends a batch at whatever size the stored tree
+has and computes the batch's tree nodes itself, from the stored frontier, under the
+append lock. A writer that does not know the stored tree (another replica appended since
+it last looked) used to take a locked transaction of several round trips, each holding
+the lock; with two or more replicas appending, most batches went that way.
 
 ``audit_append`` used to read the size in one statement and then probe each frontier
 node in a statement of its own; every statement inside the function has a fixed cost,
 larger than the probe itself. One statement now reads the size and whether any frontier
 hash differs from the one given, with the same comparisons, so a batch is written or
-refused exactly as before. The function also asks PostgreSQL to plan its statements once
+refused exactly as before. Both functions ask PostgreSQL to plan their statements once
 per connection: a plan made for every call costs more than the statements themselves.
-Its arguments and return values are unchanged. The statements that install the function
-(and the append-only triggers) are idempotent, so this revision simply runs them again.
+``audit_append``'s arguments and return values are unchanged. The statements that
+install the functions (and the append-only triggers) are idempotent, so this revision
+simply runs them again.
 
 Revision ID: 0003
 Revises: 0002
