@@ -5,6 +5,14 @@
   (``synchronous_commit=on``). satugate's group commit beside the baseline, *one
   transaction per event* (the same writer with batches of one), in the same database,
   interleaved round by round. The medians are reported.
+* **Several writer processes on one PostgreSQL log**, as when gateway replicas share one
+  audit log (one Merkle tree): ``--writers`` OS processes (default 2), each with its own
+  engine and ``AuditLog`` and ``--concurrency`` appending tasks, appending over the same
+  window, beside one such process alone, interleaved round by round; the medians of the
+  total durable appends per second, and the writers' counters of how each batch was
+  written. Each process's appends make the others' view of the tree stale, so their
+  batches are placed by the database rather than sent on a predicted tree: the ratio to
+  one writer is what sharing the log costs. The whole log is verified afterwards.
 * **Full verification** of N exported leaves (leaf hashes, tree, root compared with the
   signed checkpoint) beside raw ``hashlib.sha256`` over the same leaves: what the tree
   costs on top of hashing.
@@ -13,7 +21,8 @@
   leaves are asked through ``AuditLog.inclusion_proof`` (in process: SQL round trips
   included, HTTP not), and every proof is verified against the root.
 
-``python -m benchmarks audit [--quick] [--seconds S] [--concurrency C] [--big]``
+``python -m benchmarks audit [--quick] [--seconds S] [--rounds R] [--concurrency C]
+[--writers N] [--big]``
 
 PostgreSQL comes from ``SATUGATE_BENCH_PG_URL`` (an admin URL, default
 ``postgresql://postgres@127.0.0.1:5432/postgres``); a scratch database is created and
@@ -26,19 +35,22 @@ import argparse
 import asyncio
 import hashlib
 import json
+import multiprocessing
 import os
+import queue
 import random
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -50,6 +62,15 @@ from audit.verify import LogVerifier
 ORIGIN = "bench.satugate.example/audit"
 BLIND_KEY = b"benchmark blind index key 32 b.."
 PG_ADMIN = os.environ.get("SATUGATE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+STATS = (
+    "batches",
+    "events",
+    "one_round_trip",
+    "placed_by_database",
+    "locked_transaction",
+    "mispredicted",
+    "failed_batches",
+)
 
 
 def event(i: int) -> dict[str, object]:
@@ -138,23 +159,30 @@ async def appends_per_second(
     if not grouped:
         options.update(max_batch=1, max_wait_ms=0.0)
     log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY, **options)
-    done = 0
     async with log:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
+        return await append_for(log, seconds=seconds, concurrency=concurrency)
 
-        async def worker(w: int) -> None:
-            nonlocal done
-            i = w
-            while loop.time() < deadline:
-                await log.append(event(i), subject_niks=[nik(i)])
-                done += 1
-                i += concurrency
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(w) for w in range(concurrency)))
-        elapsed = time.perf_counter() - start
-    return done / elapsed
+async def append_for(
+    log: audit.AuditLog, *, seconds: float, concurrency: int, first: int = 0
+) -> float:
+    """Events per second made durable by ``concurrency`` tasks appending to a running
+    ``log`` for ``seconds``, with event numbers from ``first`` on."""
+    done = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+
+    async def worker(w: int) -> None:
+        nonlocal done
+        i = first + w
+        while loop.time() < deadline:
+            await log.append(event(i), subject_niks=[nik(i)])
+            done += 1
+            i += concurrency
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    return done / (time.perf_counter() - start)
 
 
 async def bench_appends(
@@ -181,13 +209,7 @@ async def bench_appends(
                     engine, signer, grouped=False, seconds=seconds, concurrency=concurrency
                 )
             )
-        # the same store, verified end to end after the run: nothing lost, one tree
-        log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY)
-        size = await log.size()
-        lines = [line async for line in _export_after_checkpoint(log, engine)]
-        report = audit.verify_export(lines, signer.verifier_key())
-        if not report.ok or report.tree_size != size:
-            raise SystemExit(f"{kind}: the benchmark's log does not verify: {report.problems}")
+        size = await verify_store(kind, engine, signer)
     return {
         "group_commit_eps": statistics.median(grouped),
         "per_event_eps": statistics.median(single),
@@ -195,10 +217,163 @@ async def bench_appends(
     }
 
 
+async def verify_store(kind: str, engine: AsyncEngine, signer: audit.CheckpointSigner) -> int:
+    """The store, verified end to end after a run: nothing lost, one tree. Returns the
+    tree's size; exits with an error when the export does not verify."""
+    log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY)
+    size = await log.size()
+    lines = [line async for line in _export_after_checkpoint(log, engine)]
+    report = audit.verify_export(lines, signer.verifier_key())
+    if not report.ok or report.tree_size != size:
+        raise SystemExit(f"{kind}: the benchmark's log does not verify: {report.problems}")
+    return size
+
+
 async def _export_after_checkpoint(log: audit.AuditLog, engine: AsyncEngine) -> AsyncIterator[str]:
     await log.checkpoint()
     async for line in audit.export_lines(engine):
         yield line
+
+
+# --- several writer processes ----------------------------------------------------------
+
+
+async def bench_writers(
+    workdir: Path,
+    signer: audit.CheckpointSigner,
+    private_key: bytes,
+    *,
+    writers: int,
+    rounds: int,
+    seconds: float,
+    concurrency: int,
+) -> dict[str, Any]:
+    """Durable appends per second on one PostgreSQL log: ``writers`` processes appending
+    over the same window beside one process alone, interleaved round by round."""
+    alone: list[float] = []
+    together: list[float] = []
+    stats_alone = dict.fromkeys(STATS, 0)
+    stats_together = dict.fromkeys(STATS, 0)
+    async with scratch_store("postgres", workdir) as engine:
+        url = engine.url.render_as_string(hide_password=False)
+        for _ in range(rounds):
+            for n, rates, stats in ((1, alone, stats_alone), (writers, together, stats_together)):
+                rate, counts = await asyncio.to_thread(
+                    run_writers, url, private_key, n, seconds, concurrency
+                )
+                rates.append(rate)
+                for key in STATS:
+                    stats[key] += counts[key]
+        size = await verify_store(f"postgres, {writers} writer processes", engine, signer)
+    return {
+        "one_process_eps": statistics.median(alone),
+        "n_processes_eps": statistics.median(together),
+        "leaves_written": size,
+        "one_process_stats": stats_alone,
+        "stats": stats_together,
+    }
+
+
+def run_writers(
+    url: str, private_key: bytes, n: int, seconds: float, concurrency: int
+) -> tuple[float, dict[str, int]]:
+    """Start ``n`` writer processes, let them append over the same window once all are
+    ready, and return their events per second summed and their counters summed."""
+    ctx = multiprocessing.get_context("spawn")  # the caller has an event loop and engines
+    results: multiprocessing.Queue[tuple[Any, ...]] = ctx.Queue()
+    start = ctx.Event()
+    processes = [
+        ctx.Process(
+            target=writer_process,
+            args=(url, private_key, index, seconds, concurrency, start, results),
+            name=f"audit-writer-{index}",
+        )
+        for index in range(n)
+    ]
+    try:
+        for process in processes:
+            process.start()
+        _collect(results, processes, "ready", timeout=120.0)
+        start.set()
+        done = _collect(results, processes, "done", timeout=seconds + 120.0)
+        for process in processes:
+            process.join(timeout=30.0)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+                process.join()
+    counts = dict.fromkeys(STATS, 0)
+    for _, _, _, stats in done:
+        for key in STATS:
+            counts[key] += stats[key]
+    return sum(rate for _, _, rate, _ in done), counts
+
+
+def _collect(
+    results: multiprocessing.Queue[tuple[Any, ...]],
+    processes: Sequence[multiprocessing.process.BaseProcess],
+    what: str,
+    *,
+    timeout: float,
+) -> list[tuple[Any, ...]]:
+    """One ``what`` message from every process; exits if one fails or time runs out."""
+    received: list[tuple[Any, ...]] = []
+    deadline = time.monotonic() + timeout
+    while len(received) < len(processes):
+        try:
+            message = results.get(timeout=0.5)
+        except queue.Empty:
+            failed = [p.name for p in processes if p.exitcode not in (None, 0)]
+            if failed:
+                raise SystemExit(f"audit writer process failed: {', '.join(failed)}") from None
+            if time.monotonic() > deadline:
+                raise SystemExit(f"audit writer processes not {what} in {timeout:g} s") from None
+            continue
+        assert message[0] == what, message
+        received.append(message)
+    return received
+
+
+def writer_process(
+    url: str,
+    private_key: bytes,
+    index: int,
+    seconds: float,
+    concurrency: int,
+    start: Any,
+    results: multiprocessing.Queue[tuple[Any, ...]],
+) -> None:
+    """One writer process, as one gateway replica: its own engine and ``AuditLog``."""
+    asyncio.run(_write(url, private_key, index, seconds, concurrency, start, results))
+
+
+async def _write(
+    url: str,
+    private_key: bytes,
+    index: int,
+    seconds: float,
+    concurrency: int,
+    start: Any,
+    results: multiprocessing.Queue[tuple[Any, ...]],
+) -> None:
+    signer = audit.CheckpointSigner(ORIGIN, Ed25519PrivateKey.from_private_bytes(private_key))
+    engine = create_async_engine(url, pool_size=10)
+    first = index * 10_000_000  # distinct event numbers, request ids and subjects per process
+    try:
+        log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY, commit_timeout=120.0)
+        async with log:
+            # warm up (connections, the server's plans) before the window, as bench_appends
+            await append_for(log, seconds=min(0.3, seconds), concurrency=concurrency, first=first)
+            before = log.stats
+            results.put(("ready", index))
+            if not await asyncio.to_thread(start.wait, 300.0):
+                raise SystemExit(f"writer {index}: never told to start")
+            rate = await append_for(log, seconds=seconds, concurrency=concurrency, first=first)
+            after = log.stats
+        results.put(("done", index, rate, {k: after[k] - before[k] for k in STATS}))
+    finally:
+        await engine.dispose()
 
 
 # --- verification ----------------------------------------------------------------------
@@ -365,7 +540,8 @@ async def server_side_ms(
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    signer = audit.CheckpointSigner(ORIGIN, Ed25519PrivateKey.generate())
+    key = Ed25519PrivateKey.generate()
+    signer = audit.CheckpointSigner(ORIGIN, key)
     kinds = ["sqlite"] + (["postgres"] if _pg_available() else [])
     results: dict[str, Any] = {"appends": {}, "proofs": {}}
     with tempfile.TemporaryDirectory(prefix="satugate-bench-") as tmp:
@@ -376,6 +552,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 kind,
                 workdir,
                 signer,
+                rounds=args.rounds,
+                seconds=args.seconds,
+                concurrency=args.concurrency,
+            )
+        if "postgres" in kinds:
+            _say(f"durable appends on postgres, 1 and {args.writers} writer processes")
+            results["writers"] = await bench_writers(
+                workdir,
+                signer,
+                key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
+                writers=args.writers,
                 rounds=args.rounds,
                 seconds=args.seconds,
                 concurrency=args.concurrency,
@@ -407,6 +594,8 @@ def _table(results: dict[str, Any], args: argparse.Namespace) -> None:
         print(
             f"{kind:<10} {r['group_commit_eps']:>18,.0f} {r['per_event_eps']:>16,.0f} {ratio:>7.1f}"
         )
+    if "writers" in results:
+        _writers_table(results["writers"], args)
     v = results["verify"]
     print(
         f"\nfull verification of {int(v['leaves']):,} leaves: "
@@ -433,17 +622,42 @@ def _table(results: dict[str, Any], args: argparse.Namespace) -> None:
     )
 
 
+def _writers_table(w: dict[str, Any], args: argparse.Namespace) -> None:
+    n = args.writers
+    print(
+        f"\none PostgreSQL log, {args.concurrency} concurrent appenders per writer process "
+        f"(group commit, {args.rounds} x {args.seconds:g} s, interleaved)\n"
+    )
+    print(f"{'writers':<32} {'events/s total':>15} {'ratio':>7}")
+    print(f"{'postgresql, 1 writer process':<32} {w['one_process_eps']:>15,.0f} {'':>7}")
+    ratio = w["n_processes_eps"] / w["one_process_eps"]
+    label = f"postgresql, {n} writer process{'es' if n != 1 else ''}"
+    print(f"{label:<32} {w['n_processes_eps']:>15,.0f} {ratio:>7.2f}")
+    s = w["stats"]
+    print(
+        f"(ratio: {n} processes / 1 process. Batches of the {n} processes: "
+        f"{s['one_round_trip']:,} in one round trip on their view of the tree, "
+        f"{s['placed_by_database']:,} placed by the database, of which "
+        f"{s['mispredicted']:,} sent on a stale view first; {s['failed_batches']:,} failed)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks audit")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for CI")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--writers", type=int, default=2, help="writer processes on one PostgreSQL log"
+    )
     parser.add_argument("--verify-leaves", type=int, default=1_000_000)
     parser.add_argument("--proof-leaves", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--big", action="store_true", help="also 10M leaves for proofs")
     args = parser.parse_args(argv or [])
+    if args.writers < 1:
+        parser.error("--writers must be at least 1")
     if args.quick:
         args.seconds, args.rounds, args.concurrency = 0.5, 1, 16
         args.verify_leaves, args.proof_leaves, args.samples, args.big = 2000, 5000, 50, False
@@ -469,16 +683,26 @@ def main(argv: list[str] | None = None) -> None:
         "hashlib_leaves_per_s": round(results["verify"]["hashlib_leaves_per_s"]),
     }
     ratio = a["group_commit_eps"] / a["per_event_eps"]
-    print(
-        json.dumps(
-            {
-                "benchmark": "audit",
-                "satugate": satugate,
-                "baseline": baseline,
-                "ratio": round(ratio, 2),
-            }
-        )
-    )
+    line: dict[str, Any] = {
+        "benchmark": "audit",
+        "satugate": satugate,
+        "baseline": baseline,
+        "ratio": round(ratio, 2),
+    }
+    if "writers" in results:
+        w = results["writers"]
+        line["writers"] = {
+            "store": "postgres",
+            "processes": args.writers,
+            "concurrency_per_process": args.concurrency,
+            "one_process_eps": round(w["one_process_eps"]),
+            "n_processes_eps": round(w["n_processes_eps"]),
+            "ratio": round(w["n_processes_eps"] / w["one_process_eps"], 2),
+            "leaves_written": w["leaves_written"],
+            "stats": w["stats"],
+            "one_process_stats": w["one_process_stats"],
+        }
+    print(json.dumps(line))
 
 
 if __name__ == "__main__":
