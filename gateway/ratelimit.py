@@ -368,6 +368,8 @@ class RedisRateLimiter:
         self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = ()
     ) -> list[RateDecision]:
         if not checks:
+            if guards:  # a group of guards alone would come back without an answer
+                raise ValueError("guard keys ride with at least one limit")
             return []
         buckets = []
         for key, rate in checks:

@@ -41,4 +41,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Nothing is undone: the function's behaviour did not change, only its cost."""
+    """Nothing is undone: ``audit_append`` behaves as before, only at a lower cost, and
+    ``audit_append_at_end`` stays, unused by older code."""
