@@ -29,6 +29,17 @@ logger = logging.getLogger("satugate.audit")
 _PIPELINE = 2
 """PostgreSQL batches in flight at once (each on its own connection)."""
 
+WRITER_STATS = (
+    "batches",
+    "events",
+    "one_round_trip",
+    "placed_by_database",
+    "locked_transaction",
+    "mispredicted",
+    "failed_batches",
+)
+"""The counters of :attr:`AuditLog.stats`."""
+
 _CONTENDED_SECONDS = 1.0
 """PostgreSQL: after a batch found a tree other than the one predicted (another process
 appends to the same log), this long every batch is placed by the database instead."""
@@ -111,18 +122,7 @@ class AuditLog:
         self._known_size = 0
         self._predict_after = 0.0  # loop time; until then the database places each batch
         self._origin_ok = False
-        self._stats = dict.fromkeys(
-            (
-                "batches",
-                "events",
-                "one_round_trip",
-                "placed_by_database",
-                "locked_transaction",
-                "mispredicted",
-                "failed_batches",
-            ),
-            0,
-        )
+        self._stats = dict.fromkeys(WRITER_STATS, 0)
         # PostgreSQL: one round trip per batch, on this process's view of the tree while
         # it is current (see store.append_batch_fast), else placed by the database.
         self._fast = engine.dialect.name == "postgresql"

@@ -141,6 +141,20 @@ $$
 """.strip()
 
 
+# The batch's events, numbered from ``first`` (a variable of the function): both
+# append functions write them alike.
+_PG_INSERT_EVENTS = """
+    INSERT INTO audit_events (leaf_index, event_id, "time", agency, officer, client_id,
+                              purpose, decision, action, hidden_until, leaf)
+    SELECT %(first)s + u.n - 1, u.event_id, u.t, u.agency, u.officer, u.client_id,
+           u.purpose, u.decision, u.action, u.hidden, u.leaf
+    FROM unnest(event_ids, times, agencies, officers, client_ids, purposes, decisions,
+                actions, hidden, leaves)
+         WITH ORDINALITY AS u(event_id, t, agency, officer, client_id, purpose, decision,
+                              action, hidden, leaf, n);
+""".strip("\n")
+
+
 _PG_APPEND = """
 CREATE OR REPLACE FUNCTION audit_append(
     expected bigint, event_ids text[], times text[], agencies text[], officers text[],
@@ -179,14 +193,7 @@ BEGIN
     IF differs THEN
         RETURN -1;
     END IF;
-    INSERT INTO audit_events (leaf_index, event_id, "time", agency, officer, client_id,
-                              purpose, decision, action, hidden_until, leaf)
-    SELECT expected + u.n - 1, u.event_id, u.t, u.agency, u.officer, u.client_id,
-           u.purpose, u.decision, u.action, u.hidden, u.leaf
-    FROM unnest(event_ids, times, agencies, officers, client_ids, purposes, decisions,
-                actions, hidden, leaves)
-         WITH ORDINALITY AS u(event_id, t, agency, officer, client_id, purpose, decision,
-                              action, hidden, leaf, n);
+%(insert_events_from_expected)s
     INSERT INTO audit_event_subjects (subject, leaf_index)
     SELECT * FROM unnest(subjects, subject_leaves);
     INSERT INTO audit_tree_nodes (node, hash) SELECT * FROM unnest(nodes, hashes);
@@ -266,14 +273,7 @@ BEGIN
         frontier[top] := h;
     END LOOP;
     frontier := frontier[1:top];
-    INSERT INTO audit_events (leaf_index, event_id, "time", agency, officer, client_id,
-                              purpose, decision, action, hidden_until, leaf)
-    SELECT size + u.n - 1, u.event_id, u.t, u.agency, u.officer, u.client_id,
-           u.purpose, u.decision, u.action, u.hidden, u.leaf
-    FROM unnest(event_ids, times, agencies, officers, client_ids, purposes, decisions,
-                actions, hidden, leaves)
-         WITH ORDINALITY AS u(event_id, t, agency, officer, client_id, purpose, decision,
-                              action, hidden, leaf, n);
+%(insert_events_from_size)s
     INSERT INTO audit_event_subjects (subject, leaf_index)
     SELECT s.subject, size + s.offset_in_batch
     FROM unnest(subjects, subject_offsets) AS s(subject, offset_in_batch);
@@ -313,8 +313,20 @@ def ddl_after_create(dialect_name: str) -> list[str]:
     elif dialect_name == "postgresql":
         out.append(_PG_FUNCTION)
         out.extend(_PG_DROP_OLD_APPEND)
-        out.append(_PG_APPEND % {"lock": PG_LOCK_KEY})
-        out.append(_PG_APPEND_AT_END % {"lock": PG_LOCK_KEY})
+        out.append(
+            _PG_APPEND
+            % {
+                "lock": PG_LOCK_KEY,
+                "insert_events_from_expected": _PG_INSERT_EVENTS % {"first": "expected"},
+            }
+        )
+        out.append(
+            _PG_APPEND_AT_END
+            % {
+                "lock": PG_LOCK_KEY,
+                "insert_events_from_size": _PG_INSERT_EVENTS % {"first": "size"},
+            }
+        )
         for table in APPEND_ONLY_TABLES:
             out.append(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
             out.append(

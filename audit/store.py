@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from sqlalchemy import bindparam, func, insert, select, text
@@ -154,6 +155,20 @@ class ConnectionLost(Exception):
     written is unknown to this side (the retry finds out: event ids are unique)."""
 
 
+def _event_arrays(batch: Sequence[PreparedEvent]) -> list[list[Any]]:
+    """The batch's event columns, one array each, as both append functions take them."""
+    cols = [p.columns for p in batch]
+    arrays: list[list[Any]] = [[c[name] for c in cols] for name in _EVENT_COLUMNS]
+    arrays.append([p.leaf for p in batch])
+    return arrays
+
+
+_EVENT_COLUMNS = (
+    "event_id", "time", "agency", "officer", "client_id", "purpose", "decision", "action",
+    "hidden_until",
+)  # fmt: skip
+
+
 async def append_batch_fast(
     conn: AsyncConnection,
     batch: Sequence[PreparedEvent],
@@ -182,20 +197,10 @@ async def append_batch_fast(
     contradict the leaves, and every later root and checkpoint would be wrong.
     """
     size = base.size
-    cols = [p.columns for p in batch]
     subjects = [(s, size + i) for i, p in enumerate(batch) for s in p.subjects]
     args = (
         size,
-        [c["event_id"] for c in cols],
-        [c["time"] for c in cols],
-        [c["agency"] for c in cols],
-        [c["officer"] for c in cols],
-        [c["client_id"] for c in cols],
-        [c["purpose"] for c in cols],
-        [c["decision"] for c in cols],
-        [c["action"] for c in cols],
-        [c["hidden_until"] for c in cols],
-        [p.leaf for p in batch],
+        *_event_arrays(batch),
         [s for s, _ in subjects],
         [i for _, i in subjects],
         [node_key(lv, ix) for lv, ix, _ in created],
@@ -235,18 +240,8 @@ async def append_batch_at_end(conn: AsyncConnection, batch: Sequence[PreparedEve
     before it returns. Raises :class:`ConnectionLost` when the connection failed under the
     statement (whether the batch was written is then unknown).
     """
-    cols = [p.columns for p in batch]
     args = (
-        [c["event_id"] for c in cols],
-        [c["time"] for c in cols],
-        [c["agency"] for c in cols],
-        [c["officer"] for c in cols],
-        [c["client_id"] for c in cols],
-        [c["purpose"] for c in cols],
-        [c["decision"] for c in cols],
-        [c["action"] for c in cols],
-        [c["hidden_until"] for c in cols],
-        [p.leaf for p in batch],
+        *_event_arrays(batch),
         [s for p in batch for s in p.subjects],
         [i for i, p in enumerate(batch) for _ in p.subjects],
     )

@@ -56,21 +56,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import audit
 from audit import merkle
+from audit.log import WRITER_STATS
 from audit.schema import events, node_key
 from audit.verify import LogVerifier
 
 ORIGIN = "bench.satugate.example/audit"
 BLIND_KEY = b"benchmark blind index key 32 b.."
 PG_ADMIN = os.environ.get("SATUGATE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-STATS = (
-    "batches",
-    "events",
-    "one_round_trip",
-    "placed_by_database",
-    "locked_transaction",
-    "mispredicted",
-    "failed_batches",
-)
 
 
 def event(i: int) -> dict[str, object]:
@@ -252,8 +244,8 @@ async def bench_writers(
     over the same window beside one process alone, interleaved round by round."""
     alone: list[float] = []
     together: list[float] = []
-    stats_alone = dict.fromkeys(STATS, 0)
-    stats_together = dict.fromkeys(STATS, 0)
+    stats_alone = dict.fromkeys(WRITER_STATS, 0)
+    stats_together = dict.fromkeys(WRITER_STATS, 0)
     async with scratch_store("postgres", workdir) as engine:
         url = engine.url.render_as_string(hide_password=False)
         for _ in range(rounds):
@@ -262,7 +254,7 @@ async def bench_writers(
                     run_writers, url, private_key, n, seconds, concurrency
                 )
                 rates.append(rate)
-                for key in STATS:
+                for key in WRITER_STATS:
                     stats[key] += counts[key]
         size = await verify_store(f"postgres, {writers} writer processes", engine, signer)
     return {
@@ -303,9 +295,9 @@ def run_writers(
             if process.is_alive():
                 process.terminate()
                 process.join()
-    counts = dict.fromkeys(STATS, 0)
+    counts = dict.fromkeys(WRITER_STATS, 0)
     for _, _, _, stats in done:
-        for key in STATS:
+        for key in WRITER_STATS:
             counts[key] += stats[key]
     return sum(rate for _, _, rate, _ in done), counts
 
@@ -371,7 +363,7 @@ async def _write(
                 raise SystemExit(f"writer {index}: never told to start")
             rate = await append_for(log, seconds=seconds, concurrency=concurrency, first=first)
             after = log.stats
-        results.put(("done", index, rate, {k: after[k] - before[k] for k in STATS}))
+        results.put(("done", index, rate, {k: after[k] - before[k] for k in WRITER_STATS}))
     finally:
         await engine.dispose()
 
