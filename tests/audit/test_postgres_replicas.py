@@ -320,6 +320,29 @@ async def test_the_database_computes_the_same_tree_as_the_writer(pg_engine: Asyn
     await check_one_tree_quick(pg_engine, len(written))
 
 
+async def test_the_database_refuses_to_place_a_batch_on_a_tree_with_missing_nodes(
+    pg_engine: AsyncEngine,
+) -> None:
+    """A node table that lost a frontier node (altered behind the log's back) cannot
+    give the new nodes: the database refuses the batch and writes nothing (fail closed)
+    rather than build on a tree it cannot compute."""
+    import asyncpg
+    from sqlalchemy import text
+
+    await append_at_end(pg_engine, numbered_batch(0, [1] * 6))  # frontier: (2, 0), (1, 2)
+    async with pg_engine.begin() as conn:
+        # Only a superuser can do this: switch the append-only triggers off for a moment.
+        await conn.execute(text("ALTER TABLE audit_tree_nodes DISABLE TRIGGER USER"))
+        await conn.execute(
+            text("DELETE FROM audit_tree_nodes WHERE node = :n"), {"n": node_key(1, 2)}
+        )
+        await conn.execute(text("ALTER TABLE audit_tree_nodes ENABLE TRIGGER USER"))
+    before = await row_counts(pg_engine)
+    with pytest.raises(asyncpg.PostgresError, match="missing frontier nodes"):
+        await append_at_end(pg_engine, numbered_batch(6, [1, 1]))
+    assert await row_counts(pg_engine) == before
+
+
 async def test_once_another_writer_appends_the_database_places_every_batch_for_a_while(
     pg_engine: AsyncEngine, signer: audit.CheckpointSigner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
