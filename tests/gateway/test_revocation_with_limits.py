@@ -71,13 +71,20 @@ async def _revoke_token(gw: Gateway, headers: dict[str, str]) -> None:
     )
 
 
+async def _served_once(gw: Gateway) -> tuple[str, dict[str, str]]:
+    """A resident's NIK and a fresh token's headers, after one lookup that answered 200
+    (the script loaded, the buckets made)."""
+    nik = sample_in(gw.demo, "35.78")[0]["nik"]
+    h = await gw.headers("demo-dinsos")
+    assert (await gw.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
+    return nik, h
+
+
 async def test_a_lookup_checks_revocation_and_limits_in_one_round_trip(
     with_redis: Gateway, private_redis: RedisServer
 ) -> None:
     gw = with_redis
-    nik = sample_in(gw.demo, "35.78")[0]["nik"]
-    h = await gw.headers("demo-dinsos")
-    assert (await gw.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
+    nik, h = await _served_once(gw)
     before = _calls(private_redis.url)
     r = await gw.client.get(f"/v1/residents/{nik}", headers=h)
     assert r.status_code == 200, r.text
@@ -93,9 +100,7 @@ async def test_a_revoked_token_is_refused_in_that_round_trip_and_spends_nothing(
     with_redis: Gateway, private_redis: RedisServer
 ) -> None:
     gw = with_redis
-    nik = sample_in(gw.demo, "35.78")[0]["nik"]
-    h = await gw.headers("demo-dinsos")
-    assert (await gw.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
+    nik, h = await _served_once(gw)
     with Redis.from_url(private_redis.url) as r:
         buckets = sorted(r.keys("satugate:rl:*:resident.read@*"))
         tats = r.mget(buckets)
