@@ -2,9 +2,12 @@
 
 A route declares the scope it needs; the dependency returns a ``Principal`` or raises a
 401/403 before any handler code runs. A missing or malformed header, an unknown key, an
-expired or revoked token, a revoked client: all end here. One exception, for speed: a
-resident call may leave its token's revocation check to its rate-limit round trip, and
-then no event is recorded and no data released before that check (``authenticate_call``).
+expired or revoked token, a revoked client: all end here.
+
+A token's revocation is checked in the revocation store's mirror in this process when
+the mirror vouches for itself (``gateway.revocation``), else in Redis. One exception, for
+speed: a resident call may then leave its check to its rate-limit round trip, and no
+event is recorded and no data released before that check (``authenticate_call``).
 """
 
 from __future__ import annotations
@@ -41,9 +44,10 @@ async def authenticate(request: Request) -> Principal:
 async def authenticate_call(request: Request, scope: str) -> tuple[Principal, bool]:
     """``require(scope)`` for a resident call, and whether its revocation check is pending.
 
-    Where the revocation store is the rate limiter's Redis, the check of the token's
-    revocation keys is left to the call's rate-limit round trip, which takes them as
-    guard keys (``gateway.residents.enforce_rates``): one round trip instead of two.
+    Where the revocation store is the rate limiter's Redis and its mirror here cannot
+    answer, the check of the token's revocation keys is left to the call's rate-limit
+    round trip, which takes them as guard keys (``gateway.residents.enforce_rates``): one
+    round trip instead of two.
     Pending, it must be done before the call records anything, allowed or refused, and
     so before any data leaves (``Call.record`` does it if the limiter has not).
     """
@@ -69,8 +73,7 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
         services.metrics.count_unauthenticated("invalid_token")
         exc.headers = BEARER_CHALLENGE
         raise
-    if not defer_revocation:
-        await check_revocation(services, principal)
+    pending = await _checked_or_pending(services, principal, defer=defer_revocation)
     if services.revoked_clients is not None:
         # The store's record outlives a Redis (or process) that forgot the revocation.
         try:
@@ -80,16 +83,34 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
         if revoked:
             raise revoked_token(services)
     request.state.principal = principal
-    return principal, defer_revocation
+    return principal, pending
+
+
+async def _checked_or_pending(services: Services, principal: Principal, *, defer: bool) -> bool:
+    """Check the token's revocation, or (``defer``, and only when the mirror cannot
+    answer) leave it pending: whether it is."""
+    verdict = services.revocation.known_verdict(principal.jti, client_id=principal.client_id)
+    if verdict is None:
+        if defer:
+            return True
+        await check_revocation(services, principal)
+    elif verdict:
+        raise revoked_token(services)
+    return False
 
 
 async def check_revocation(services: Services, principal: Principal) -> None:
     """Raise 401 when the revocation store has the token or its client, 503 when the
-    store cannot be asked (fail closed: no data without the check)."""
-    try:
-        revoked = await services.revocation.is_revoked(principal.jti, client_id=principal.client_id)
-    except StoreUnavailable as exc:
-        raise RateLimiterUnavailable("the token revocation store is unreachable") from exc
+    store cannot be asked (fail closed: no data without the check). The mirror answers
+    when it can vouch for itself, Redis otherwise."""
+    revoked = services.revocation.known_verdict(principal.jti, client_id=principal.client_id)
+    if revoked is None:
+        try:
+            revoked = await services.revocation.is_revoked(
+                principal.jti, client_id=principal.client_id
+            )
+        except StoreUnavailable as exc:
+            raise RateLimiterUnavailable("the token revocation store is unreachable") from exc
     if revoked:
         raise revoked_token(services)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Protocol
 
@@ -243,13 +243,17 @@ class InProcessRateLimiter:
 # in several groups: concurrent requests of one client).
 # A group may also name guard keys: when any of them exists the group is blocked, decided
 # no further and spends nothing (the request's token has been revoked, say).
+# Each bucket asks for `want` requests (a lease, see RedisRateLimiter): it is granted
+# between 1 and `want`, never more than a quarter of what the key has left (and 1 when it
+# has fewer than 8 left), so a key near its limit is counted request by request. With
+# `want` 1 this is plain GCRA.
 # KEYS: group after group, its buckets then its guard keys (a bucket may repeat across
 # groups).
-# ARGV: for each group, its number of buckets n and of guards g, then n pairs: emission
-# interval (us), limit.
-# Returns 4 integers per bucket, in bucket order: allowed (1/0, or -1 for every bucket of a
-# blocked group), remaining, retry_after_us, reset_after_us. Each bucket kept is written
-# once, with its final TAT and a TTL to it.
+# ARGV: for each group, its number of buckets n and of guards g, then n triples: emission
+# interval (us), limit, want.
+# Returns 5 integers per bucket, in bucket order: allowed (1/0, or -1 for every bucket of a
+# blocked group), remaining (after the grant), retry_after_us, reset_after_us, granted.
+# Each bucket kept is written once, with its final TAT and a TTL to it.
 # TATs are written with %d: Lua's tostring keeps only 14 significant digits.
 _GCRA_LUA = """
 local t = redis.call('TIME')
@@ -273,39 +277,48 @@ while a <= #ARGV do
       out[o + 2] = 0
       out[o + 3] = 0
       out[o + 4] = 0
-      o = o + 4
+      out[o + 5] = 0
+      o = o + 5
     end
-    a = a + 2 * (last - first + 1)
+    a = a + 3 * (last - first + 1)
   else
     local new_tats = {}
     local all_allowed = true
     for i = first, last do
       local interval = tonumber(ARGV[a])
       local limit = tonumber(ARGV[a + 1])
-      a = a + 2
+      local want = tonumber(ARGV[a + 2])
+      a = a + 3
       local tat = kept[KEYS[i]] or tonumber(redis.call('GET', KEYS[i]) or now)
       if tat < now then tat = now end
       local tolerance = interval * limit
-      local new_tat = tat + interval
-      local allow_at = new_tat - tolerance
-      if allow_at > now then
+      local available = math.floor((now + tolerance - tat) / interval)
+      if available < 1 then
         all_allowed = false
         out[o + 1] = 0
         out[o + 2] = 0
-        out[o + 3] = allow_at - now
+        out[o + 3] = tat + interval - tolerance - now
         out[o + 4] = tat - now
+        out[o + 5] = 0
       else
+        local granted = math.min(want, math.max(1, math.floor(available / 4)))
+        local new_tat = tat + granted * interval
         new_tats[i] = new_tat
         out[o + 1] = 1
-        out[o + 2] = math.floor((now + tolerance - new_tat) / interval)
+        out[o + 2] = available - granted
         out[o + 3] = 0
         out[o + 4] = new_tat - now
+        out[o + 5] = granted
       end
-      o = o + 4
+      o = o + 5
     end
     if all_allowed then
       for i = first, last do
         kept[KEYS[i]] = new_tats[i]
+      end
+    else
+      for i = first, last do
+        out[o - 5 * (last - i) ] = 0
       end
     end
   end
@@ -321,10 +334,57 @@ return out
 
 @dataclass(frozen=True, slots=True)
 class _Group:
-    """One request's buckets (Redis key, rate) and guard keys, for one script run."""
+    """One request's buckets (Redis key, rate, requests wanted) and guard keys, for one
+    script run."""
 
-    buckets: tuple[tuple[str, Rate], ...]
+    buckets: tuple[tuple[str, Rate, int], ...]
     guards: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Granted:
+    """A bucket's decision from Redis and how many requests it was granted (0 or 1 when
+    it asked for one; up to its ``want`` for a lease)."""
+
+    decision: RateDecision
+    granted: int
+
+
+@dataclass(slots=True)
+class _Lease:
+    """A bucket's requests granted by Redis and not yet admitted here, and its recent
+    traffic, which sizes the next lease."""
+
+    tokens: int = 0
+    expires: float = 0.0
+    remaining: int = 0  # what the key had left in Redis after the grant
+    reset_at: float = 0.0
+    asking: bool = False  # a lease for this bucket is being asked for
+    window_start: float = 0.0
+    window_count: int = 0
+    demand: int = 0  # this bucket's requests in the last whole window
+
+    def live(self, now: float) -> bool:
+        return self.tokens > 0 and now < self.expires
+
+    def note(self, now: float, window: float) -> None:
+        """Count one request in the traffic windows."""
+        elapsed = now - self.window_start
+        if elapsed >= window:
+            self.demand = self.window_count if elapsed < 2 * window else 0
+            self.window_start = now
+            self.window_count = 0
+        self.window_count += 1
+
+    def take(self, now: float, limit: int) -> RateDecision:
+        self.tokens -= 1
+        return RateDecision(
+            allowed=True,
+            limit=limit,
+            remaining=self.remaining + self.tokens,
+            retry_after=0.0,
+            reset_after=max(self.reset_at - now, 0.0),
+        )
 
 
 def connect_redis(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Redis:
@@ -352,14 +412,55 @@ class RedisRateLimiter:
     not Redis Cluster. A Redis error fails every call of that run (fail closed).
 
     A call's guard keys ride in the same run: the gateway passes a token's revocation
-    keys, so one round trip both checks the token and counts the request.
+    keys when it cannot check them without Redis, so one round trip both checks the token
+    and counts the request.
+
+    **Leases** (``lease_seconds > 0``). A busy key need not cost a round trip per
+    request. When a bucket has had more than one request in the last ``lease_seconds``,
+    the script is asked for as many requests as that (at most ``lease_max``) and grants
+    up to a quarter of what the key has left. They are counted in Redis at once, against
+    the same shared limit, and this process admits them one by one without asking again
+    until they are spent or ``lease_seconds`` have passed; what is left then is dropped,
+    never handed back or counted twice. So:
+
+    * a key never admits more requests than Redis counted for it; a leased request is
+      counted at most ``lease_seconds`` before it arrives, so over any window a key
+      admits at most ``rate * lease_seconds`` more than request-by-request counting
+      would (one request at 600/minute and 0.1 s);
+    * a key near its limit (fewer than 8 left) and a quiet key (at most one request in
+      the last window) are counted request by request, exactly;
+    * the price is requests leased to one process and unused when its traffic stops:
+      counted, never admitted, at most a lease per bucket and process.
+
+    A request is admitted here only when every one of its buckets holds a live lease;
+    otherwise the whole request goes to Redis, all or nothing as before, and a request
+    with guard keys always does.
     """
 
-    def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        lease_seconds: float = 0.0,
+        lease_max: int = 64,
+        clock: Callable[[], float] = time.monotonic,
+        sweep_every: int = 4096,
+    ) -> None:
+        if lease_seconds < 0 or lease_max < 1:
+            raise ValueError("lease_seconds must be ≥ 0 and lease_max ≥ 1")
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_GCRA_LUA)
-        self._runs: Coalescer[_Group, list[RateDecision] | None] = Coalescer(self._run_script)
+        self._runs: Coalescer[_Group, list[_Granted] | None] = Coalescer(self._run_script)
+        self._lease_seconds = lease_seconds
+        self._lease_max = lease_max
+        self._clock = clock
+        self._leases: dict[str, _Lease] = {}
+        self._sweep_every = sweep_every
+        self._since_sweep = 0
+        # Requests admitted from a lease here, and decided by a script run.
+        self.stats = {"leased": 0, "counted": 0}
 
     async def hit(self, key: str, rate: str) -> RateDecision:
         return (await self.hit_all([(key, rate)]))[0]
@@ -375,46 +476,125 @@ class RedisRateLimiter:
         for key, rate in checks:
             parsed = parse_rate(rate)
             buckets.append((f"{self._prefix}{key}@{parsed}", parsed))
+        if not self._lease_seconds:
+            return await self._counted([(key, rate, 1) for key, rate in buckets], guards)
+        return await self._leased(buckets, guards)
+
+    async def _leased(
+        self, buckets: list[tuple[str, Rate]], guards: Sequence[str]
+    ) -> list[RateDecision]:
+        now = self._clock()
+        leases = []
+        for key, _ in buckets:
+            lease = self._leases.get(key)
+            if lease is None:
+                lease = self._leases[key] = _Lease(window_start=now)
+            lease.note(now, self._lease_seconds)
+            leases.append(lease)
+        self._since_sweep += 1
+        if self._since_sweep >= self._sweep_every:
+            self._sweep(now)
+        if not guards and all(lease.live(now) for lease in leases):
+            self.stats["leased"] += 1
+            return [
+                lease.take(now, rate.limit)
+                for lease, (_, rate) in zip(leases, buckets, strict=True)
+            ]
+        asking: list[_Lease] = []
+        wants: list[int] = []
+        for lease in leases:
+            want = 1
+            if not lease.live(now) and not lease.asking:
+                lease.tokens = 0  # an expired lease's rest is dropped
+                want = min(lease.demand, self._lease_max)
+                if want > 1:
+                    lease.asking = True
+                    asking.append(lease)
+            wants.append(max(want, 1))
         try:
-            decisions = await self._runs.submit(_Group(tuple(buckets), tuple(guards)))
-        except RedisError as exc:
-            raise RateLimiterUnavailable("rate limiter store unreachable") from exc
-        if decisions is None:
-            raise Blocked()
+            granted = await self._granted(
+                [(key, rate, want) for (key, rate), want in zip(buckets, wants, strict=True)],
+                guards,
+            )
+        finally:
+            for lease in asking:
+                lease.asking = False
+        decisions = []
+        for lease, want, result in zip(leases, wants, granted, strict=True):
+            decision = result.decision
+            if want > 1 and result.granted > 1:
+                lease.tokens = result.granted - 1  # one is this request's
+                lease.expires = now + self._lease_seconds
+                lease.remaining = decision.remaining - lease.tokens
+                lease.reset_at = now + decision.reset_after
+            elif decision.allowed and lease.live(now):
+                # Counted in Redis beside a lease: what is left includes the lease's rest.
+                lease.remaining = decision.remaining
+                lease.reset_at = now + decision.reset_after
+                decision = replace(decision, remaining=decision.remaining + lease.tokens)
+            decisions.append(decision)
         return decisions
 
-    async def _run_script(self, groups: list[_Group]) -> list[list[RateDecision] | None]:
+    async def _counted(
+        self, buckets: list[tuple[str, Rate, int]], guards: Sequence[str]
+    ) -> list[RateDecision]:
+        return [result.decision for result in await self._granted(buckets, guards)]
+
+    async def _granted(
+        self, buckets: list[tuple[str, Rate, int]], guards: Sequence[str]
+    ) -> list[_Granted]:
+        self.stats["counted"] += 1
+        try:
+            results = await self._runs.submit(_Group(tuple(buckets), tuple(guards)))
+        except RedisError as exc:
+            raise RateLimiterUnavailable("rate limiter store unreachable") from exc
+        if results is None:
+            raise Blocked()
+        return results
+
+    def _sweep(self, now: float) -> None:
+        """Forget buckets with no live lease and no traffic in the last two windows."""
+        self._since_sweep = 0
+        idle = 2 * self._lease_seconds
+        self._leases = {
+            key: lease
+            for key, lease in self._leases.items()
+            if lease.asking or lease.live(now) or now - lease.window_start < idle
+        }
+
+    async def _run_script(self, groups: list[_Group]) -> list[list[_Granted] | None]:
         """One script run for the groups of every waiting ``hit_all``, in their order;
         ``None`` for a group that a guard key blocked."""
         keys: list[str] = []
         args: list[int] = []
         for group in groups:
             args += [len(group.buckets), len(group.guards)]
-            for bucket, rate in group.buckets:
+            for bucket, rate, want in group.buckets:
                 keys.append(bucket)
-                args += [_interval_us(rate), rate.limit]
+                args += [_interval_us(rate), rate.limit, want]
             keys += group.guards
         flat = await self._script(keys=keys, args=args)
-        results: list[list[RateDecision] | None] = []
+        results: list[list[_Granted] | None] = []
         at = 0
         for group in groups:
             if int(flat[at]) < 0:
                 results.append(None)
-                at += 4 * len(group.buckets)
+                at += 5 * len(group.buckets)
                 continue
-            decisions: list[RateDecision] = []
-            for _, rate in group.buckets:
-                decisions.append(
-                    RateDecision(
-                        allowed=bool(flat[at]),
-                        limit=rate.limit,
-                        remaining=int(flat[at + 1]),
-                        retry_after=int(flat[at + 2]) / 1_000_000,
-                        reset_after=int(flat[at + 3]) / 1_000_000,
-                    )
+            granted: list[_Granted] = []
+            for _, rate, _ in group.buckets:
+                got = int(flat[at + 4])
+                decision = RateDecision(
+                    allowed=bool(flat[at]),
+                    limit=rate.limit,
+                    # What this process may still admit counts as left to the caller.
+                    remaining=int(flat[at + 1]) + max(got - 1, 0),
+                    retry_after=int(flat[at + 2]) / 1_000_000,
+                    reset_after=int(flat[at + 3]) / 1_000_000,
                 )
-                at += 4
-            results.append(decisions)
+                granted.append(_Granted(decision, got))
+                at += 5
+            results.append(granted)
         return results
 
     async def ping(self) -> bool:
@@ -433,12 +613,20 @@ def build_rate_limiter(
     *,
     prefix: str = DEFAULT_PREFIX,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    lease_seconds: float = 0.0,
+    lease_max: int = 64,
 ) -> RateLimiter:
     """The limiter the settings ask for: Redis when a URL is given, else in process.
 
     Nothing connects here; the first ``hit`` or ``ping`` does, so an app can start while
-    Redis is still coming up (``/readyz`` says so meanwhile).
+    Redis is still coming up (``/readyz`` says so meanwhile). The lease settings apply to
+    Redis only (see ``RedisRateLimiter``).
     """
     if not redis_url:
         return InProcessRateLimiter()
-    return RedisRateLimiter(connect_redis(redis_url, timeout=timeout), prefix=prefix)
+    return RedisRateLimiter(
+        connect_redis(redis_url, timeout=timeout),
+        prefix=prefix,
+        lease_seconds=lease_seconds,
+        lease_max=lease_max,
+    )

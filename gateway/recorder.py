@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import audit
-from gateway.auth import check_revocation
+from gateway.auth import check_revocation, revoked_token
 from gateway.errors import (
     AuditUnavailable,
     GatewayError,
@@ -79,6 +79,10 @@ class Call:
         if self.revocation_pending:
             await check_revocation(self.services, self.principal)  # 401 for a revoked token
             self.revocation_pending = False
+        elif self.services.revocation.known_verdict(
+            self.principal.jti, client_id=self.principal.client_id
+        ):  # revoked while the call was under way, and the mirror has heard of it
+            raise revoked_token(self.services)
         event: dict[str, Any] = {
             "action": self.action,
             "agency": self.principal.agency,

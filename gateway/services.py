@@ -51,9 +51,7 @@ class Services:
     revocation_rides_with_limits: bool = False
     regions: connectors.RegionTable | None = None
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
-    _pseudonymisers: dict[str, tuple[object, policies.Pseudonymiser]] = field(
-        default_factory=dict
-    )
+    _pseudonymisers: dict[str, tuple[object, policies.Pseudonymiser]] = field(default_factory=dict)
 
     async def pseudonymiser(self, domain: str) -> policies.Pseudonymiser:
         """The agency domain's pseudonymiser, rebuilt only when its key versions change.
@@ -150,6 +148,8 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         settings.resolved_sources_file(), metrics, timeout=settings.source_timeout_seconds
     )
     redis_url = settings.resolved_redis_url()
+    revocation = build_revocation_store(redis_url)
+    await revocation.start()  # its mirror fills in the background
     return Services(
         settings=settings,
         engine=engine,
@@ -165,8 +165,12 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         jwks={"keys": [k.as_dict(private=False) for k in public_keys]},
         federation=federation,
         audit=log,
-        limiter=build_rate_limiter(redis_url),
-        revocation=build_revocation_store(redis_url),
+        limiter=build_rate_limiter(
+            redis_url,
+            lease_seconds=settings.rate_lease_seconds,
+            lease_max=settings.rate_lease_max,
+        ),
+        revocation=revocation,
         metrics=metrics,
         revoked_clients=RevokedClients(engine),
         revocation_rides_with_limits=redis_url is not None,

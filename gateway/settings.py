@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     token_rate: str = "60/minute"  # noqa: S105 (a rate, not a secret)
     # Multiplies every rate limit; load tests raise it, production leaves it at 1.
     rate_scale: float = Field(default=1.0, gt=0.0)
+    # With Redis: how long a lease of requests lasts, 0 to count every request in Redis
+    # (gateway.ratelimit.RedisRateLimiter); the largest lease.
+    rate_lease_seconds: float = Field(default=0.1, ge=0.0, le=5.0)
+    rate_lease_max: int = Field(default=64, ge=1, le=10_000)
     audit_batch_max: int = Field(default=512, ge=1)
     audit_batch_wait_ms: float = Field(default=0.0, ge=0.0)
     audit_timeout_seconds: float = Field(default=5.0, gt=0.0)

@@ -1,15 +1,22 @@
-"""With Redis, a resident call checks its token's revocation in its rate-limit round trip.
+"""With Redis: a resident call checks its token's revocation in the process's mirror,
+or, when the mirror cannot vouch for itself, in its rate-limit round trip.
 
-Promise: one Redis round trip per lookup does both; a revoked token is refused (401) in
-that round trip, spending no rate budget and recording nothing; a call refused before the
-limits (bad headers, bad NIK, missing scope) still hears 401 first when its token is
-revoked. A private redis-server (``tests.faults.procs``) keeps the revocations written
-here off the shared server.
+Promises. With the mirror in sync, a lookup asks Redis nothing about its token, and a busy
+client is counted a lease at a time; a token revoked by another replica is refused here
+(401) once the message arrives, recording nothing. Without it, one Redis round trip per
+lookup does both; a revoked token is refused (401) in that round trip, spending no rate
+budget and recording nothing. Either way, a call refused before the limits (bad headers,
+bad NIK, missing scope) still hears 401 first when its token is revoked. A private
+redis-server (``tests.faults.procs``) keeps the revocations written here off the shared
+server.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +24,8 @@ import httpx
 import pytest
 from redis import Redis
 
+from gateway.ratelimit import connect_redis
+from gateway.revocation import RedisRevocationStore
 from gateway.settings import Settings
 from tests.faults.procs import RedisServer
 from tests.gateway.conftest import Gateway, gateway_settings, running_gateway, sample_in
@@ -42,13 +51,39 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-@pytest.fixture
-async def with_redis(
-    gateway_settings: Settings, private_redis: RedisServer
+@contextlib.asynccontextmanager
+async def _in_sync(
+    settings: Settings, redis: RedisServer, **update: object
 ) -> AsyncIterator[Gateway]:
-    settings = gateway_settings.model_copy(update={"redis_url": private_redis.url})
-    async with running_gateway(settings) as gw:
+    """The gateway on the private Redis, its revocation mirror in sync."""
+    update = {"redis_url": redis.url, "rate_lease_seconds": LEASE, **update}
+    async with running_gateway(settings.model_copy(update=update)) as gw:
+        await _until(lambda: gw.services.revocation.mirror_in_sync)
         yield gw
+
+
+@pytest.fixture
+async def in_sync(gateway_settings: Settings, private_redis: RedisServer) -> AsyncIterator[Gateway]:
+    async with _in_sync(gateway_settings, private_redis) as gw:
+        yield gw
+
+
+@pytest.fixture
+async def with_redis(in_sync: Gateway, monkeypatch: pytest.MonkeyPatch) -> Gateway:
+    """The gateway whose mirror cannot vouch for itself (lost, or still loading): every
+    token is checked in Redis."""
+    monkeypatch.setattr(in_sync.services.revocation, "known_verdict", lambda *_, **__: None)
+    return in_sync
+
+
+LEASE = 0.05
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the deadline"
+        await asyncio.sleep(0.01)
 
 
 def _calls(redis_url: str) -> dict[str, int]:
@@ -161,3 +196,90 @@ async def _narrow_token(gw: Gateway, scope: str) -> str:
     )
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
+
+
+async def test_with_the_mirror_in_sync_a_lookup_asks_redis_nothing_of_its_token(
+    in_sync: Gateway, private_redis: RedisServer
+) -> None:
+    gw = in_sync
+    nik, h = await _served_once(gw)
+    before = _calls(private_redis.url)
+    assert (await gw.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
+    more = _more(before, _calls(private_redis.url))
+    assert "exists" not in more and "mget" not in more, more
+    assert set(more) <= {"evalsha", "get", "set", "time", "ping"}, more
+
+
+async def test_a_busy_client_is_counted_a_lease_at_a_time(
+    gateway_settings: Settings, private_redis: RedisServer
+) -> None:
+    async with _in_sync(gateway_settings, private_redis, rate_scale=10) as gw:
+        await _busy(gw, private_redis)
+
+
+async def _busy(gw: Gateway, private_redis: RedisServer) -> None:
+    nik, h = await _served_once(gw)
+    before = _calls(private_redis.url)
+    lookups = 0
+    started = time.monotonic()
+    # Four windows, within the officer's burst of 600.
+    while lookups < 500 and (time.monotonic() - started < 4 * LEASE or lookups < 30):
+        assert (await gw.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
+        lookups += 1
+    runs = _more(before, _calls(private_redis.url)).get("evalsha", 0)
+    # Request by request only in the first window; leases sized to the traffic after it.
+    assert 0 < runs <= lookups // 2, (runs, lookups)
+    assert gw.services.limiter.stats["leased"] >= lookups - runs
+
+
+async def test_a_token_revoked_by_another_replica_is_refused_here(
+    in_sync: Gateway, private_redis: RedisServer
+) -> None:
+    gw = in_sync
+    nik, h = await _served_once(gw)
+    for _ in range(20):  # a busy client: the lookups below run on a lease
+        assert (await gw.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
+    await asyncio.sleep(LEASE)
+    assert (await gw.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
+    leased = gw.services.limiter.stats["leased"]
+
+    principal = gw.services.verifier.verify(h["Authorization"].removeprefix("Bearer "))
+    replica = RedisRevocationStore(connect_redis(private_redis.url))
+    try:
+        await replica.revoke_token(principal.jti, datetime.now(UTC) + timedelta(minutes=10))
+    finally:
+        await replica.aclose()
+    await _until(lambda: gw.services.revocation.known_verdict(principal.jti) is True)
+    events = await gw.services.audit.size()
+    before = _calls(private_redis.url)
+    refused = await gw.client.get(f"/v1/residents/{nik}", headers=h)
+    assert_problem(refused, 401, "invalid_token")
+    asked = set(_more(before, _calls(private_redis.url))) - {"ping"}  # the mirror's health
+    assert asked == set(), "refused without asking Redis"
+    assert await gw.services.audit.size() == events
+    assert gw.services.limiter.stats["leased"] == leased, "no lease spent on it"
+    other = await gw.headers("demo-dinsos")
+    assert (await gw.client.get(f"/v1/residents/{nik}", headers=other)).status_code == 200
+
+
+async def test_a_token_revoked_during_a_lookup_gets_no_data(
+    in_sync: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mirror is asked again before the event is recorded: a revocation that arrives
+    while the source is read stops the answer."""
+    gw = in_sync
+    nik, h = await _served_once(gw)
+    principal = gw.services.verifier.verify(h["Authorization"].removeprefix("Bearer "))
+    federation = gw.services.federation
+    fetch = federation.fetch
+
+    async def revoked_meanwhile(*args: object, **kwargs: object) -> object:
+        await gw.services.revocation.revoke_token(
+            principal.jti, datetime.now(UTC) + timedelta(minutes=10)
+        )
+        return await fetch(*args, **kwargs)
+
+    monkeypatch.setattr(federation, "fetch", revoked_meanwhile)
+    events = await gw.services.audit.size()
+    assert_problem(await gw.client.get(f"/v1/residents/{nik}", headers=h), 401, "invalid_token")
+    assert await gw.services.audit.size() == events
