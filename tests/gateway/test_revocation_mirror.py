@@ -21,6 +21,8 @@ from redis.asyncio import Redis
 from gateway.ratelimit import connect_redis
 from gateway.revocation import InProcessRevocationStore, RedisRevocationStore
 
+pytestmark = pytest.mark.redis
+
 MakeStore = Callable[..., RedisRevocationStore]
 
 
