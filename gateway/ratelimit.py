@@ -11,7 +11,8 @@ number, its *theoretical arrival time* (TAT), so a check is O(1) in time and mem
   script, atomically in Redis and on Redis' own clock, so all workers and replicas share
   one limit per key and their clock skew does not matter. The checks a worker makes while
   its previous script run is in flight share the next run (``gateway.coalesce``), taken
-  in order as if one after the other.
+  in order as if one after the other. A busy key is counted a lease of requests at a
+  time, which this process then admits without a round trip (``RedisRateLimiter``).
 
 Security decisions:
 
@@ -317,8 +318,8 @@ while a <= #ARGV do
         kept[KEYS[i]] = new_tats[i]
       end
     else
-      for i = first, last do
-        out[o - 5 * (last - i) ] = 0
+      for i = first, last do  -- a refused group is granted nothing
+        out[o - 5 * (last - i)] = 0
       end
     end
   end

@@ -25,7 +25,7 @@ from gateway.oauth import TokenServer
 from gateway.policy_store import PolicyStore
 from gateway.ratelimit import RateLimiter, build_rate_limiter
 from gateway.regions import load_region_table
-from gateway.revocation import build_revocation_store
+from gateway.revocation import RevocationStore, build_revocation_store
 from gateway.settings import Settings
 from gateway.sources import build_federation
 from gateway.tokens import TokenVerifier
@@ -43,11 +43,12 @@ class Services:
     federation: connectors.Federation
     audit: audit.AuditLog
     limiter: RateLimiter
-    revocation: Any
+    revocation: RevocationStore
     metrics: Metrics
     revoked_clients: RevokedClients | None = None
     # True when the revocation store and the rate limiter are one Redis: a resident call
-    # then checks its token's revocation in its rate-limit round trip (``gateway.auth``).
+    # whose token the store's mirror cannot vouch for then checks it in its rate-limit
+    # round trip (``gateway.auth``).
     revocation_rides_with_limits: bool = False
     regions: connectors.RegionTable | None = None
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
@@ -74,9 +75,7 @@ class Services:
         await self.audit.stop()
         await self.federation.aclose()
         await self.limiter.aclose()
-        aclose = getattr(self.revocation, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await self.revocation.aclose()
         await self.engine.dispose()
 
 
@@ -148,9 +147,7 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         settings.resolved_sources_file(), metrics, timeout=settings.source_timeout_seconds
     )
     redis_url = settings.resolved_redis_url()
-    revocation = build_revocation_store(redis_url)
-    await revocation.start()  # its mirror fills in the background
-    return Services(
+    services = Services(
         settings=settings,
         engine=engine,
         keyring=keyring,
@@ -170,9 +167,11 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
             lease_seconds=settings.rate_lease_seconds,
             lease_max=settings.rate_lease_max,
         ),
-        revocation=revocation,
+        revocation=build_revocation_store(redis_url),
         metrics=metrics,
         revoked_clients=RevokedClients(engine),
         revocation_rides_with_limits=redis_url is not None,
         regions=await load_region_table(engine),
     )
+    await services.revocation.start()  # its mirror fills in the background
+    return services

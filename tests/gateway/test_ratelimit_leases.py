@@ -232,3 +232,27 @@ async def test_idle_buckets_are_forgotten(make: Make) -> None:
     await limiter.hit("client:fresh", rate)  # the fourth check sweeps
     assert len(limiter._leases) == 1
     assert "client:fresh" in next(iter(limiter._leases))
+
+
+async def test_a_refused_request_takes_no_lease(
+    make: Make, redis_url: str, redis_prefix: str
+) -> None:
+    clock = Clock()
+    limiter = make(clock)
+    client_rate, officer_rate = "100000/day", "2/hour"
+    for i in range(8):
+        await limiter.hit_all([("client:h", client_rate), (f"officer:h{i}", officer_rate)])
+    clock.now += LEASE
+    spender = make(Clock(), lease_seconds=0.0)
+    for _ in range(2):
+        assert (await spender.hit("officer:z", officer_rate)).allowed
+    # The client bucket asks for a lease of 8 beside an officer with nothing left.
+    client, officer = await limiter.hit_all(
+        [("client:h", client_rate), ("officer:z", officer_rate)]
+    )
+    assert not officer.allowed and client.allowed
+    # Nothing was counted for the client, and nothing is held here for it.
+    assert await exact_remaining(redis_url, redis_prefix, "client:h", client_rate) == 100_000 - 9
+    before = sent(limiter)
+    await limiter.hit("client:h", client_rate)
+    assert sent(limiter) - before == 1
