@@ -111,8 +111,8 @@ class _OutOfSync(Exception):
     """The subscription can no longer vouch for the mirror: the watcher starts over."""
 
 
-# What makes the watcher start over. Anything else is a bug: the watcher dies, and with
-# it the mirror's vouching, so lookups go to Redis.
+# What makes the watcher start over. Anything else is a bug: the watcher logs it and
+# stops, and with it the mirror's vouching, so lookups go to Redis.
 _LOST = (RedisError, OSError, _OutOfSync)
 
 
@@ -470,6 +470,8 @@ class RedisRevocationStore:
                     )
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, _MAX_BACKOFF_SECONDS)
+        except Exception as exc:  # a bug: the mirror stops vouching for good, and says so
+            get_logger().error("revocation_mirror_stopped", error=type(exc).__name__)
         finally:
             self._lose_sync()
 

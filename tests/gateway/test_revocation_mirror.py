@@ -476,3 +476,23 @@ async def test_aclose_stops_a_watcher_caught_sending_a_ping(
         await asyncio.sleep(0)
     await store.aclose()
     assert watcher.done()
+
+
+@pytest.mark.redis
+async def test_a_watcher_that_fails_unexpectedly_stops_vouching_for_good(
+    make_store: MakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store()
+    await store.start()
+    await in_sync(store)
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(store, "_follow", broken)
+    await store._client.publish(f"{store._prefix}events", b"not a revocation")  # a reload
+    await eventually(lambda: store._watcher is not None and store._watcher.done())
+    assert store.known_verdict("jti-1") is None
+    await store.revoke_token("jti-1", in_minutes(5))
+    assert await store.is_revoked("jti-1") is True  # Redis still answers
+    await store.aclose()  # and the dead watcher does not make closing fail
