@@ -29,6 +29,13 @@ logger = logging.getLogger("satugate.audit")
 _PIPELINE = 2
 """PostgreSQL batches in flight at once (each on its own connection)."""
 
+_PIPELINE_BACKLOG = 4
+"""Events that must be waiting before a second PostgreSQL batch goes out while one is in
+flight. The database appends one batch at a time, holding the tree's lock through the
+commit's WAL flush, so the second waits for the first there anyway: it pays only when
+there is a backlog to move. A shallow queue is better served whole, once the batch in
+flight has landed (fewer, larger commits; measured on the e2e benchmark's half load)."""
+
 WRITER_STATS = (
     "batches",
     "events",
@@ -250,10 +257,12 @@ class AuditLog:
                 # configured, wait a moment more) so that they share this transaction.
                 await asyncio.sleep(self._max_wait)
             limit = self._max_batch
-            if self._pipelining() and not self._in_flight:
-                # Double buffering: half now, the other half right behind it, so that
-                # the callers of one batch carry on while the database writes the next.
-                limit = min(limit, max(1, (self._queue.qsize() + 2) // 2))
+            waiting = self._queue.qsize() + 1
+            if self._pipelining() and not self._in_flight and waiting >= 2 * _PIPELINE_BACKLOG:
+                # Double buffering of a backlog: half now, the other half right behind
+                # it, so that the callers of one batch carry on while the database
+                # writes the next.
+                limit = min(limit, (waiting + 1) // 2)
             stopping = self._drain(batch, limit)
         # A caller that gave up (timeout, cancellation) has its future done: its event is
         # not written, so a 503 answer never hides an event logged afterwards.
@@ -266,7 +275,8 @@ class AuditLog:
         """Group commit, each batch in one transaction.
 
         PostgreSQL: a batch goes out in one round trip as soon as it is formed, with at
-        most ``_PIPELINE`` of them in flight. While this process's view of the tree is
+        most ``_PIPELINE`` of them in flight, a second one only while events are backed
+        up (``_PIPELINE_BACKLOG``). While this process's view of the tree is
         current, each is computed on the tree its predecessor will leave; the database
         writes it only if that is the tree it holds (see :func:`store.append_batch_fast`).
         A prediction that fails (a predecessor failed, another process appended) writes
@@ -287,7 +297,9 @@ class AuditLog:
                         self._send_fast(batch)
                     else:
                         self._send(self._commit_locked(batch))
-                    if len(self._in_flight) >= _PIPELINE:
+                    if len(self._in_flight) >= _PIPELINE or (
+                        self._in_flight and self._queue.qsize() < _PIPELINE_BACKLOG
+                    ):
                         await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
             if stopping:
                 await self._settle()

@@ -484,3 +484,24 @@ async def test_the_writer_keeps_its_connections_and_replaces_a_dead_one(
         await log.stop()
     assert not log._idle_fast, "stop closes the kept connections"
     await check_one_tree_quick(pg_engine, first.leaf_index + 8)
+
+
+async def test_a_second_batch_goes_out_only_behind_a_backlog(
+    pg_engine: AsyncEngine, signer: audit.CheckpointSigner
+) -> None:
+    """A few events waiting go in one batch; a backlog goes in two, both in flight. A
+    second batch would wait for the first at the database's append lock anyway."""
+    log = audit.AuditLog(pg_engine, signer=signer, blind_key=BLIND_KEY)
+    async with log:
+        await log.append(lookup("teaches the writer the tree"))
+
+        async def together(n: int) -> int:
+            before = log.stats["batches"]
+            await asyncio.gather(*(log.append(lookup(f"e{i}")) for i in range(n)))
+            return log.stats["batches"] - before
+
+        assert await together(3) == 1
+        assert await together(7) == 1
+        assert await together(20) == 2
+        assert log.stats["one_round_trip"] == log.stats["batches"] - 1
+        assert await log.size() == 31
