@@ -89,12 +89,12 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
 async def _checked_or_pending(services: Services, principal: Principal, *, defer: bool) -> bool:
     """Check the token's revocation, or (``defer``, and only when the mirror cannot
     answer) leave it pending: whether it is."""
-    verdict = services.revocation.known_verdict(principal.jti, client_id=principal.client_id)
-    if verdict is None:
+    revoked = services.revocation.known_verdict(principal.jti, client_id=principal.client_id)
+    if revoked is None:
         if defer:
             return True
-        await check_revocation(services, principal)
-    elif verdict:
+        revoked = await _asked(services, principal)
+    if revoked:
         raise revoked_token(services)
     return False
 
@@ -105,14 +105,17 @@ async def check_revocation(services: Services, principal: Principal) -> None:
     when it can vouch for itself, Redis otherwise."""
     revoked = services.revocation.known_verdict(principal.jti, client_id=principal.client_id)
     if revoked is None:
-        try:
-            revoked = await services.revocation.is_revoked(
-                principal.jti, client_id=principal.client_id
-            )
-        except StoreUnavailable as exc:
-            raise RateLimiterUnavailable("the token revocation store is unreachable") from exc
+        revoked = await _asked(services, principal)
     if revoked:
         raise revoked_token(services)
+
+
+async def _asked(services: Services, principal: Principal) -> bool:
+    """The revocation store's own answer for the token (Redis, when configured)."""
+    try:
+        return await services.revocation.is_revoked(principal.jti, client_id=principal.client_id)
+    except StoreUnavailable as exc:
+        raise RateLimiterUnavailable("the token revocation store is unreachable") from exc
 
 
 def revoked_token(services: Services) -> InvalidToken:
