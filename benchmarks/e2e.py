@@ -39,6 +39,11 @@ from typing import Any
 
 PYTHON = sys.executable
 
+GOAL_RATIO = 0.5
+"""The throughput goal: satugate keeps at least this share of the bare endpoint's peak."""
+GOAL_ADDED_P50_MS = 1.0
+"""The latency goal: satugate's p50 at half of its peak, minus the bare endpoint's."""
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -360,7 +365,21 @@ def main(argv: list[str] | None = None) -> None:
             "baseline": bare_half,
             "added_p50_ms": added,
         }
+    result["goals"] = goals(result)
+    verdicts = (f"{goal} {'met' if met else 'missed'}" for goal, met in result["goals"].items())
+    print("goals: " + ", ".join(verdicts))
     print(json.dumps(result))
+
+
+def goals(result: dict[str, Any]) -> dict[str, bool]:
+    """Which of the goals a run met: the throughput ratio, and (when the latency phase
+    ran) the added p50 latency at half of satugate's peak."""
+    met = {f"ratio >= {GOAL_RATIO}": result["ratio"] >= GOAL_RATIO}
+    if "open_load" in result:
+        met[f"added p50 <= {GOAL_ADDED_P50_MS} ms"] = (
+            result["open_load"]["added_p50_ms"] <= GOAL_ADDED_P50_MS
+        )
+    return met
 
 
 def _fresh_pg_database(admin_url: str) -> str:

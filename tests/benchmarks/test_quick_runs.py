@@ -44,6 +44,28 @@ def test_e2e_measures_the_peak_and_the_latency_under_open_load() -> None:
         open_load["satugate"]["p50_ms"] - open_load["baseline"]["p50_ms"], abs=0.001
     )
     assert "added p50 latency" in text
+    # the verdict follows the figures (a quick run's figures mean nothing, its verdict
+    # must still be theirs)
+    assert result["goals"] == {
+        "ratio >= 0.5": result["ratio"] >= 0.5,
+        "added p50 <= 1.0 ms": open_load["added_p50_ms"] <= 1.0,
+    }
+    verdicts = ["met" if v else "missed" for v in result["goals"].values()]
+    assert f"goals: ratio >= 0.5 {verdicts[0]}, added p50 <= 1.0 ms {verdicts[1]}" in text
+
+
+def test_the_goals_verdict_reads_the_figures() -> None:
+    from benchmarks.e2e import goals
+
+    assert goals({"ratio": 0.5, "open_load": {"added_p50_ms": 1.0}}) == {
+        "ratio >= 0.5": True,
+        "added p50 <= 1.0 ms": True,
+    }
+    assert goals({"ratio": 0.499, "open_load": {"added_p50_ms": 1.001}}) == {
+        "ratio >= 0.5": False,
+        "added p50 <= 1.0 ms": False,
+    }
+    assert goals({"ratio": 0.7}) == {"ratio >= 0.5": True}  # no latency phase, no verdict on it
 
 
 @pytest.mark.slow
