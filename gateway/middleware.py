@@ -6,9 +6,9 @@ Pure ASGI (not ``BaseHTTPMiddleware``) keeps the per-request cost small on the h
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,7 +37,7 @@ class GatewayMiddleware:
         headers = dict(scope.get("headers") or [])
         raw_id = headers.get(b"x-request-id", b"").decode("latin-1")
         # A client's request id is echoed only when it is harmless; otherwise we make one.
-        request_id = raw_id if _REQUEST_ID.fullmatch(raw_id) else uuid.uuid4().hex
+        request_id = raw_id if _REQUEST_ID.fullmatch(raw_id) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         status_holder: dict[str, Any] = {"status": 500}
 

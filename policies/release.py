@@ -63,13 +63,23 @@ def release_record(
     nik = record.get("nik")
     subject: str | None = None
     if isinstance(nik, str):
-        subject = nik if decision.subject is Treatment.CLEAR else pseudonymiser.pseudonymise(nik)
+        if decision.subject is Treatment.CLEAR:
+            subject = nik
+        elif _pseudonymised_nik(plan) and isinstance(token := out.get("nik"), str):
+            subject = token  # the same token: the same key, domain and value
+        else:
+            subject = pseudonymiser.pseudonymise(nik)
     return Released(
         record=out,
         treatments=dict(decision.treatment_names),
         subject=subject,
         specific_data=decision.specific_data or child,
     )
+
+
+def _pseudonymised_nik(plan: Mapping[str, Step]) -> bool:
+    step = plan.get("nik")
+    return step is not None and step[0] is Treatment.PSEUDONYMISE
 
 
 class _Treater:

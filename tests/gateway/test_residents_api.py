@@ -326,3 +326,24 @@ async def test_a_bug_on_the_direct_read_path_is_a_500_problem_without_details(
     body = assert_problem(r, 500, "internal_error")
     assert "secret" not in r.text and "3578" not in r.text
     assert r.headers["x-request-id"] == body["instance"]
+
+
+async def test_a_request_without_a_usable_id_gets_a_fresh_random_one(
+    gateway: Gateway, demo_sources: Path
+) -> None:
+    import re
+
+    nik = pick(demo_sources, city="35.78")[0]["nik"]
+    headers = await gateway.headers("demo-dinsos")
+    ids = set()
+    for given in (None, "bad id with spaces", None):
+        sent = headers if given is None else {**headers, "X-Request-Id": given}
+        r = await gateway.client.get(f"/v1/residents/{nik}", headers=sent)
+        assert r.status_code == 200
+        assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])
+        ids.add(r.headers["x-request-id"])
+    assert len(ids) == 3
+    r = await gateway.client.get(
+        f"/v1/residents/{nik}", headers={**headers, "X-Request-Id": "agency-req-42"}
+    )
+    assert r.headers["x-request-id"] == "agency-req-42"

@@ -213,3 +213,33 @@ def test_demo_agencies_get_different_stable_pseudonyms(demo_policy: policies.Pol
         dinsos.resolve(rb.subject)
     assert rb.record["full_name"] == "B. S." and ra.record["full_name"] == "Budi Santoso"
     assert a.treatments["nik"] is Treatment.PSEUDONYMISE
+
+
+class _Counting(Pseudonymiser):
+    """A pseudonymiser that counts its work."""
+
+    calls = 0
+
+    def pseudonymise(self, value: str) -> str:
+        self.calls += 1
+        return super().pseudonymise(value)
+
+
+def test_the_subject_reuses_the_released_nik_token_and_stands_alone_without_it(
+    policy: policies.Policy,
+) -> None:
+    counting = _Counting("alpha", keys(1), 1)
+    with_nik = policy.release(
+        policy.decide(request(fields=("nik", "religion"))), ADULT, pseudonymiser=counting,
+        today=TODAY,
+    )  # fmt: skip
+    assert with_nik.subject == with_nik.record["nik"] == counting.pseudonymise(ADULT["nik"])
+    assert counting.calls == 2  # one for the record and its subject, one just now
+
+    counting.calls = 0
+    without_nik = policy.release(
+        policy.decide(request(fields=("religion",))), ADULT, pseudonymiser=counting, today=TODAY
+    )
+    assert "nik" not in without_nik.record
+    assert without_nik.subject == Pseudonymiser("alpha", keys(1), 1).pseudonymise(ADULT["nik"])
+    assert counting.calls == 1
