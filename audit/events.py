@@ -72,7 +72,7 @@ def normalise_time(value: str | datetime) -> str:
     return format_time(parse_time(value))
 
 
-# The second the last call to ``now_text`` fell in, and its text up to the seconds.
+# The second of the last ``clock_text`` call, and its text up to the seconds.
 _second: tuple[int, str] = (-1, "")
 
 

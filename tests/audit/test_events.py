@@ -16,9 +16,7 @@ TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
 def test_uuid7_is_a_canonical_version_7_uuid_in_time_order() -> None:
-    ids = []
-    for _ in range(200):
-        ids.append(uuid7())
+    ids = [uuid7() for _ in range(200)]
     for text in ids:
         parsed = uuid.UUID(text)
         assert str(parsed) == text  # canonical: lower case, dashes in place

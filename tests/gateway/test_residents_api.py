@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -331,8 +332,6 @@ async def test_a_bug_on_the_direct_read_path_is_a_500_problem_without_details(
 async def test_a_request_without_a_usable_id_gets_a_fresh_random_one(
     gateway: Gateway, demo_sources: Path
 ) -> None:
-    import re
-
     nik = pick(demo_sources, city="35.78")[0]["nik"]
     headers = await gateway.headers("demo-dinsos")
     ids = set()

@@ -229,10 +229,8 @@ def test_the_subject_reuses_the_released_nik_token_and_stands_alone_without_it(
     policy: policies.Policy,
 ) -> None:
     counting = _Counting("alpha", keys(1), 1)
-    with_nik = policy.release(
-        policy.decide(request(fields=("nik", "religion"))), ADULT, pseudonymiser=counting,
-        today=TODAY,
-    )  # fmt: skip
+    decision = policy.decide(request(fields=("nik", "religion")))
+    with_nik = policy.release(decision, ADULT, pseudonymiser=counting, today=TODAY)
     assert with_nik.subject == with_nik.record["nik"] == counting.pseudonymise(ADULT["nik"])
     assert counting.calls == 2  # one for the record and its subject, one just now
 
