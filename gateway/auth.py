@@ -103,11 +103,7 @@ async def check_revocation(services: Services, principal: Principal) -> None:
     """Raise 401 when the revocation store has the token or its client, 503 when the
     store cannot be asked (fail closed: no data without the check). The mirror answers
     when it can vouch for itself, Redis otherwise."""
-    revoked = services.revocation.known_verdict(principal.jti, client_id=principal.client_id)
-    if revoked is None:
-        revoked = await _asked(services, principal)
-    if revoked:
-        raise revoked_token(services)
+    await _checked_or_pending(services, principal, defer=False)
 
 
 async def _asked(services: Services, principal: Principal) -> bool:
