@@ -15,6 +15,11 @@ Two phases, each in interleaved rounds:
 * **half load**: open load at half of satugate's peak rate, the same rate for both
   servers; latency counts from each request's due time. The added p50 is satugate's p50
   minus the bare endpoint's.
+
+Each round also reports the CPU time the server's own processes spent per request (user
+and system, read from ``/proc``; the database and Redis are not counted): a figure that
+tells where a difference comes from, and that moves less than latency when the machine
+itself runs faster or slower from one minute to the next.
 """
 
 from __future__ import annotations
@@ -84,6 +89,28 @@ def _released_fields(port: int, nik: str, headers: dict[str, str]) -> list[str]:
         return sorted(json.loads(r.read())["record"])
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user and system) that a process and its children have used so far,
+    in seconds, from ``/proc``; None where ``/proc`` does not tell (another system, or the
+    process is gone). Children count because uvicorn runs ``--workers`` > 1 as children."""
+    total = 0.0
+    found = False
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        except (OSError, IndexError, UnicodeDecodeError):
+            continue  # a process that ended while the table was read
+        # after the command: state, ppid, ..., utime (14th field of the line), stime
+        own = entry.parent.name == str(pid)
+        if own or fields[1] == str(pid):
+            found = found or own
+            total += int(fields[11]) + int(fields[12])
+    return total / _CLOCK_TICKS if found else None
+
+
 @dataclass
 class Target:
     """A running server and the requests to send it."""
@@ -92,8 +119,11 @@ class Target:
     port: int
     paths: Path
     headers: dict[str, str]
+    pid: int | None = None
 
     def load(self, seconds: float, concurrency: int, rate: float | None = None) -> dict[str, float]:
+        """One round of load; the load generator's figures, and ``cpu_us``: the server's
+        CPU time per request over the round (absent when it cannot be read)."""
         argv = [
             PYTHON,
             "-m",
@@ -107,8 +137,13 @@ class Target:
         ]
         if rate is not None:
             argv.append(f"{rate:.3f}")
+        before = cpu_seconds(self.pid) if self.pid is not None else None
         out = subprocess.run(argv, capture_output=True, text=True, check=True)
-        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+        after = cpu_seconds(self.pid) if self.pid is not None else None
+        result = dict(json.loads(out.stdout.strip().splitlines()[-1]))
+        if before is not None and after is not None and result["requests"]:
+            result["cpu_us"] = round((after - before) / result["requests"] * 1e6, 1)
+        return result
 
 
 @dataclass
@@ -259,8 +294,8 @@ def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iter
             )
             _wait(f"http://127.0.0.1:{bare_port}/residents/{niks[0]}")
             yield Setup(
-                Target("satugate", gw_port, paths_gw, gw_headers),
-                Target("bare", bare_port, paths_bare, {}),
+                Target("satugate", gw_port, paths_gw, gw_headers, gw.pid),
+                Target("bare", bare_port, paths_bare, {}, bare.pid),
                 mode,
                 gw,
                 data_dir,
@@ -278,21 +313,28 @@ def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iter
 
 
 def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
-    return {
+    summary = {
         "rps": round(median(r["rps"] for r in runs), 1),
         "p50_ms": round(median(r["p50_ms"] for r in runs), 3),
         "p99_ms": round(median(r["p99_ms"] for r in runs), 3),
         "errors": int(sum(r["errors"] for r in runs)),
         "requests": int(sum(r["requests"] for r in runs)),
     }
+    if all("cpu_us" in r for r in runs):
+        summary["cpu_us"] = round(median(r["cpu_us"] for r in runs), 1)
+    return summary
 
 
 def _table(title: str, bare: dict[str, float], sg: dict[str, float]) -> None:
     print(title)
-    print(f"{'server':<10} {'rps':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
+    print(
+        f"{'server':<10} {'rps':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7} {'CPU us/req':>11}"
+    )
     for name, s in (("bare", bare), ("satugate", sg)):
+        cpu = f"{s['cpu_us']:>11.1f}" if "cpu_us" in s else f"{'-':>11}"
         print(
-            f"{name:<10} {s['rps']:>10.1f} {s['p50_ms']:>9.3f} {s['p99_ms']:>9.3f} {s['errors']:>7}"
+            f"{name:<10} {s['rps']:>10.1f} {s['p50_ms']:>9.3f} {s['p99_ms']:>9.3f} "
+            f"{s['errors']:>7} {cpu}"
         )
 
 

@@ -5,8 +5,11 @@ to the full runs, on an idle machine."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,10 @@ def test_e2e_measures_the_peak_and_the_latency_under_open_load() -> None:
         open_load["satugate"]["p50_ms"] - open_load["baseline"]["p50_ms"], abs=0.001
     )
     assert "added p50 latency" in text
+    # each server's own CPU time per request, in both phases (satugate does more work)
+    for phase in (result, open_load):
+        assert 0 < phase["baseline"]["cpu_us"] < phase["satugate"]["cpu_us"]
+    assert "CPU us/req" in text
     # the verdict follows the figures (a quick run's figures mean nothing, its verdict
     # must still be theirs)
     assert result["goals"] == {
@@ -52,6 +59,38 @@ def test_e2e_measures_the_peak_and_the_latency_under_open_load() -> None:
     }
     verdicts = ["met" if v else "missed" for v in result["goals"].values()]
     assert f"goals: ratio >= 0.5 {verdicts[0]}, added p50 <= 1.0 ms {verdicts[1]}" in text
+
+
+_BURNER = (
+    "import subprocess, sys, time\n"
+    "subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
+    "time.sleep(60)\n"
+)
+
+
+def _own_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_cpu_seconds_counts_a_server_and_its_children() -> None:
+    """uvicorn runs several workers as children of one process: their CPU time counts."""
+    from benchmarks.e2e import cpu_seconds
+
+    # a parent that only sleeps, and its child that only burns CPU
+    parent = subprocess.Popen([sys.executable, "-c", _BURNER], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        total = 0.0
+        while total < 1.0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            total = cpu_seconds(parent.pid) or 0.0
+        assert total >= 1.0
+        assert _own_cpu_seconds(parent.pid) < 0.5  # the rest is the child's
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait()
+    assert cpu_seconds(parent.pid) is None  # a process that is gone tells nothing
 
 
 def test_the_goals_verdict_reads_the_figures() -> None:
