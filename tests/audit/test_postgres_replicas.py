@@ -486,6 +486,27 @@ async def test_the_writer_keeps_its_connections_and_replaces_a_dead_one(
     await check_one_tree_quick(pg_engine, first.leaf_index + 8)
 
 
+async def test_the_driver_connection_is_looked_up_once_per_database_connection(
+    pg_engine: AsyncEngine,
+) -> None:
+    """The append's asyncpg connection is kept with the database connection it belongs
+    to, and forgotten with it: an invalidated connection's successor has its own."""
+    from sqlalchemy import text
+
+    async with pg_engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        first = await store._driver(conn)
+        assert first is raw.driver_connection
+        assert conn.info[store._DRIVER_KEY] is first
+        assert await store._driver(conn) is first
+        await conn.invalidate()
+    assert first.is_closed()
+    async with pg_engine.connect() as conn:
+        fresh = await store._driver(conn)
+        assert fresh is not first and not fresh.is_closed()
+        assert (await conn.scalar(text("SELECT pg_backend_pid()"))) == fresh.get_server_pid()
+
+
 async def test_a_second_batch_goes_out_only_behind_a_backlog(
     pg_engine: AsyncEngine, signer: audit.CheckpointSigner
 ) -> None:
