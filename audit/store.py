@@ -153,9 +153,9 @@ _CONNECTION_ERRORS = (
 async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
     """The asyncpg connection under ``conn``, looked up once per database connection.
 
-    SQLAlchemy's lookup goes through its greenlet bridge, which costs about as much as
-    the rest of a small append's client side. The connection's ``info`` dictionary lives
-    exactly as long as the database connection: it is cleared when one is invalidated.
+    SQLAlchemy's lookup crosses its greenlet bridge on every call; the writer's kept
+    connections need it once. The connection's ``info`` dictionary lives exactly as long
+    as the database connection: it is cleared when one is invalidated.
     """
     driver: asyncpg.Connection | None = conn.info.get(_DRIVER_KEY)
     if driver is None:
