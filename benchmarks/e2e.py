@@ -19,7 +19,9 @@ Two phases, each in interleaved rounds:
 Each round also reports the CPU time the server's own processes spent per request (user
 and system, read from ``/proc``; the database and Redis are not counted): a figure that
 tells where a difference comes from, and that moves less than latency when the machine
-itself runs faster or slower from one minute to the next.
+itself runs faster or slower from one minute to the next. On a virtual machine the run
+ends with the share of CPU time the hypervisor gave to others meanwhile (steal, from
+``/proc/stat``): figures from a run with much of it are not comparable with others.
 """
 
 from __future__ import annotations
@@ -90,6 +92,28 @@ def _released_fields(port: int, nik: str, headers: dict[str, str]) -> list[str]:
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_counters() -> tuple[int, int] | None:
+    """The machine's CPU time so far in clock ticks, all of it and the part stolen by the
+    hypervisor, from ``/proc/stat``; None where it does not tell."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = fh.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    # user nice system idle iowait irq softirq steal (guest time is inside user)
+    ticks = [int(v) for v in fields[1:9]]
+    return sum(ticks), ticks[7]
+
+
+def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of the machine's CPU time stolen between two ``cpu_counters`` readings."""
+    if before is None or after is None or after[0] <= before[0]:
+        return None
+    return round(100 * (after[1] - before[1]) / (after[0] - before[0]), 1)
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -357,6 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.residents, args.seconds, args.rounds, args.concurrency = 300, 1.0, 1, 4
 
+    counters = cpu_counters()
     with servers(args) as setup:
         gw, bare = setup.gateway, setup.bare
         # warm-up, then interleaved rounds
@@ -410,6 +435,10 @@ def main(argv: list[str] | None = None) -> None:
     result["goals"] = goals(result)
     verdicts = (f"{goal} {'met' if met else 'missed'}" for goal, met in result["goals"].items())
     print("goals: " + ", ".join(verdicts))
+    steal = steal_percent(counters, cpu_counters())
+    if steal is not None:
+        result["steal_pct"] = steal
+        print(f"CPU time stolen by the hypervisor during the run: {steal:.1f}%")
     print(json.dumps(result))
 
 

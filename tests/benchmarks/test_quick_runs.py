@@ -51,6 +51,8 @@ def test_e2e_measures_the_peak_and_the_latency_under_open_load() -> None:
     for phase in (result, open_load):
         assert 0 < phase["baseline"]["cpu_us"] < phase["satugate"]["cpu_us"]
     assert "CPU us/req" in text
+    assert 0.0 <= result["steal_pct"] <= 100.0
+    assert "CPU time stolen by the hypervisor during the run" in text
     # the verdict follows the figures (a quick run's figures mean nothing, its verdict
     # must still be theirs)
     assert result["goals"] == {
@@ -91,6 +93,16 @@ def test_cpu_seconds_counts_a_server_and_its_children() -> None:
         os.killpg(parent.pid, signal.SIGKILL)
         parent.wait()
     assert cpu_seconds(parent.pid) is None  # a process that is gone tells nothing
+
+
+def test_steal_is_the_stolen_share_of_the_machines_cpu_time() -> None:
+    from benchmarks.e2e import cpu_counters, steal_percent
+
+    assert steal_percent((1000, 10), (2000, 60)) == 5.0
+    assert steal_percent((1000, 10), (1000, 10)) is None  # no time passed: no figure
+    assert steal_percent(None, (2000, 60)) is None
+    now = cpu_counters()
+    assert now is not None and 0 <= now[1] <= now[0]
 
 
 def test_the_goals_verdict_reads_the_figures() -> None:
