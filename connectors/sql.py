@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -152,6 +154,11 @@ class SqlConnector:
             else None
         )
         self._sqlite_file: Path | None = None
+        # The file (device, inode) that the inline connection and the pool have open: a
+        # source file replaced by a new one (a fresh snapshot moved over it) is noticed
+        # at the next query, and read from then on.
+        self._inline_file: tuple[int, int] | None = None
+        self._pool_file: tuple[int, int] | None = None
         self._inline: sqlite3.Connection | None = None
         self._inline_sql: dict[tuple[bool, tuple[str, ...]], str] = {}
         if engine.url.get_backend_name() == "sqlite" and engine.url.database:
@@ -172,16 +179,36 @@ class SqlConnector:
     def _col(self, field: str) -> sa.ColumnClause[Any]:
         return self._table.c[self._config.column(field)]
 
-    def _file_missing(self) -> bool:
-        """A SQLite source whose file is gone is down; don't ask the driver to open it.
+    def _file_identity(self) -> tuple[int, int] | None:
+        """The SQLite source file's (device, inode); None when there is no such file.
 
+        A SQLite source whose file is gone is down; don't ask the driver to open it.
         (aiosqlite's worker thread can outlive a failed open and then trip over a closed
         event loop; checking first keeps a missing file a plain, quiet outage.)
         """
-        return self._sqlite_file is not None and not self._sqlite_file.is_file()
+        assert self._sqlite_file is not None
+        try:
+            info = os.stat(self._sqlite_file)
+        except OSError:
+            return None
+        return (info.st_dev, info.st_ino) if stat.S_ISREG(info.st_mode) else None
+
+    async def _pool_ready(self) -> bool:
+        """False when the SQLite source file is gone. When it was replaced since the pool
+        last looked, the pool's connections (open on the old file) are closed first, so
+        that the next ones open the new file. Always True for a database server."""
+        if self._sqlite_file is None:
+            return True
+        identity = self._file_identity()
+        if identity is None:
+            return False
+        if self._pool_file is not None and identity != self._pool_file:
+            await self._engine.dispose()
+        self._pool_file = identity
+        return True
 
     async def _rows(self, stmt: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
-        if self._file_missing():
+        if not await self._pool_ready():
             raise SourceUnavailable(self.name, "file missing")
         try:
             async with asyncio.timeout(self._timeout):
@@ -209,8 +236,11 @@ class SqlConnector:
         interrupts a query that outlives it.
         """
         assert self._sqlite_file is not None
-        if self._file_missing():
+        identity = self._file_identity()
+        if identity is None:
             raise SourceUnavailable(self.name, "file missing")
+        if identity != self._inline_file:
+            self._close_inline()  # replaced, or not open yet: open what the path holds
         one = len(niks) == 1
         sql = self._inline_sql.get((one, wanted))
         if sql is None:
@@ -228,6 +258,7 @@ class SqlConnector:
                 self._inline = sqlite3.connect(
                     f"file:{self._sqlite_file}?mode=ro", uri=True, check_same_thread=False
                 )
+                self._inline_file = identity
                 self._inline.execute("PRAGMA query_only=ON")
             conn = self._inline
             conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
@@ -245,6 +276,7 @@ class SqlConnector:
         if self._inline is not None:
             self._inline.close()
             self._inline = None
+            self._inline_file = None
 
     async def fetch(self, niks: Sequence[str], fields: Sequence[str]) -> dict[str, Record]:
         """The requested fields of the given NIKs, in one query; absent NIKs are left out."""
@@ -416,7 +448,7 @@ class SqlConnector:
 
     async def health(self) -> bool:
         """Whether the source answers a trivial query within its timeout."""
-        if self._file_missing():
+        if not await self._pool_ready():
             return False
         try:
             async with asyncio.timeout(self._timeout):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -189,6 +190,42 @@ async def test_a_source_file_removed_while_serving_is_unavailable(
         db.unlink()
         with pytest.raises(SourceUnavailable):
             await connector.fetch([nik], ["full_name"])
+    finally:
+        await connector.aclose()
+
+
+def _one_resident_source(path: Path, name: str) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE penduduk (no_nik TEXT PRIMARY KEY, nama_lengkap TEXT, tgl_lahir DATE)"
+    )
+    conn.execute("INSERT INTO penduduk VALUES ('3578084101900001', ?, '1990-01-01')", (name,))
+    conn.commit()
+    conn.close()
+
+
+async def test_a_source_file_replaced_while_serving_is_read_anew(tmp_path: Path) -> None:
+    """A new snapshot moved over the source file is what the next query reads: keyed
+    fetches (the inline connection) and the pool (search, health) alike."""
+    db = tmp_path / "siak.db"
+    _one_resident_source(db, "SITI AMINAH")
+    config = SqlSourceConfig(
+        kind="sql", name="siak", url=f"sqlite:///{db}", datasets=CIVIL, table="penduduk",
+        key="no_nik", fields=("full_name",), columns={"full_name": "nama_lengkap"},
+    )
+    nik = "3578084101900001"
+    names: sa.Select[Any] = sa.select(sa.column("nama_lengkap")).select_from(sa.table("penduduk"))
+    connector = SqlConnector.from_config(config)
+    try:
+        assert (await connector.fetch([nik], ["full_name"]))[nik]["full_name"] == "SITI AMINAH"
+        assert [r[0] for r in await connector._rows(names)] == ["SITI AMINAH"]
+        snapshot = tmp_path / "siak.next.db"
+        _one_resident_source(snapshot, "SITI AMINAH HARAHAP")
+        os.replace(snapshot, db)
+        fetched = await connector.fetch([nik], ["full_name"])
+        assert fetched[nik]["full_name"] == "SITI AMINAH HARAHAP"
+        assert [r[0] for r in await connector._rows(names)] == ["SITI AMINAH HARAHAP"]
+        assert await connector.health()
     finally:
         await connector.aclose()
 
