@@ -22,6 +22,12 @@ tells where a difference comes from, and that moves less than latency when the m
 itself runs faster or slower from one minute to the next. On a virtual machine the run
 ends with the share of CPU time the hypervisor gave to others meanwhile (steal, from
 ``/proc/stat``): figures from a run with much of it are not comparable with others.
+
+With one worker, each phase also reports satugate's audit group commits over its rounds,
+read from the gateway's ``/metrics``: commits per second, events per commit, and the time
+from a batch's start to its durable commit. Every lookup waits for its batch's commit, so
+this is the part of the added latency that durability costs; on SQLite the event loop
+also waits for it (the write and its fsync run on the loop's thread).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 PYTHON = sys.executable
 
@@ -135,6 +143,49 @@ def cpu_seconds(pid: int) -> float | None:
     return total / _CLOCK_TICKS if found else None
 
 
+_AUDIT_SAMPLES = {
+    "satugate_audit_batch_size_count": 0,
+    "satugate_audit_batch_size_sum": 1,
+    "satugate_audit_commit_seconds_sum": 2,
+}
+
+
+def audit_counters(port: int) -> tuple[float, float, float] | None:
+    """The gateway's audit group commits so far, from its ``/metrics``: how many, the
+    events they held, and the seconds they took; None when it does not tell."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    found = [0.0, 0.0, 0.0]
+    seen = 0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in _AUDIT_SAMPLES:
+                found[_AUDIT_SAMPLES[sample.name]] = sample.value
+                seen += 1
+    return (found[0], found[1], found[2]) if seen == len(_AUDIT_SAMPLES) else None
+
+
+def commit_figures(
+    before: tuple[float, float, float], after: tuple[float, float, float], seconds: float
+) -> dict[str, float] | None:
+    """A round's audit group commits from the counters around it: commits per second,
+    events per commit, the mean time from a batch's start to its durable commit, and
+    that time's share of the round (on SQLite the event loop waits for each commit; on
+    PostgreSQL the database works meanwhile). None when the round committed nothing."""
+    commits, events, busy = (b - a for a, b in zip(before, after, strict=True))
+    if commits <= 0 or seconds <= 0:
+        return None
+    return {
+        "commits_per_s": round(commits / seconds, 1),
+        "events_per_commit": round(events / commits, 2),
+        "commit_ms": round(busy / commits * 1000, 3),
+        "commit_share_pct": round(busy / seconds * 100, 1),
+    }
+
+
 @dataclass
 class Target:
     """A running server and the requests to send it."""
@@ -144,10 +195,15 @@ class Target:
     paths: Path
     headers: dict[str, str]
     pid: int | None = None
+    audited: bool = False
+    """The gateway's own audit counters are read around each round (one worker only: a
+    scrape of ``/metrics`` answers for the worker that takes it)."""
 
-    def load(self, seconds: float, concurrency: int, rate: float | None = None) -> dict[str, float]:
-        """One round of load; the load generator's figures, and ``cpu_us``: the server's
-        CPU time per request over the round (absent when it cannot be read)."""
+    def load(self, seconds: float, concurrency: int, rate: float | None = None) -> dict[str, Any]:
+        """One round of load; the load generator's figures, ``cpu_us``: the server's CPU
+        time per request over the round (absent when it cannot be read), and for an
+        audited target ``audit``: its group commits over the round (see
+        :func:`commit_figures`)."""
         argv = [
             PYTHON,
             "-m",
@@ -161,12 +217,18 @@ class Target:
         ]
         if rate is not None:
             argv.append(f"{rate:.3f}")
+        commits_before = audit_counters(self.port) if self.audited else None
         before = cpu_seconds(self.pid) if self.pid is not None else None
         out = subprocess.run(argv, capture_output=True, text=True, check=True)
         after = cpu_seconds(self.pid) if self.pid is not None else None
-        result = dict(json.loads(out.stdout.strip().splitlines()[-1]))
+        commits_after = audit_counters(self.port) if self.audited else None
+        result: dict[str, Any] = dict(json.loads(out.stdout.strip().splitlines()[-1]))
         if before is not None and after is not None and result["requests"]:
             result["cpu_us"] = round((after - before) / result["requests"] * 1e6, 1)
+        if commits_before is not None and commits_after is not None:
+            figures = commit_figures(commits_before, commits_after, result["seconds"])
+            if figures is not None:
+                result["audit"] = figures
         return result
 
 
@@ -318,7 +380,9 @@ def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iter
             )
             _wait(f"http://127.0.0.1:{bare_port}/residents/{niks[0]}")
             yield Setup(
-                Target("satugate", gw_port, paths_gw, gw_headers, gw.pid),
+                Target(
+                    "satugate", gw_port, paths_gw, gw_headers, gw.pid, audited=args.workers == 1
+                ),
                 Target("bare", bare_port, paths_bare, {}, bare.pid),
                 mode,
                 gw,
@@ -336,8 +400,8 @@ def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iter
                 _drop_pg_database(args.database_url, scratch_db)
 
 
-def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
-    summary = {
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {
         "rps": round(median(r["rps"] for r in runs), 1),
         "p50_ms": round(median(r["p50_ms"] for r in runs), 3),
         "p99_ms": round(median(r["p99_ms"] for r in runs), 3),
@@ -346,10 +410,23 @@ def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
     }
     if all("cpu_us" in r for r in runs):
         summary["cpu_us"] = round(median(r["cpu_us"] for r in runs), 1)
+    if runs and all("audit" in r for r in runs):
+        keys = runs[0]["audit"]
+        summary["audit"] = {k: median(r["audit"][k] for r in runs) for k in keys}
     return summary
 
 
-def _table(title: str, bare: dict[str, float], sg: dict[str, float]) -> None:
+def _commits_line(sg: dict[str, Any]) -> None:
+    if "audit" in sg:
+        a = sg["audit"]
+        print(
+            f"satugate's audit group commits: {a['commits_per_s']:.0f}/s of "
+            f"{a['events_per_commit']:.2f} events, {a['commit_ms']:.3f} ms each from start "
+            f"to durable ({a['commit_share_pct']:.1f}% of the time)"
+        )
+
+
+def _table(title: str, bare: dict[str, Any], sg: dict[str, Any]) -> None:
     print(title)
     print(
         f"{'server':<10} {'rps':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7} {'CPU us/req':>11}"
@@ -387,13 +464,13 @@ def main(argv: list[str] | None = None) -> None:
         # warm-up, then interleaved rounds
         bare.load(1.0, args.concurrency)
         gw.load(1.0, args.concurrency)
-        peak: dict[str, list[dict[str, float]]] = {"bare": [], "satugate": []}
+        peak: dict[str, list[dict[str, Any]]] = {"bare": [], "satugate": []}
         for _ in range(args.rounds):
             for target in (bare, gw):
                 peak[target.name].append(target.load(args.seconds, args.concurrency))
         sg_peak, bare_peak = _summary(peak["satugate"]), _summary(peak["bare"])
         rate = round(sg_peak["rps"] * args.load_fraction, 1)
-        steady: dict[str, list[dict[str, float]]] = {"bare": [], "satugate": []}
+        steady: dict[str, list[dict[str, Any]]] = {"bare": [], "satugate": []}
         if rate > 0:
             for _ in range(args.rounds):
                 for target in (bare, gw):
@@ -409,6 +486,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.residents:,} residents"
     )
     _table(f"peak: closed load, {args.concurrency} connections", bare_peak, sg_peak)
+    _commits_line(sg_peak)
     print(f"throughput ratio satugate/bare = {ratio}")
     result: dict[str, Any] = {
         "benchmark": "e2e",
@@ -425,6 +503,7 @@ def main(argv: list[str] | None = None) -> None:
             bare_half,
             sg_half,
         )
+        _commits_line(sg_half)
         print(f"added p50 latency = {added:.3f} ms")
         result["open_load"] = {
             "rate": rate,

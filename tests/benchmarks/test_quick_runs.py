@@ -51,6 +51,14 @@ def test_e2e_measures_the_peak_and_the_latency_under_open_load() -> None:
     for phase in (result, open_load):
         assert 0 < phase["baseline"]["cpu_us"] < phase["satugate"]["cpu_us"]
     assert "CPU us/req" in text
+    # satugate's audit group commits in both phases: every lookup wrote one event
+    for phase in (result, open_load):
+        commits = phase["satugate"]["audit"]
+        assert commits["events_per_commit"] >= 1 and commits["commit_ms"] > 0
+        written = commits["commits_per_s"] * commits["events_per_commit"]
+        assert written == pytest.approx(phase["satugate"]["rps"], rel=0.15)
+        assert "audit" not in phase["baseline"]
+    assert "satugate's audit group commits:" in text
     assert 0.0 <= result["steal_pct"] <= 100.0
     assert "CPU time stolen by the hypervisor during the run" in text
     # the verdict follows the figures (a quick run's figures mean nothing, its verdict
@@ -93,6 +101,51 @@ def test_cpu_seconds_counts_a_server_and_its_children() -> None:
         os.killpg(parent.pid, signal.SIGKILL)
         parent.wait()
     assert cpu_seconds(parent.pid) is None  # a process that is gone tells nothing
+
+
+def test_audit_counters_are_read_from_the_gateways_metrics() -> None:
+    """The gateway's own exposition, served over HTTP, read back as the benchmark reads it."""
+    import http.server
+    import threading
+
+    from benchmarks.e2e import audit_counters, commit_figures
+    from gateway.metrics import create_metrics, render
+
+    metrics = create_metrics()
+    metrics.observe_audit_batch(3, 0.0005)
+    metrics.observe_audit_batch(5, 0.0015)
+    body, content_type = render(metrics)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/metrics" else 404)
+            self.send_header("Content-Type", content_type)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        counters = audit_counters(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert counters is not None
+    assert counters[:2] == (2.0, 8.0)
+    assert counters[2] == pytest.approx(0.002)
+    assert audit_counters(server.server_address[1]) is None  # nothing listens any more
+
+    figures = commit_figures((0.0, 0.0, 0.0), counters, seconds=0.5)
+    assert figures == {
+        "commits_per_s": 4.0,
+        "events_per_commit": 4.0,
+        "commit_ms": 1.0,
+        "commit_share_pct": 0.4,
+    }
+    assert commit_figures(counters, counters, seconds=0.5) is None  # no commit, no figures
 
 
 def test_steal_is_the_stolen_share_of_the_machines_cpu_time() -> None:
