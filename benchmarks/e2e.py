@@ -173,8 +173,9 @@ def commit_figures(
 ) -> dict[str, float] | None:
     """A round's audit group commits from the counters around it: commits per second,
     events per commit, the mean time from a batch's start to its durable commit, and
-    that time's share of the round (on SQLite the event loop waits for each commit; on
-    PostgreSQL the database works meanwhile). None when the round committed nothing."""
+    the sum of those times as a share of the round (on SQLite the event loop waits for
+    each commit; on PostgreSQL the database works meanwhile, and two batches may be in
+    flight at once, so the sum may pass 100%). None when the round committed nothing."""
     commits, events, busy = (b - a for a, b in zip(before, after, strict=True))
     if commits <= 0 or seconds <= 0:
         return None
@@ -422,7 +423,7 @@ def _commits_line(sg: dict[str, Any]) -> None:
         print(
             f"satugate's audit group commits: {a['commits_per_s']:.0f}/s of "
             f"{a['events_per_commit']:.2f} events, {a['commit_ms']:.3f} ms each from start "
-            f"to durable ({a['commit_share_pct']:.1f}% of the time)"
+            f"to durable (summed, {a['commit_share_pct']:.1f}% of the round)"
         )
 
 
