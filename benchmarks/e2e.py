@@ -51,6 +51,7 @@ from statistics import median
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 PYTHON = sys.executable
 
@@ -150,21 +151,27 @@ _AUDIT_SAMPLES = {
 }
 
 
+def metric_samples(port: int, timeout: float = 5.0) -> Iterator[Sample]:
+    """Every sample of the gateway's ``/metrics`` on ``port`` (``OSError`` when it does
+    not answer)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
+        text = r.read().decode()
+    for family in text_string_to_metric_families(text):
+        yield from family.samples
+
+
 def audit_counters(port: int) -> tuple[float, float, float] | None:
     """The gateway's audit group commits so far, from its ``/metrics``: how many, the
     events they held, and the seconds they took; None when it does not tell."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            text = r.read().decode()
-    except OSError:
-        return None
     found = [0.0, 0.0, 0.0]
     seen = 0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
+    try:
+        for sample in metric_samples(port):
             if sample.name in _AUDIT_SAMPLES:
                 found[_AUDIT_SAMPLES[sample.name]] = sample.value
                 seen += 1
+    except OSError:
+        return None
     return (found[0], found[1], found[2]) if seen == len(_AUDIT_SAMPLES) else None
 
 

@@ -29,14 +29,11 @@ import asyncio
 import json
 import sys
 import threading
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from benchmarks.audit import event, nik
-from benchmarks.e2e import Setup, Target, add_setup_arguments, servers
+from benchmarks.e2e import Setup, Target, add_setup_arguments, metric_samples, servers
 from gateway import store
 from gateway.keys import KeyRing, load_master_key
 from gateway.services import open_audit_log
@@ -65,14 +62,10 @@ def worker_rss_mib(pid: int) -> float:
 
 def lookups_served(port: int) -> int:
     """Successful resident lookups the gateway has answered, from its ``/metrics``."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        body = r.read().decode()
     return int(
         sum(
             s.value
-            for family in text_string_to_metric_families(body)
-            if family.name == "satugate_http_requests"
-            for s in family.samples
+            for s in metric_samples(port, timeout=10)
             if s.name == "satugate_http_requests_total"
             and s.labels.get("route") == LOOKUP_ROUTE
             and s.labels.get("status") == "200"
