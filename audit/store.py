@@ -150,6 +150,9 @@ _CONNECTION_ERRORS = (
 )
 
 
+_DRIVER_KEY = "satugate.audit.asyncpg"
+
+
 async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
     """The asyncpg connection under ``conn``, looked up once per database connection.
 
@@ -162,9 +165,6 @@ async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
         raw = await conn.get_raw_connection()
         driver = conn.info[_DRIVER_KEY] = raw.driver_connection
     return driver
-
-
-_DRIVER_KEY = "satugate.audit.asyncpg"
 
 
 class ConnectionLost(Exception):
