@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -128,6 +129,8 @@ class PreparedEvent:
     leaf: bytes
     columns: Mapping[str, Any]
     subjects: tuple[str, ...]
+    fresh_id: bool = False
+    """The id was made here (a UUIDv7, 74 random bits), not given by the caller."""
 
 
 def _text(value: object) -> str | None:
@@ -152,7 +155,9 @@ def prepare(
     decision = stored.get("decision")
     if decision is not None and decision not in DECISIONS:
         raise ValueError("unknown audit decision")
-    stored.setdefault("event_id", uuid7())
+    fresh_id = "event_id" not in stored
+    if fresh_id:
+        stored["event_id"] = uuid7()
     raw_time = stored.get("time")
     if raw_time is None:
         stored["time"] = format_time(now) if now is not None else now_text()
@@ -171,15 +176,30 @@ def prepare(
         leaf = canonical_json(stored)
     except ValueError as exc:
         raise ValueError("audit event is not canonical JSON material") from exc
-    columns = {
+    return PreparedEvent(str(stored["event_id"]), leaf, _columns(stored), unique, fresh_id)
+
+
+def _columns(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The indexed columns of a completed event."""
+    return {
         "event_id": str(stored["event_id"]),
         "time": stored["time"],
         "agency": _text(stored.get("agency")),
         "officer": _text(stored.get("officer")),
         "client_id": _text(stored.get("client_id")),
         "purpose": _text(stored.get("purpose")),
-        "decision": _text(decision),
-        "action": action,
+        "decision": _text(stored.get("decision")),
+        "action": stored["action"],
         "hidden_until": stored.get("hidden_until"),
     }
-    return PreparedEvent(str(stored["event_id"]), leaf, columns, unique)
+
+
+def from_leaf(leaf: bytes) -> PreparedEvent:
+    """The event that ``prepare`` turned into ``leaf``, back from the leaf bytes alone
+    (they hold the whole completed event: id, time, subjects)."""
+    stored = json.loads(leaf)
+    if not isinstance(stored, dict) or stored.get("action") not in ACTIONS:
+        raise ValueError("not an audit event leaf")
+    return PreparedEvent(
+        str(stored["event_id"]), leaf, _columns(stored), tuple(stored.get("subjects", ()))
+    )

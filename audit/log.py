@@ -83,8 +83,8 @@ class AuditLog:
     On SQLite the engine is configured by :func:`audit.configure_sqlite` (WAL,
     ``synchronous=FULL``, ``BEGIN IMMEDIATE`` for appends); the owner of the engine should
     call it before the first connection. When the database is a plain file, appends go
-    through a :class:`~audit.sqlite_writer.SqliteAppender`: each batch, and the WAL's
-    fsync that makes it durable, on the event loop's thread.
+    through a :class:`~audit.sqlite_writer.SqliteAppender`: each batch is durable in the
+    log's commit journal when its caller hears of it, and rows shortly after.
     """
 
     def __init__(
@@ -544,6 +544,10 @@ class AuditLog:
         """A connection for reads. On PostgreSQL in autocommit: no BEGIN and ROLLBACK round
         trips around a proof (the tables only grow, so no snapshot is needed). A store that
         cannot be reached surfaces as :class:`AuditUnavailable`, like a failed append."""
+        if self._appender is not None:
+            # What is journaled becomes rows first: the log's reads see every event it
+            # acknowledged (and what a process that died left in the journal).
+            await self._appender.flush()
         try:
             async with asyncio.timeout(self._read_timeout), self._engine.connect() as conn:
                 if self._fast:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import audit
-from audit import merkle, sqlite_writer
+from audit import journal, merkle, sqlite_writer
+from audit.events import blind_index, prepare
+from audit.journal import CommitJournal, Record, encode
 from audit.sqlite_writer import _chunks, database_file
 from tests.audit.conftest import BLIND_KEY, lookup
 from tests.audit.test_postgres_replicas import check_one_tree
@@ -81,6 +85,7 @@ async def test_a_failed_batch_writes_nothing_and_the_next_one_succeeds(
         await log.append(duplicate)
     after = await log.append(lookup("c"))
     assert after.leaf_index == 1
+    assert await log.size() == 2  # a read through the log writes the journal out first
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 2
         leaves = conn.execute("SELECT count(*) FROM audit_tree_nodes WHERE node < 2").fetchone()
@@ -88,15 +93,23 @@ async def test_a_failed_batch_writes_nothing_and_the_next_one_succeeds(
     assert log.stats["failed_batches"] == 1
 
 
-async def test_an_acknowledged_event_is_committed(file_log: tuple[audit.AuditLog, Path]) -> None:
-    """When append returns, the event is committed: another connection sees it."""
+async def test_an_acknowledged_event_is_journaled_and_then_a_row(
+    file_log: tuple[audit.AuditLog, Path],
+) -> None:
+    """When append returns, the event is in the commit journal; its row follows within
+    the flush delay, without a read to prompt it, and another connection sees it."""
     log, path = file_log
     receipt = await log.append(lookup("d"))
+    chain = _chain(path)
+    assert [(r.first, len(r.leaves)) for r in chain if r.leaves] == [(receipt.leaf_index, 1)]
+    assert json.loads(chain[-1].leaves[0])["event_id"] == receipt.event_id
+    await asyncio.sleep(sqlite_writer._FLUSH_AFTER * 4)
     with sqlite3.connect(path) as conn:
         row = conn.execute(
             "SELECT event_id FROM audit_events WHERE leaf_index = ?", (receipt.leaf_index,)
         ).fetchone()
     assert row == (receipt.event_id,)
+    assert not any(r.leaves for r in _chain(path)), "a new chain starts once rows are synced"
     assert log.stats["locked_transaction"] == 1
 
 
@@ -126,10 +139,11 @@ async def test_batches_of_every_shape_build_the_right_tree(
         )
     total = 1 + 3 + 64 + 65 + 130
     assert sorted(r.leaf_index for r in receipts) == list(range(total))
+    root = await log.root()
     with sqlite3.connect(path) as conn:
         leaves = [r[0] for r in conn.execute("SELECT leaf FROM audit_events ORDER BY leaf_index")]
         subjects = conn.execute("SELECT count(*) FROM audit_event_subjects").fetchone()[0]
-    assert merkle.root_from_leaves(leaves) == await log.root()
+    assert merkle.root_from_leaves(leaves) == root
     assert subjects == 2 * total
 
 
@@ -142,6 +156,7 @@ async def test_the_wal_is_copied_back_off_the_commit_path(
     appender = log._appender
     assert appender is not None
     await asyncio.gather(*(log.append(lookup(f"w{i}")) for i in range(200)))
+    await appender.flush()
     assert appender._conn is not None
     limit = appender._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
     assert limit == 10_000
@@ -149,62 +164,82 @@ async def test_the_wal_is_copied_back_off_the_commit_path(
     pages, copied = await appender.checkpoint_wal()
     assert pages > 0 and 0 <= copied <= pages
     assert len(await concurrent) == 50
+    await appender.flush()
     pages, copied = await appender.checkpoint_wal()
     assert copied == pages > 0, "with no reader in the way, the whole WAL is copied"
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 250
 
 
-async def test_a_commit_is_synced_before_its_caller_hears_of_it(
+async def test_a_batch_is_synced_in_the_journal_before_its_caller_hears_of_it(
     file_log: tuple[audit.AuditLog, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The writer commits without syncing (``synchronous=NORMAL``), then syncs the WAL:
-    by the time of the sync the batch is committed, and its caller is still waiting."""
+    """The journal is synced with the batch in it while its caller still waits; its rows
+    are committed without a sync (``synchronous=NORMAL``), then the WAL is synced, and
+    only then does the journal drop the batch."""
     log, path = file_log
-    seen: list[tuple[Path, int, bool]] = []
+    journal_syncs: list[tuple[list[int], bool]] = []
+    wal_syncs: list[tuple[Path, int, bool]] = []
     task: asyncio.Task[audit.Receipt] | None = None
-    real = sqlite_writer._fdatasync
+    real_journal, real_wal = journal._fdatasync, sqlite_writer._fdatasync
 
-    def syncing(wal: Path) -> None:
+    def journal_syncing(fd: int) -> None:
+        firsts = [r.first for r in _chain(path) if r.leaves]
+        journal_syncs.append((firsts, task is not None and task.done()))
+        real_journal(fd)
+
+    def wal_syncing(wal: Path) -> None:
         with sqlite3.connect(path) as conn:
             committed = conn.execute("SELECT count(*) FROM audit_events").fetchone()[0]
-        seen.append((wal, committed, task is not None and task.done()))
-        real(wal)
+        wal_syncs.append((wal, committed, any(r.leaves for r in _chain(path))))
+        real_wal(wal)
 
-    monkeypatch.setattr(sqlite_writer, "_fdatasync", syncing)
+    monkeypatch.setattr(journal, "_fdatasync", journal_syncing)
+    monkeypatch.setattr(sqlite_writer, "_fdatasync", wal_syncing)
     task = asyncio.create_task(log.append(lookup("s")))
     receipt = await task
-    assert seen == [(path.with_name(path.name + "-wal"), receipt.leaf_index + 1, False)]
+    assert journal_syncs == [([receipt.leaf_index], False)]
+    assert wal_syncs == []
+    await log.size()
+    assert wal_syncs == [(path.with_name(path.name + "-wal"), receipt.leaf_index + 1, True)]
     appender = log._appender
     assert appender is not None and appender._conn is not None
     assert appender._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
 
 
+@pytest.mark.parametrize("which", ["journal", "wal"])
 async def test_a_failed_fsync_stops_every_later_append(
-    file_log: tuple[audit.AuditLog, Path], monkeypatch: pytest.MonkeyPatch
+    file_log: tuple[audit.AuditLog, Path], monkeypatch: pytest.MonkeyPatch, which: str
 ) -> None:
     """After a failed fsync the kernel may call later ones clean although pages were
-    lost: the log fails closed for good instead of trusting them."""
+    lost: the log fails closed for good instead of trusting them. The journal's sync
+    fails the batch it carries; the WAL's, when journaled rows are written out."""
     log, _path = file_log
     await log.append(lookup("before"))
 
-    def failing(_wal: Path) -> None:
+    def failing(_target: object) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(sqlite_writer, "_fdatasync", failing)
-    with pytest.raises(audit.AuditUnavailable):
-        await log.append(lookup("lost"))
+    if which == "journal":
+        monkeypatch.setattr(journal, "_fdatasync", failing)
+        with pytest.raises(audit.AuditUnavailable):
+            await log.append(lookup("lost"))
+    else:
+        monkeypatch.setattr(sqlite_writer, "_fdatasync", failing)
+        with pytest.raises(audit.AuditUnavailable):
+            await log.size()
     monkeypatch.undo()
     with pytest.raises(audit.AuditUnavailable):
         await log.append(lookup("after"))
-    assert log.stats["failed_batches"] == 2
+    assert log.stats["failed_batches"] == (2 if which == "journal" else 1)
 
 
-async def test_a_batch_waits_for_another_writer_off_the_event_loop(
+async def test_a_batch_is_journaled_while_another_connection_holds_the_write_lock(
     file_log: tuple[audit.AuditLog, Path],
 ) -> None:
-    """While another connection holds the write lock, the batch is written on the
-    worker thread once the lock is free; the event loop keeps running meanwhile."""
+    """While another connection holds SQLite's write lock, appends are still journaled
+    and acknowledged; writing them out waits on the worker thread while the event loop
+    keeps running, and lands once the lock is free."""
     log, path = file_log
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
@@ -218,18 +253,154 @@ async def test_a_batch_waits_for_another_writer_off_the_event_loop(
 
     ticking = asyncio.create_task(ticker())
     try:
-        pending = asyncio.create_task(log.append(lookup("waits")))
+        receipt = await asyncio.wait_for(log.append(lookup("journaled")), 5)
+        assert receipt.leaf_index == 0
+        reading = asyncio.create_task(log.size())
         await asyncio.sleep(0.3)
-        assert not pending.done(), "the batch cannot commit while the lock is held"
-        assert ticks >= 10, "the loop was not blocked by the waiting batch"
+        assert not reading.done(), "the rows cannot be written while the lock is held"
+        assert ticks >= 10, "the loop was not blocked by the waiting write"
         other.execute("COMMIT")
-        receipt = await asyncio.wait_for(pending, 5)
+        assert await asyncio.wait_for(reading, 5) == 1
     finally:
         ticking.cancel()
         other.close()
-    assert receipt.leaf_index == 0
     after = await log.append(lookup("inline again"))
     assert after.leaf_index == 1
     assert log.stats["failed_batches"] == 0
+    assert await log.size() == 2
+
+
+async def test_a_batch_waits_off_the_event_loop_while_another_appender_journals(
+    file_log: tuple[audit.AuditLog, Path],
+) -> None:
+    """While another process holds the journal, a batch waits for it on the worker
+    thread, then is written the direct way: a row as soon as it is acknowledged."""
+    log, path = file_log
+    await log.append(lookup("first"))
+    await log.size()  # written out: this log lets go of the journal
+    holder = CommitJournal(path.with_name(path.name + "-commits"))
+    holder.lock()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        pending = asyncio.create_task(log.append(lookup("waits")))
+        await asyncio.sleep(0.3)
+        assert not pending.done(), "the batch waits for the journal's holder"
+        assert ticks >= 10, "the loop was not blocked by the waiting batch"
+        holder.unlock()
+        receipt = await asyncio.wait_for(pending, 5)
+    finally:
+        ticking.cancel()
+        holder.close()
+    assert receipt.leaf_index == 1
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 2
+
+
+# --- after a crash: the journal holds batches that the database lacks ------------------
+
+
+def _journal_leaves(path: Path, start: int, count: int) -> list[bytes]:
+    """Journal ``count`` lookups from leaf ``start`` on, as a holder that died would
+    have left them (in batches of up to two); returns their leaves."""
+    leaves = [
+        prepare(lookup(f"j{start + i}"), [blind_index(BLIND_KEY, "3578010101900001")]).leaf
+        for i in range(count)
+    ]
+    holder = CommitJournal(path.with_name(path.name + "-commits"))
+    try:
+        holder.lock()
+        holder.read_chain()
+        holder.reset(start)
+        for i in range(0, count, 2):
+            holder.append(start + i, leaves[i : i + 2])
+    finally:
+        holder.close()
+    return leaves
+
+
+@pytest.fixture
+async def file_engine(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, Path]]:
+    path = tmp_path / "audit.db"
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    await audit.install_schema(engine)
+    yield engine, path
+    await engine.dispose()
+
+
+async def test_batches_left_in_the_journal_are_written_by_the_next_log(
+    file_engine: tuple[AsyncEngine, Path], signer: audit.CheckpointSigner
+) -> None:
+    engine, path = file_engine
+    leaves = _journal_leaves(path, 0, 5)
+    log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY)
+    await log.start()
+    try:
+        assert await log.size() == 5
+        assert await log.root() == merkle.root_from_leaves(leaves)
+        found = await log.subject_accesses(
+            "3578010101900001", include_hidden=True, now=datetime.now(UTC)
+        )
+        assert len(found) == 5
+        after = await log.append(lookup("after"))
+        assert after.leaf_index == 5
+    finally:
+        await log.stop()
+    assert not any(r.leaves for r in _chain(path))
+
+
+async def test_a_torn_last_record_ends_the_chain(
+    file_engine: tuple[AsyncEngine, Path], signer: audit.CheckpointSigner
+) -> None:
+    """A record cut short by the crash (its batch never acknowledged) is not written."""
+    engine, path = file_engine
+    leaves = _journal_leaves(path, 0, 5)  # records of 2, 2 and 1 events
+    chain = _chain(path)
+    last_end = sum(len(encode(r.first, r.leaves)) for r in chain)
+    with open(path.with_name(path.name + "-commits"), "r+b") as fh:
+        fh.seek(last_end - 3)
+        fh.write(b"\xff\xff\xff")
+    log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY)
+    await log.start()
+    try:
+        assert await log.size() == 4
+        assert await log.root() == merkle.root_from_leaves(leaves[:4])
+        assert (await log.append(lookup("next"))).leaf_index == 4
+    finally:
+        await log.stop()
+
+
+async def test_a_journal_past_the_database_stops_the_log(
+    file_engine: tuple[AsyncEngine, Path], signer: audit.CheckpointSigner
+) -> None:
+    """Journaled leaves that cannot follow the database's (its file replaced by an older
+    copy, say) are not placed anywhere: reads and appends fail closed."""
+    engine, path = file_engine
+    _journal_leaves(path, 3, 2)
+    log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY)
+    await log.start()
+    try:
+        with pytest.raises(audit.AuditUnavailable):
+            await log.size()
+        with pytest.raises(audit.AuditUnavailable):
+            await log.append(lookup("refused"))
+    finally:
+        await log.stop()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 0
+
+
+def _chain(path: Path) -> list[Record]:
+    """The journal's chain as another process reads it (no lock needed to read)."""
+    reader = CommitJournal(path.with_name(path.name + "-commits"))
+    try:
+        return reader.read_chain()
+    finally:
+        reader.close()
