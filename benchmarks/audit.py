@@ -1,10 +1,10 @@
 """The audit log: durable appends, full verification, proof latency.
 
 * **Durable appends per second**, ``--concurrency`` tasks appending resident-lookup events
-  for a fixed time, on SQLite (WAL, ``synchronous=FULL``) and on PostgreSQL
-  (``synchronous_commit=on``). satugate's group commit beside the baseline, *one
-  transaction per event* (the same writer with batches of one), in the same database,
-  interleaved round by round. The medians are reported.
+  for a fixed time, on SQLite (each batch synced in the log's commit journal, rows
+  written out in bulk) and on PostgreSQL (``synchronous_commit=on``). satugate's group
+  commit beside the baseline, *one transaction per event* (the same writer with batches
+  of one), in the same database, interleaved round by round. The medians are reported.
 * **Several writer processes on one PostgreSQL log**, as when gateway replicas share one
   audit log (one Merkle tree): ``--writers`` OS processes (default 2), each with its own
   engine and ``AuditLog`` and ``--concurrency`` appending tasks, appending over the same
