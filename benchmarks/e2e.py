@@ -27,7 +27,7 @@ With one worker, each phase also reports satugate's audit group commits over its
 read from the gateway's ``/metrics``: commits per second, events per commit, and the time
 from a batch's start to its durable commit. Every lookup waits for its batch's commit, so
 this is the part of the added latency that durability costs; on SQLite the event loop
-also waits for it (the write and its fsync run on the loop's thread).
+also waits for it (the commit journal's write and fsync run on the loop's thread).
 """
 
 from __future__ import annotations
