@@ -322,7 +322,7 @@ class SqliteAppender:
         try:
             await asyncio.sleep(delay)
             await self.flush()
-        except AuditUnavailable as exc:  # the journal keeps the batches; the next holder
+        except AuditUnavailable as exc:  # the journal keeps the batches for the next holder
             logger.warning("audit: writing the journal out failed (%s)", exc)
         finally:
             self._flushing = None
@@ -346,11 +346,7 @@ class SqliteAppender:
                 journal.unlock()
             return
         try:
-            if self._pending:
-                await self._write(self._write_pending)
-                self._sync_wal()
-                assert self._journal is not None and self._tree is not None
-                self._journal.reset(self._tree.size)
+            await self._write(self._write_out)
         finally:
             self._release()
 
@@ -366,7 +362,8 @@ class SqliteAppender:
             self._journal.unlock()
 
     def _write_out(self) -> None:
-        """Write the journaled batches into the database now and start a new chain."""
+        """Write the journaled batches into the database, sync them, and start a new
+        chain (a transaction: on the worker thread when SQLite's write lock is busy)."""
         if self._pending:
             self._write_pending()
             self._sync_wal()
@@ -509,10 +506,9 @@ class SqliteAppender:
         then write ``batch`` the direct way (one transaction, one WAL fsync)."""
         journal = self._open_journal()
         journal.lock()
-        conn = self._connect()
-        conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout)}")
         try:
-            self._take_over(None)
+            self._connect().execute(f"PRAGMA busy_timeout={int(self._busy_timeout)}")
+            self._write_out_chain(None)
             frontier = self._append(batch, cached)
             self._sync_wal()
             return frontier
