@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -354,6 +356,62 @@ async def test_batches_left_in_the_journal_are_written_by_the_next_log(
     finally:
         await log.stop()
     assert not any(r.leaves for r in _chain(path))
+
+
+_APPEND_THEN_DIE = """
+import asyncio, json, os, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import create_async_engine
+import audit
+from audit import sqlite_writer
+from tests.audit.conftest import BLIND_KEY, ORIGIN, lookup
+
+async def main() -> None:
+    sqlite_writer._FLUSH_AFTER = 3600.0  # nothing is written out before the end
+    engine = create_async_engine(sys.argv[1])
+    signer = audit.CheckpointSigner(ORIGIN, Ed25519PrivateKey.generate())
+    log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY, checkpoint_interval=3600)
+    await log.start()
+    receipts = []
+    for size in (1, 4, 2):
+        batch = [log.append(lookup(f"c{len(receipts) + i}")) for i in range(size)]
+        receipts += await asyncio.gather(*batch)
+    print(json.dumps([[r.leaf_index, r.event_id] for r in receipts]), flush=True)
+    os._exit(0)  # dies holding the journal: no write-out, no clean stop
+
+asyncio.run(main())
+"""
+
+
+async def test_a_process_that_dies_after_acknowledging_loses_nothing(
+    file_engine: tuple[AsyncEngine, Path], signer: audit.CheckpointSigner
+) -> None:
+    """A real process acknowledges batches and dies before their rows are written; the
+    next log writes every acknowledged event at the index its receipt gave."""
+    engine, path = file_engine
+    done = subprocess.run(
+        [sys.executable, "-c", _APPEND_THEN_DIE, f"sqlite+aiosqlite:///{path}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    acknowledged = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sorted(i for i, _ in acknowledged) == list(range(7))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 0
+    log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY)
+    await log.start()
+    try:
+        assert await log.size() == 7
+        with sqlite3.connect(path) as conn:
+            stored = conn.execute("SELECT leaf_index, event_id, leaf FROM audit_events").fetchall()
+        assert sorted([i, e] for i, e, _ in stored) == sorted(acknowledged)
+        leaves = [leaf for _, _, leaf in sorted(stored)]
+        assert await log.root() == merkle.root_from_leaves(leaves)
+    finally:
+        await log.stop()
 
 
 async def test_a_torn_last_record_ends_the_chain(
