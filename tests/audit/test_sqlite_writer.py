@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import subprocess
@@ -236,6 +237,23 @@ async def test_a_failed_fsync_stops_every_later_append(
     assert log.stats["failed_batches"] == (2 if which == "journal" else 1)
 
 
+@contextlib.asynccontextmanager
+async def _ticking() -> AsyncIterator[list[int]]:
+    """Counts the event loop's 10 ms ticks meanwhile: a loop that is blocked stops it."""
+    ticks = [0]
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            ticks[0] += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        yield ticks
+    finally:
+        task.cancel()
+
+
 async def test_a_batch_is_journaled_while_another_connection_holds_the_write_lock(
     file_log: tuple[audit.AuditLog, Path],
 ) -> None:
@@ -245,26 +263,17 @@ async def test_a_batch_is_journaled_while_another_connection_holds_the_write_loc
     log, path = file_log
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticking = asyncio.create_task(ticker())
     try:
-        receipt = await asyncio.wait_for(log.append(lookup("journaled")), 5)
-        assert receipt.leaf_index == 0
-        reading = asyncio.create_task(log.size())
-        await asyncio.sleep(0.3)
-        assert not reading.done(), "the rows cannot be written while the lock is held"
-        assert ticks >= 10, "the loop was not blocked by the waiting write"
+        async with _ticking() as ticks:
+            receipt = await asyncio.wait_for(log.append(lookup("journaled")), 5)
+            assert receipt.leaf_index == 0
+            reading = asyncio.create_task(log.size())
+            await asyncio.sleep(0.3)
+            assert not reading.done(), "the rows cannot be written while the lock is held"
+            assert ticks[0] >= 10, "the loop was not blocked by the waiting write"
         other.execute("COMMIT")
         assert await asyncio.wait_for(reading, 5) == 1
     finally:
-        ticking.cancel()
         other.close()
     after = await log.append(lookup("inline again"))
     assert after.leaf_index == 1
@@ -282,24 +291,15 @@ async def test_a_batch_waits_off_the_event_loop_while_another_appender_journals(
     await log.size()  # written out: this log lets go of the journal
     holder = CommitJournal(path.with_name(path.name + "-commits"))
     holder.lock()
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticking = asyncio.create_task(ticker())
     try:
-        pending = asyncio.create_task(log.append(lookup("waits")))
-        await asyncio.sleep(0.3)
-        assert not pending.done(), "the batch waits for the journal's holder"
-        assert ticks >= 10, "the loop was not blocked by the waiting batch"
+        async with _ticking() as ticks:
+            pending = asyncio.create_task(log.append(lookup("waits")))
+            await asyncio.sleep(0.3)
+            assert not pending.done(), "the batch waits for the journal's holder"
+            assert ticks[0] >= 10, "the loop was not blocked by the waiting batch"
         holder.unlock()
         receipt = await asyncio.wait_for(pending, 5)
     finally:
-        ticking.cancel()
         holder.close()
     assert receipt.leaf_index == 1
     with sqlite3.connect(path) as conn:
