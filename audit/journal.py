@@ -169,10 +169,6 @@ class CommitJournal:
         os.pwrite(self._fd, marker, 0)
         self._end = len(marker)
 
-    def free(self) -> int:
-        """Bytes left behind the chain."""
-        return self._size - self._end
-
     def close(self) -> None:
         os.close(self._fd)
 

@@ -63,18 +63,25 @@ async def test_two_logs_on_one_file_build_one_tree(
 
 
 @pytest.fixture
-async def file_log(
-    tmp_path: Path, signer: audit.CheckpointSigner
-) -> AsyncIterator[tuple[audit.AuditLog, Path]]:
-    """A running log on a SQLite file, and the file (to read it as another process)."""
+async def file_engine(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, Path]]:
+    """An engine on a SQLite file with the audit schema, and the file."""
     path = tmp_path / "audit.db"
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
     await audit.install_schema(engine)
+    yield engine, path
+    await engine.dispose()
+
+
+@pytest.fixture
+async def file_log(
+    file_engine: tuple[AsyncEngine, Path], signer: audit.CheckpointSigner
+) -> AsyncIterator[tuple[audit.AuditLog, Path]]:
+    """A running log on a SQLite file, and the file (to read it as another process)."""
+    engine, path = file_engine
     log = audit.AuditLog(engine, signer=signer, blind_key=BLIND_KEY)
     await log.start()
     yield log, path
     await log.stop()
-    await engine.dispose()
 
 
 async def test_a_failed_batch_writes_nothing_and_the_next_one_succeeds(
@@ -326,15 +333,6 @@ def _journal_leaves(path: Path, start: int, count: int) -> list[bytes]:
     finally:
         holder.close()
     return leaves
-
-
-@pytest.fixture
-async def file_engine(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, Path]]:
-    path = tmp_path / "audit.db"
-    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
-    await audit.install_schema(engine)
-    yield engine, path
-    await engine.dispose()
 
 
 async def test_batches_left_in_the_journal_are_written_by_the_next_log(
