@@ -67,9 +67,6 @@ def root_from_leaves(leaves: Sequence[bytes]) -> bytes:
     return mth([leaf_hash(leaf) for leaf in leaves])
 
 
-MTH = root_from_leaves
-
-
 # --- which subtrees a proof needs -------------------------------------------------------
 
 

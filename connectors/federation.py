@@ -55,11 +55,6 @@ class Federation:
             for field in sorted(connector.fields):
                 self._owner.setdefault(field, connector)
 
-    def source_of(self, field: str) -> str | None:
-        """The name of the source that serves a field."""
-        owner = self._owner.get(field)
-        return owner.name if owner else None
-
     def _plan(self, fields: Sequence[str]) -> dict[str, list[str]]:
         """Which source serves which of ``fields`` (the primary always answers).
 

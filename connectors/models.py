@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["Candidate", "FederatedResult", "Match", "Record", "SearchQuery", "SearchResult"]
@@ -85,6 +84,3 @@ class FederatedResult:
     records: dict[str, Record]
     provenance: dict[str, dict[str, str]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
-
-    def sources_of(self, nik: str) -> Mapping[str, str]:
-        return self.provenance.get(nik, {})

@@ -61,10 +61,6 @@ class Region:
     def level(self) -> Level:
         return region_level(self.code)
 
-    @property
-    def parent_code(self) -> str | None:
-        return self.code.rsplit(".", 1)[0] if "." in self.code else None
-
 
 def region_level(code: str) -> Level:
     """The administrative level of a dotted code (raises ``ValueError`` if malformed)."""
@@ -156,9 +152,6 @@ class RegionTable:
             ),
             key=lambda r: r.code,
         )
-
-    def is_historical(self, code: str) -> bool:
-        return code in self._historical
 
     def check_nik_prefix(self, nik: str) -> list[str]:
         """Warnings about the region part of a NIK; an empty list when all is well.

@@ -116,7 +116,6 @@ async def test_unknown_fields_are_refused(demo_sources: SyntheticSummary) -> Non
     finally:
         await federation.aclose()
     assert "welfare_decile" in federation.fields
-    assert federation.source_of("bpjs_class") == "dinkes_survey"
 
 
 @pytest.fixture
