@@ -35,7 +35,7 @@ def test_every_rule_following_nik_is_accepted(
         ("357808010190000", "15 digits"),
         ("35780801019000011", "17 digits"),
         ("35780801019O0001", "a letter O"),
-        ("３５７８０８０１０１９０００１", "full-width digits"),
+        ("".join(chr(0xFF10 + int(d)) for d in "3578080101900001"), "full-width digits"),
         ("9978080101900001", "unknown province 99"),
         ("3500080101900001", "regency 00"),
         ("3578083201900001", "day 32"),
