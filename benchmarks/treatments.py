@@ -183,7 +183,7 @@ def presidio(decision: policies.Decision) -> Callable[[dict[str, object]], str]:
     from presidio_anonymizer import AnonymizerEngine
     from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
-    engine = AnonymizerEngine()
+    engine = AnonymizerEngine()  # type: ignore[no-untyped-call]
     salt = hashlib.sha256(b"dinkes").digest()[:16]
     operators = {}
     for name, treatment in decision.treatments.items():

@@ -62,4 +62,4 @@ def build_federation(
     sources_file: Path, metrics: Metrics, *, timeout: float
 ) -> connectors.Federation:
     metered = [MeteredConnector(c, metrics) for c in connectors.load_sources(sources_file)]
-    return connectors.Federation(metered, timeout=timeout)  # type: ignore[arg-type]
+    return connectors.Federation(metered, timeout=timeout)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, KeySet
+from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 
 from gateway.errors import InvalidToken
 
@@ -39,7 +39,8 @@ class TokenVerifier:
     def __init__(
         self, keys: list[ECKey], *, issuer: str, audience: str, cache_size: int = 10_000
     ) -> None:
-        self._keys = KeySet(keys)
+        verification_keys: list[OctKey | RSAKey | ECKey | OKPKey] = list(keys)
+        self._keys = KeySet(verification_keys)
         self._kids = {k.kid for k in keys}
         self._issuer = issuer
         self._audience = audience

@@ -137,8 +137,8 @@ class NameFactory:
 
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
-        self._muhammad, weights = zip(*_MUHAMMAD_SPELLINGS, strict=True)
-        self._muhammad_weights = weights
+        self._muhammad: list[str] = [spelling for spelling, _ in _MUHAMMAD_SPELLINGS]
+        self._muhammad_weights: list[int] = [weight for _, weight in _MUHAMMAD_SPELLINGS]
 
     def _java_token(self, female: bool) -> str:
         r = self._rng
@@ -169,7 +169,7 @@ class NameFactory:
                     parts.append("Luh")
                 order = _BALI_ORDER[(birth_order - 1) % 4]
                 parts.append(r.choice(order[:2] if female else order))
-            pool = _BALI_F if female else _BALI_M
+            pool: tuple[str, ...] = _BALI_F if female else _BALI_M
             parts.append(r.choice(pool) if r.random() < 0.5 else self._bali_token(female))
             if r.random() < 0.5:
                 parts.append(self._bali_token(female) if r.random() < 0.6 else r.choice(pool))
