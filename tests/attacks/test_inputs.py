@@ -173,7 +173,7 @@ async def test_header_injection_in_on_behalf_of_is_refused_and_not_recorded(
     for officer in OFFICER_INJECTIONS:
         r = await target.client.get(
             f"/v1/residents/{nik}",
-            headers={**h, "X-On-Behalf-Of": officer.encode("utf-8")},  # type: ignore[dict-item]
+            headers={**h, "X-On-Behalf-Of": officer.encode("utf-8")},  # type: ignore[arg-type]
         )
         body = assert_problem(r, 422, "invalid_officer")
         assert "X-Admin" not in r.headers and "set-cookie" not in r.headers
@@ -182,11 +182,11 @@ async def test_header_injection_in_on_behalf_of_is_refused_and_not_recorded(
                     "SOCIAL_ASSISTANCE", "social_assistanc\u0435"):
         r = await target.client.get(
             f"/v1/residents/{nik}",
-            headers={**h, "X-Purpose": purpose.encode("utf-8")},  # type: ignore[dict-item]
+            headers={**h, "X-Purpose": purpose.encode("utf-8")},  # type: ignore[arg-type]
         )
         assert_problem(r, 422, "invalid_purpose")
     r = await target.client.get(
-        f"/v1/residents/{nik}", headers={**h, "X-Request-Id": b"abc\r\nX-Admin: 1"},  # type: ignore[dict-item]
+        f"/v1/residents/{nik}", headers={**h, "X-Request-Id": b"abc\r\nX-Admin: 1"},  # type: ignore[arg-type]
     )
     assert r.status_code == 200 and "\n" not in r.headers["x-request-id"]
     assert "X-Admin" not in r.headers

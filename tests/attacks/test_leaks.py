@@ -62,7 +62,7 @@ async def _scenario(base: str, demo: dict[str, Any], people: list[dict[str, Any]
             await go("GET", f"/v1/residents/{nik}", headers=h("demo-dinsos") | {
                 "X-Purpose": nik})
             await go("GET", f"/v1/residents/{nik}", headers=h("demo-dinsos") | {
-                "X-Legal-Basis": (p["full_name"] + "\u200b").encode()})  # type: ignore[dict-item]
+                "X-Legal-Basis": (p["full_name"] + "\u200b").encode()})
             await go("POST", "/v1/residents/search", headers=h("demo-dinsos"), json={
                 "name": p["full_name"],
                 "address": {"kelurahan_code": p["kelurahan_code"], "rt": p["rt"]}})

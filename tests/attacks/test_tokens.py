@@ -156,7 +156,7 @@ async def test_unknown_key_id_and_foreign_key_are_refused(
     foreign = ECKey.generate_key("P-256", parameters={"kid": "jwt-99"})
     real_kid = target.services.token_server.signing_key.kid
     for kid in ("jwt-99", real_kid, "../../etc/passwd"):
-        head = {"alg": "ES256", "typ": "at+jwt", "kid": kid}
+        head: dict[str, Any] = {"alg": "ES256", "typ": "at+jwt", "kid": kid}
         await _refused(target, jwt.encode(head, _claims(), foreign, algorithms=["ES256"]), nik)
     # A key carried in the header itself (jwk, jku, x5u) is never trusted.
     embedded = foreign.as_dict(private=False)

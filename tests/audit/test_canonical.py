@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import rfc8785
 from hypothesis import given, settings
@@ -39,7 +41,11 @@ def test_same_bytes_as_the_reference(value: object) -> None:
 
 
 def test_control_characters_and_big_integers() -> None:
-    value = {"z": "tab\there\u0001\u007f\u2028", "a": 2**53 - 1, "m": [True, None, -0]}
+    value: dict[str, Any] = {
+        "z": "tab\there\u0001\u007f\u2028",
+        "a": 2**53 - 1,
+        "m": [True, None, -0],
+    }
     assert canonical_json(value) == rfc8785.dumps(value)
     with pytest.raises(ValueError):
         canonical_json({"n": 2**60})

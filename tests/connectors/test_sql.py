@@ -49,7 +49,7 @@ class QueryCounter:
         self.statements: list[str] = []
 
         def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-            conn = _connect(*args, **kwargs)
+            conn: sqlite3.Connection = _connect(*args, **kwargs)
             conn.set_trace_callback(self._traced)
             return conn
 

@@ -36,8 +36,8 @@ def test_counts_and_files(demo_sources: SyntheticSummary) -> None:
     folder = demo_sources.sources_file.parent
     assert demo_sources.count == 3_000
     assert _rows(folder / "civil.db", "SELECT count(*) FROM residents") == [(3_000,)]
-    welfare = _rows(folder / "welfare.db", "SELECT count(*) FROM welfare")[0][0]
-    health = _rows(folder / "health.db", "SELECT count(*) FROM health")[0][0]
+    welfare = int(str(_rows(folder / "welfare.db", "SELECT count(*) FROM welfare")[0][0]))
+    health = int(str(_rows(folder / "health.db", "SELECT count(*) FROM health")[0][0]))
     assert 0.2 * 3_000 < welfare < 0.5 * 3_000
     assert 0.12 * 3_000 < health < 0.28 * 3_000
     config = yaml.safe_load(demo_sources.sources_file.read_text())
@@ -86,7 +86,7 @@ def test_regions_are_real_codes(demo_sources: SyntheticSummary) -> None:
     for r in residents:
         assert table.check_address(str(r["kelurahan_code"])) == []
         assert str(r["kelurahan_code"]).startswith(str(r["kecamatan_code"]) + ".")
-        assert table.name(str(r["kecamatan_code"])).upper() == r["kecamatan_name"]
+        assert str(table.name(str(r["kecamatan_code"]))).upper() == r["kecamatan_name"]
         assert len(str(r["rt"])) == 3 and len(str(r["rw"])) == 3
 
 

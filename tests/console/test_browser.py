@@ -9,11 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.console.browser import CHROMIUM, CHROMIUM_ARGS, Served, free_port, serve
 from tests.console.conftest import ADMIN_1, ADMIN_2, AUDITOR, make_settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -37,7 +41,7 @@ def served(console_sources: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
+def chromium() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed")
     with playwright_sync.sync_playwright() as pw:
@@ -50,15 +54,17 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
-Opener = Callable[[], "playwright_sync.Page"]
+Opener = Callable[[], "Page"]
 
 
 @pytest.fixture
-def open_page(chromium, served: Served, request: pytest.FixtureRequest) -> Iterator[Opener]:
+def open_page(
+    chromium: Browser, served: Served, request: pytest.FixtureRequest
+) -> Iterator[Opener]:
     """New browser windows (each its own cookies); screenshots of them if the test fails."""
     contexts = []
 
-    def opener() -> playwright_sync.Page:
+    def opener() -> Page:
         context = chromium.new_context(
             base_url=served.base_url, viewport={"width": 1280, "height": 900}
         )
@@ -79,7 +85,7 @@ def open_page(chromium, served: Served, request: pytest.FixtureRequest) -> Itera
         context.close()
 
 
-def sign_in(page: playwright_sync.Page, user: tuple[str, str]) -> None:
+def sign_in(page: Page, user: tuple[str, str]) -> None:
     page.goto("/console/login")
     page.get_by_label("Nama pengguna").fill(user[0])
     page.get_by_label("Kata sandi").fill(user[1])

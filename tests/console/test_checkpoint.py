@@ -76,9 +76,9 @@ async def test_the_browser_remembers_what_it_verified(console_app: Console) -> N
         await lookup(services, nik)
     page = await auditor.get("/console/checkpoint")
     assert f"(ukuran {size})" in page.text
-    previous = html.unescape(
-        re.search(r'name="previous" value="([^"]*)"', page.text, re.S).group(1)
-    )  # type: ignore[union-attr]
+    found = re.search(r'name="previous" value="([^"]*)"', page.text, re.S)
+    assert found is not None
+    previous = html.unescape(found.group(1))
     assert previous.replace("\r\n", "\n") == witnessed
     again = await auditor.post("/console/checkpoint/verify", {"previous": previous})
     assert (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -25,7 +26,9 @@ def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return settings
 
 
-async def _check(settings: Settings, username: str, password: str, code: str | None = None):
+async def _check(
+    settings: Settings, username: str, password: str, code: str | None = None
+) -> Any:
     engine = store.create_engine(settings.resolved_database_url())
     try:
         user = await get_user(engine, username)

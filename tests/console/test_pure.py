@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from gateway.console.charts import day_chart, hbar_chart
 from gateway.console.policy_diff import side_by_side
+from tests.console.conftest import Console
 
 
 def test_chart_labels_are_escaped() -> None:
@@ -54,7 +55,7 @@ def test_diff_rows_rebuild_both_sides(old: list[str], new: list[str]) -> None:
     assert [r.new for r in rows if r.new_no is not None] == new_lines
 
 
-async def test_overview_counts_a_capped_window(console_app) -> None:
+async def test_overview_counts_a_capped_window(console_app: Console) -> None:
     from datetime import UTC, datetime, timedelta
 
     from gateway.console import stats

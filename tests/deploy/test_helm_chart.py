@@ -66,7 +66,7 @@ def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every object the chart renders, parsed (NOTES.txt excluded)."""
     with helm_python.Chart.load(CHART) as chart:
         manifests = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
-    objects = []
+    objects: list[dict[str, Any]] = []
     for path, text in sorted(manifests.items()):
         if path.endswith("NOTES.txt"):
             continue
@@ -86,7 +86,8 @@ def kinds(objects: list[dict[str, Any]]) -> list[str]:
 
 def gateway_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
     (container,) = only(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
-    return container
+    found: dict[str, Any] = container
+    return found
 
 
 # --- Helm lint and Kubernetes schemas -----------------------------------------------------

@@ -33,7 +33,8 @@ from tests.faults.procs import PYTHON, ROOT, free_port, wait_until
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 ISSUER = "http://localhost"
-BREAKER = {"failure_threshold": 3, "reset_seconds": 1.0}
+FAILURE_THRESHOLD = 3
+BREAKER = {"failure_threshold": FAILURE_THRESHOLD, "reset_seconds": 1.0}
 
 
 @dataclass
@@ -175,7 +176,7 @@ async def test_upstream_down_answers_504_and_the_circuit_opens_and_closes(
     assert rig.breaker_state("dtks_api") == "closed"
 
     rig.upstream.stop()
-    for _ in range(BREAKER["failure_threshold"]):
+    for _ in range(FAILURE_THRESHOLD):
         r = await rig.client.get(path, headers=h, params=with_welfare)
         assert _problem_code(r) == (504, "source_unavailable"), r.text
     assert rig.breaker_state("dtks_api") == "open"
