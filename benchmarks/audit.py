@@ -56,7 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import audit
 from audit import merkle
-from audit.log import WRITER_STATS
+from audit.drivers import WRITER_STATS
 from audit.schema import events, node_key
 from audit.verify import LogVerifier
 

@@ -29,8 +29,8 @@ STEPS = (
     ("gateway/residents.py", "_treat"),
     ("gateway/recorder.py", "record"),
     ("audit/log.py", "append"),
-    ("audit/log.py", "_commit_fast"),
-    ("audit/log.py", "_commit_locked"),
+    ("audit/drivers/postgres.py", "_commit_predicted"),
+    ("audit/drivers/base.py", "_commit"),
     ("audit/events.py", "prepare"),
     ("connectors/sql.py", "_rows"),
 )

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import audit
+import audit.drivers.postgres
 from audit import merkle, store
 from audit.events import PreparedEvent, prepare
 from audit.schema import event_subjects, events, node_key, tree_nodes
@@ -354,7 +355,7 @@ async def test_once_another_writer_appends_the_database_places_every_batch_for_a
     """A writer that finds another's events under its prediction stops predicting (each
     guess would fail again, a wasted round trip) and lets the database place its batches,
     one round trip each; after a quiet while it predicts again."""
-    monkeypatch.setattr(audit.log, "_CONTENDED_SECONDS", 0.5)
+    monkeypatch.setattr(audit.drivers.postgres, "CONTENDED_SECONDS", 0.5)
     mine = audit.AuditLog(pg_engine, signer=signer, blind_key=BLIND_KEY, checkpoint_interval=60)
     other = audit.AuditLog(pg_engine, signer=signer, blind_key=BLIND_KEY, checkpoint_interval=60)
     async with mine, other:
@@ -456,17 +457,19 @@ async def test_the_writer_keeps_its_connections_and_replaces_a_dead_one(
     from sqlalchemy import text
 
     log = audit.AuditLog(pg_engine, signer=signer, blind_key=BLIND_KEY, checkpoint_interval=60)
+    writer = log._writer
+    assert isinstance(writer, audit.drivers.PostgresWriter)
     await log.start()
     try:
         first = await log.append(lookup("k0"))
         for i in range(1, 6):
             await log.append(lookup(f"k{i}"))
         assert log.stats["one_round_trip"] == 5
-        assert len(log._idle_fast) == 1, "sequential batches share one kept connection"
+        assert len(writer.idle_connections) == 1, "batches in turn share one kept connection"
 
         async def server_pids() -> set[int]:
             pids = set()
-            for conn in log._idle_fast:
+            for conn in writer.idle_connections:
                 raw = await conn.get_raw_connection()
                 pids.add(raw.driver_connection.get_server_pid())  # type: ignore[union-attr]
             return pids
@@ -479,10 +482,10 @@ async def test_the_writer_keeps_its_connections_and_replaces_a_dead_one(
         assert after.leaf_index == first.leaf_index + 6
         assert (await log.append(lookup("again"))).leaf_index == first.leaf_index + 7
         assert log.stats["failed_batches"] == 0
-        assert log._idle_fast and not (await server_pids()) & dead
+        assert writer.idle_connections and not (await server_pids()) & dead
     finally:
         await log.stop()
-    assert not log._idle_fast, "stop closes the kept connections"
+    assert not writer.idle_connections, "stop closes the kept connections"
     await check_one_tree_quick(pg_engine, first.leaf_index + 8)
 
 

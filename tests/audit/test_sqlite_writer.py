@@ -18,11 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import audit
 from audit import journal, merkle, sqlite_writer
+from audit.drivers import SqliteFileWriter
 from audit.events import blind_index, prepare
 from audit.journal import CommitJournal, Record, encode
-from audit.sqlite_writer import _chunks, database_file
+from audit.sqlite_writer import SqliteAppender, _chunks, database_file
 from tests.audit.conftest import BLIND_KEY, lookup
 from tests.audit.test_postgres_replicas import check_one_tree
+
+
+def file_appender(log: audit.AuditLog) -> SqliteAppender:
+    """The running appender of a log kept in a SQLite file."""
+    writer = log._writer
+    assert isinstance(writer, SqliteFileWriter) and writer.appender is not None
+    return writer.appender
 
 
 def test_only_plain_files_take_the_one_hop_writer(tmp_path: Path) -> None:
@@ -163,7 +171,7 @@ async def test_the_wal_is_copied_back_off_the_commit_path(
     """Commits leave the WAL to the checkpointer (up to the writer's own large limit);
     the checkpointer's PASSIVE checkpoint copies all of it while appends go on."""
     log, path = file_log
-    appender = log._appender
+    appender = file_appender(log)
     assert appender is not None
     await asyncio.gather(*(log.append(lookup(f"w{i}")) for i in range(200)))
     await appender.flush()
@@ -212,7 +220,7 @@ async def test_a_batch_is_synced_in_the_journal_before_its_caller_hears_of_it(
     assert wal_syncs == []
     await log.size()
     assert wal_syncs == [(path.with_name(path.name + "-wal"), receipt.leaf_index + 1, True)]
-    appender = log._appender
+    appender = file_appender(log)
     assert appender is not None and appender._conn is not None
     assert appender._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
 
