@@ -17,7 +17,12 @@ it from the difference between head and the models (review it; autogenerate miss
 renames and data moves). The suite fails while the two disagree
 (``tests/deploy/test_migrations.py``). Until the first release the initial revision may
 instead be regenerated the same way (delete it, generate, keep its two hand-written
-parts: the ``ddl_after_create`` loop and the refused downgrade).
+parts: the loop over its frozen SQL and the refused downgrade).
+
+A revision that installs SQL of its own (triggers, functions) carries it frozen, in
+``gateway.migrations.frozen``: never a call to today's DDL helpers, which would replay
+later code under an old revision's name. A change to ``audit.ddl_after_create`` needs a
+new revision with the new statements frozen in it.
 
 Several replicas may start at once: on PostgreSQL the upgrade holds an advisory lock, so
 exactly one of them migrates and the others find the work done.

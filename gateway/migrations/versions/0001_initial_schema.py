@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from audit.schema import ddl_after_create
+from gateway.migrations.frozen import r0001
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
@@ -152,7 +152,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("node"),
     )
     # The database itself refuses UPDATE and DELETE (and TRUNCATE) on the audit tables.
-    for statement in ddl_after_create(op.get_bind().dialect.name):
+    frozen = r0001.POSTGRESQL if op.get_bind().dialect.name == "postgresql" else r0001.SQLITE
+    for statement in frozen:
         op.execute(statement)
 
 

@@ -3,7 +3,8 @@
 ``audit_append`` used to check the tree's size and its last leaf before writing a batch
 computed on a predicted tree; it now compares every frontier hash, and takes them as
 two more arguments. The statements that install the function (and the append-only
-triggers) are idempotent, so this revision simply runs them again.
+triggers) are idempotent; this revision runs them as they were written then
+(``gateway.migrations.frozen``).
 
 Revision ID: 0002
 Revises: 0001
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from audit.schema import ddl_after_create
+from gateway.migrations.frozen import r0002
 
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
@@ -25,7 +26,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    for statement in ddl_after_create(op.get_bind().dialect.name):
+    frozen = r0002.POSTGRESQL if op.get_bind().dialect.name == "postgresql" else r0002.SQLITE
+    for statement in frozen:
         op.execute(statement)
 
 

@@ -13,8 +13,8 @@ hash differs from the one given, with the same comparisons, so a batch is writte
 refused exactly as before. Both functions ask PostgreSQL to plan their statements once
 per connection: a plan made for every call costs more than the statements themselves.
 ``audit_append``'s arguments and return values are unchanged. The statements that
-install the functions (and the append-only triggers) are idempotent, so this revision
-simply runs them again.
+install the functions (and the append-only triggers) are idempotent; this revision
+runs them as they were written then (``gateway.migrations.frozen``).
 
 Revision ID: 0003
 Revises: 0002
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from audit.schema import ddl_after_create
+from gateway.migrations.frozen import r0003
 
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
@@ -36,7 +36,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    for statement in ddl_after_create(op.get_bind().dialect.name):
+    frozen = r0003.POSTGRESQL if op.get_bind().dialect.name == "postgresql" else r0003.SQLITE
+    for statement in frozen:
         op.execute(statement)
 
 
