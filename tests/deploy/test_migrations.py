@@ -54,6 +54,20 @@ def test_one_linear_history() -> None:
     assert migrations.head_revision() == scripts.get_current_head()
 
 
+def test_the_newest_frozen_sql_is_what_the_code_installs() -> None:
+    """A change to ``audit.ddl_after_create`` without a revision that freezes it fails
+    here: a database migrated to head would lack it."""
+    import importlib
+    import pkgutil
+
+    import gateway.migrations.frozen as frozen
+
+    newest = max(m.name for m in pkgutil.iter_modules(frozen.__path__))
+    module = importlib.import_module(f"gateway.migrations.frozen.{newest}")
+    assert list(module.SQLITE) == audit.ddl_after_create("sqlite")
+    assert list(module.POSTGRESQL) == audit.ddl_after_create("postgresql")
+
+
 async def test_upgrade_from_empty_creates_exactly_the_models(
     database_url: str, engine: AsyncEngine
 ) -> None:
