@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import audit, console, core, db, keys, policy, regions
+from gateway.cli import audit, console, core, db, keys, policy, regions, witness
 
 app = typer.Typer(
     name="satugate",
@@ -19,6 +19,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(regions.app, name="regions")
 app.add_typer(console.app, name="console")
+app.add_typer(witness.app, name="witness")
 
 
 def main() -> None:
