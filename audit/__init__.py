@@ -1,9 +1,10 @@
 """satugate's tamper-evident audit log.
 
 An append-only event log whose leaves form an RFC 9162 Merkle tree, with C2SP signed
-checkpoints (Ed25519) and their witnesses' cosignatures, inclusion and consistency proofs, auditor search, the resident
-access report, snooping flags, and an offline verifier. Stands alone: it imports neither
-the gateway, nor the policies, nor the connectors, so an auditor's tool can use it alone.
+checkpoints (Ed25519) and witnesses' cosignatures, inclusion and consistency proofs, a
+witness, auditor search, the resident access report, snooping flags, and an offline
+verifier. Stands alone: it imports neither the gateway, nor the policies, nor the
+connectors, so an auditor's tool can use it alone.
 """
 
 from audit.alerts import AlertRules

@@ -94,7 +94,7 @@ def evidence(
     store = WitnessStore(db)
     try:
         for row in store.evidence():
-            row["request"] = bytes(row["request"]).decode("utf-8", "replace")  # type: ignore[arg-type]
+            row["request"] = bytes(row["request"]).decode("utf-8", "replace")
             typer.echo(json.dumps(row))
     finally:
         store.close()
