@@ -94,7 +94,9 @@ def evidence(
     store = WitnessStore(db)
     try:
         for row in store.evidence():
-            row["request"] = bytes(row["request"]).decode("utf-8", "replace")
+            request = row["request"]
+            assert isinstance(request, bytes)
+            row["request"] = request.decode("utf-8", "replace")
             typer.echo(json.dumps(row))
     finally:
         store.close()
