@@ -84,7 +84,11 @@ async def leaf(request: Request, principal: Anyone, index: int) -> Response:
 
 @router.get("/checkpoint", summary="Latest signed checkpoint (C2SP tlog-checkpoint)")
 async def checkpoint(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(await get_services(request).audit.checkpoint())
+    """With witnesses configured: the newest checkpoint with every cosignature received."""
+    services = get_services(request)
+    if services.witnesses is not None:
+        return PlainTextResponse(await services.witnesses.checkpoint())
+    return PlainTextResponse(await services.audit.checkpoint())
 
 
 @router.get("/verifier-key", summary="C2SP note verifier key of the checkpoint signer")
