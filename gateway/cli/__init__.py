@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import audit, console, core, db, keys, policy, regions, witness
+from gateway.cli import audit, console, core, db, keys, policy, proofs, regions, witness
 
 app = typer.Typer(
     name="satugate",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 core.register(app)
 app.add_typer(policy.app, name="policy")
+audit.app.command("check-report")(proofs.check_report)
 app.add_typer(audit.app, name="audit")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
