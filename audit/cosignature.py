@@ -143,10 +143,15 @@ class Cosigner:
         b64 = base64.b64encode(bytes([COSIGNATURE_ALG]) + self._public_raw).decode()
         return f"{self.name}+{self.key_id.hex()}+{b64}"
 
-    def cosign(self, checkpoint: Checkpoint, timestamp: int | None = None) -> str:
-        """The signature line (ending in a newline) cosigning ``checkpoint`` now."""
+    def cosign(self, checkpoint: Checkpoint | str, timestamp: int | None = None) -> str:
+        """The signature line (ending in a newline) cosigning ``checkpoint`` now.
+
+        ``checkpoint`` is a parsed checkpoint or the whole note body (with any extension
+        lines, which tlog-cosignature includes in the signed message).
+        """
         when = int(time.time()) if timestamp is None else timestamp
-        sig = self._key.sign(cosigned_message(checkpoint.body(), when))
+        body = checkpoint if isinstance(checkpoint, str) else checkpoint.body()
+        sig = self._key.sign(cosigned_message(body, when))
         blob = self.key_id + when.to_bytes(8, "big") + sig
         return f"{EM_DASH} {self.name} {base64.b64encode(blob).decode()}\n"
 

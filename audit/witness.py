@@ -33,7 +33,7 @@ from pathlib import Path
 
 from audit import merkle
 from audit.checkpoint import Checkpoint, VerifierKey, parse_note
-from audit.cosignature import Cosigner, signed_by
+from audit.cosignature import Cosigner, note_body, signed_by
 from audit.errors import ProofError
 
 logger = logging.getLogger("audit.witness")
@@ -226,7 +226,7 @@ class Witness:
         if not self.store.advance(checkpoint.origin, known_size, checkpoint, request.note):
             latest = self.store.latest(checkpoint.origin)
             return _conflict(0 if latest is None else latest[0])
-        return WitnessAnswer(200, self.cosigner.cosign(checkpoint))
+        return WitnessAnswer(200, self.cosigner.cosign(note_body(request.note)))
 
     def _refuse(self, checkpoint: Checkpoint, reason: str, body: bytes) -> None:
         logger.warning(

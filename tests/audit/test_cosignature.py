@@ -6,6 +6,7 @@ import base64
 import hashlib
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit import CheckpointSigner, ProofError, VerifierKey
 from audit.checkpoint import parse_note
@@ -15,9 +16,11 @@ from audit.cosignature import (
     add_signatures,
     cosignatures,
     cosigned_message,
+    note_body,
     signed_by,
     verify_cosigned,
 )
+from audit.witness import parse_request
 
 ROOT = hashlib.sha256(b"root").digest()
 
@@ -115,3 +118,56 @@ def test_unknown_signature_lines_are_ignored_and_quorum_is_checked(
         verify_cosigned(
             note.replace("\n5\n", "\n6\n"), signer.verifier_key(), [a.verifier_key()], 1
         )
+
+
+# The examples of C2SP tlog-cosignature and tlog-witness.
+SPEC_CHECKPOINT = (
+    "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n"
+    "\u2014 example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5"
+    "/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
+    "\u2014 witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlr"
+    "DJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n"
+)
+
+
+def test_spec_cosigned_checkpoint_parses_with_its_timestamp() -> None:
+    checkpoint, signatures = parse_note(SPEC_CHECKPOINT)
+    assert (checkpoint.origin, checkpoint.size) == ("example.com/behind-the-sofa", 20852163)
+    name, blob = signatures[1]
+    assert name == "witness.example.com/w1" and len(blob) == 4 + 8 + 64
+    assert int.from_bytes(blob[4:12], "big") == 1679315147  # the spec's "time" line
+    assert cosigned_message(checkpoint.body(), 1679315147) == (
+        b"cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n20852163\n"
+        b"CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+    )
+    # Unknown keys are ignored: no witness we trust signed it.
+    assert (
+        cosignatures(SPEC_CHECKPOINT, [WitnessKey.parse(Cosigner.generate("w").verifier_key())])
+        == {}
+    )
+
+
+def test_spec_add_checkpoint_request_parses() -> None:
+    body = (
+        "old 20852014\n"
+        "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n"
+        "jrJZDmY8Y7SyJE0MWLpLozkIVMSMZcD5kvuKxPC3swk=\n"
+        "5+pKlUdi2LeF/BcMHBn+Ku6yhPGNCswZZD1X/6QgPd8=\n"
+        "/6WVhPs2CwSsb5rYBH5cjHV/wSmA79abXAwhXw3Kj/0=\n"
+        "\n" + SPEC_CHECKPOINT
+    )
+    request = parse_request(body.encode())
+    assert request.old_size == 20852014 and len(request.proof) == 4
+    assert parse_note(request.note)[0].size == 20852163
+
+
+def test_extension_lines_are_cosigned() -> None:
+    witness = Cosigner.generate("w1")
+    signer = CheckpointSigner("log.example/x", Ed25519PrivateKey.generate())
+    note = signer.sign(3, ROOT)
+    body, _, sigs = note.partition("\n\n")
+    extended = f"{body}\nextension line\n\n{sigs}"
+    line = witness.cosign(note_body(extended))
+    key = WitnessKey.parse(witness.verifier_key())
+    assert cosignatures(add_signatures(extended, [line]), [key])
+    assert not cosignatures(add_signatures(note, [line]), [key])
