@@ -69,6 +69,22 @@ def test_partial_rule() -> None:
     assert available(TileRef(1, 0, 1), 300) and not available(TileRef(1, 0, 2), 300)
 
 
+def test_spec_example_of_70000_and_256_leaves() -> None:
+    """C2SP tlog-tiles: 273 full level-0 tiles and one of width 112, one full level-1
+    tile and one of width 17, one level-2 tile of width 1; 256 leaves make a full
+    level-0 tile and a level-1 tile of width 1."""
+    s = 70_000
+    assert available(TileRef(0, 272, 256), s) and not available(TileRef(0, 273, 256), s)
+    assert available(TileRef(0, 273, 112), s) and not available(TileRef(0, 273, 113), s)
+    assert available(TileRef(1, 0, 256), s) and not available(TileRef(1, 1, 256), s)
+    assert available(TileRef(1, 1, 17), s) and not available(TileRef(1, 1, 18), s)
+    assert available(TileRef(2, 0, 1), s) and not available(TileRef(2, 0, 2), s)
+    assert available(TileRef(0, 0, 256), 256) and available(TileRef(1, 0, 1), 256)
+    assert not available(TileRef(0, 1, 1), 256)
+    assert TileRef(1, 1, 17).path() == "tile/1/001.p/17"
+    assert TileRef(None, 1234067, 256).path() == "tile/entries/x001/x234/067"
+
+
 async def test_tiles_serve_the_tree(gateway: Gateway) -> None:
     log = gateway.services.audit
     await asyncio.gather(*(log.append(event(i)) for i in range(300)))
