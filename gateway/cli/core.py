@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -89,6 +91,10 @@ def demo(
         settings = Settings(data_dir=data_dir)
         typer.echo(f"  witness on http://{host}:{port + 100}  (key in {data_dir}/witness.key)")
     typer.echo(f"  serving on {base_url}  (API docs: {base_url}/docs)")
+    if witness_proc is not None:
+        # uvicorn hands a SIGTERM back to the handler it found: end by exiting, so that
+        # the witness is stopped below rather than left running.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         _serve(settings, host=host, port=port, workers=workers)
     finally:

@@ -63,7 +63,7 @@ def test_demo_serves_a_cosigned_checkpoint(tmp_path: Path) -> None:
         detail = httpx.get(base + "/readyz").json()["witnessing"]
         assert detail["witnesses"][0]["status"] == "ok" and detail["lag_entries"] == 0
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
