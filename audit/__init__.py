@@ -1,13 +1,15 @@
 """satugate's tamper-evident audit log.
 
 An append-only event log whose leaves form an RFC 9162 Merkle tree, with C2SP signed
-checkpoints (Ed25519), inclusion and consistency proofs, auditor search, the resident
-access report, snooping flags, and an offline verifier. Stands alone: it imports neither
-the gateway, nor the policies, nor the connectors, so an auditor's tool can use it alone.
+checkpoints (Ed25519) and witnesses' cosignatures, inclusion and consistency proofs, a
+witness, auditor search, the resident access report, snooping flags, and an offline
+verifier. Stands alone: it imports neither the gateway, nor the policies, nor the
+connectors, so an auditor's tool can use it alone.
 """
 
 from audit.alerts import AlertRules
 from audit.checkpoint import Checkpoint, CheckpointSigner, VerifierKey, verify_checkpoint
+from audit.cosignature import Cosigner, WitnessKey, verify_cosigned
 from audit.errors import AuditError, AuditUnavailable, ProofError
 from audit.events import ACTIONS, LOOKUP_ACTIONS
 from audit.export import export_lines, log_origin
@@ -34,6 +36,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointSigner",
     "ConsistencyProof",
+    "Cosigner",
     "EventPage",
     "EventQuery",
     "InclusionProof",
@@ -42,6 +45,7 @@ __all__ = [
     "Receipt",
     "VerifierKey",
     "VerifyReport",
+    "WitnessKey",
     "configure_sqlite",
     "ddl_after_create",
     "export_lines",
@@ -50,5 +54,6 @@ __all__ = [
     "log_origin",
     "metadata",
     "verify_checkpoint",
+    "verify_cosigned",
     "verify_export",
 ]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from audit import merkle
 from audit.checkpoint import Checkpoint, VerifierKey, verify_checkpoint
+from audit.cosignature import WitnessKey, cosignatures
 from audit.errors import ProofError
 from audit.export import FORMAT
 
@@ -39,6 +40,8 @@ class VerifyReport:
     first_bad_index: int | None
     bad_range: tuple[int, int] | None
     problems: tuple[str, ...]
+    witnessed_size: int | None = None
+    """The largest checkpoint matched by the leaves that carried the witness quorum."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -49,6 +52,7 @@ class VerifyReport:
             "first_bad_index": self.first_bad_index,
             "bad_range": list(self.bad_range) if self.bad_range else None,
             "problems": list(self.problems),
+            "witnessed_size": self.witnessed_size,
         }
 
 
@@ -64,6 +68,11 @@ class LogVerifier:
     """Streaming verifier: feed leaves in order, checkpoints as they come, then finish.
 
     Memory stays O(log n) unless ``keep_hashes`` (needed by :func:`locate_first_bad`).
+
+    With ``quorum`` > 0 the log's own signature is not enough: the leaves must match a
+    checkpoint that also carries ``quorum`` valid cosignatures of the ``witnesses``
+    (C2SP tlog-cosignature), else the report fails. Security decision: an operator holds
+    the log's key and can sign any history; only independent witnesses stop a split view.
     """
 
     def __init__(
@@ -72,7 +81,17 @@ class LogVerifier:
         *,
         earlier_checkpoint: str | None = None,
         keep_hashes: bool = False,
+        witnesses: Sequence[str | WitnessKey] = (),
+        quorum: int = 0,
     ) -> None:
+        self._witnesses = [
+            k if isinstance(k, WitnessKey) else WitnessKey.parse(k) for k in witnesses
+        ]
+        if quorum < 0 or quorum > len({k.verifier_id for k in self._witnesses}):
+            raise ProofError("the quorum must be between 0 and the number of witness keys")
+        self._quorum = quorum
+        self._witnessed: Checkpoint | None = None
+        self._witnessed_ok = False
         self._key = (
             verifier_key
             if isinstance(verifier_key, VerifierKey)
@@ -100,6 +119,9 @@ class LogVerifier:
         checkpoint = verify_checkpoint(note, self._key)
         if checkpoint.size < self.size:
             raise ProofError("checkpoint arrived after its leaves")
+        larger = self._witnessed is None or checkpoint.size > self._witnessed.size
+        if self._quorum and larger and len(cosignatures(note, self._witnesses)) >= self._quorum:
+            self._witnessed, self._witnessed_ok = checkpoint, False
         if checkpoint.size == self.size:
             self._compare(checkpoint, "checkpoint")
         else:
@@ -137,6 +159,8 @@ class LogVerifier:
 
     def _compare(self, checkpoint: Checkpoint, what: str) -> None:
         if self._range.root() == checkpoint.root_hash:
+            if checkpoint == self._witnessed:
+                self._witnessed_ok = True
             if self._state.bad_range is None:
                 self._verified_upto = checkpoint.size
             return
@@ -163,6 +187,10 @@ class LogVerifier:
             )
         if self.earlier is not None and self.earlier.size > final.size:
             st.problems.append("the log is shorter than the checkpoint saved earlier")
+        if self._quorum and not self._witnessed_ok:
+            st.problems.append(
+                f"no checkpoint with {self._quorum} valid witness cosignatures matches the leaves"
+            )
         for index in st.hint_mismatch:
             if st.bad_range is None or not st.bad_range[0] <= index < st.bad_range[1]:
                 st.problems.append(f"leaf {index} does not match the hash the log recorded")
@@ -175,6 +203,7 @@ class LogVerifier:
             first_bad_index=first,
             bad_range=st.bad_range,
             problems=tuple(st.problems),
+            witnessed_size=self._witnessed.size if self._witnessed_ok and self._witnessed else None,
         )
 
     def _first_bad(self) -> int | None:

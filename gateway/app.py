@@ -21,7 +21,7 @@ from gateway import console
 from gateway.errors import AuditUnavailable, GatewayError, problem_response, render
 from gateway.logs import configure_logging, get_logger
 from gateway.middleware import GatewayMiddleware
-from gateway.routes import admin, audit, health, oauth, residents
+from gateway.routes import admin, audit, health, oauth, residents, tiles
 from gateway.services import Services, build_services
 from gateway.settings import Settings
 
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         residents.router,
         audit.router,
         audit.resident_router,
+        tiles.router,
         admin.router,
         health.router,
     ):

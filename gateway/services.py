@@ -29,6 +29,7 @@ from gateway.revocation import RevocationStore, build_revocation_store
 from gateway.settings import Settings
 from gateway.sources import build_federation
 from gateway.tokens import TokenVerifier
+from gateway.witnessing import WitnessCollector, build_witness_collector
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Services:
     # round trip (``gateway.auth``).
     revocation_rides_with_limits: bool = False
     regions: connectors.RegionTable | None = None
+    witnesses: WitnessCollector | None = None
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
     _pseudonymisers: dict[str, tuple[object, policies.Pseudonymiser]] = field(default_factory=dict)
 
@@ -72,6 +74,8 @@ class Services:
         return built
 
     async def aclose(self) -> None:
+        if self.witnesses is not None:
+            await self.witnesses.stop()
         await self.audit.stop()
         await self.federation.aclose()
         await self.limiter.aclose()
@@ -172,6 +176,7 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         revoked_clients=RevokedClients(engine),
         revocation_rides_with_limits=redis_url is not None,
         regions=await load_region_table(engine),
+        witnesses=await build_witness_collector(settings, log, metrics.registry),
     )
     await services.revocation.start()  # its mirror fills in the background
     return services

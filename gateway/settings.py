@@ -10,10 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "bundles" / "demo"
+
+
+class WitnessSetting(BaseModel):
+    """A witness of the audit log: its base URL and its cosignature verifier key."""
+
+    url: str
+    key: str
 
 
 class Settings(BaseSettings):
@@ -51,6 +58,12 @@ class Settings(BaseSettings):
     checkpoint_interval: float = Field(default=1.0, gt=0.0)
     source_timeout_seconds: float = Field(default=3.0, gt=0.0)
     console_secret: SecretStr | None = None
+    # Witnesses of the audit log (JSON: [{"url": ..., "key": ...}]); see gateway.witnessing.
+    witnesses: list[WitnessSetting] = Field(default_factory=list)
+    witness_quorum: int = Field(default=1, ge=0)
+    witness_timeout_seconds: float = Field(default=3.0, gt=0.0)
+    witness_retries: int = Field(default=2, ge=0, le=10)
+    witness_lag_alert_seconds: float = Field(default=60.0, gt=0.0)
 
     @field_validator("issuer")
     @classmethod

@@ -154,8 +154,16 @@ def _lines(path: Path) -> Iterator[str]:
         yield from handle
 
 
-def _verify_file(path: Path, key: str, since: str | None) -> tuple[VerifyReport, str | None]:
-    verifier = LogVerifier(key, earlier_checkpoint=since)
+def _verify_file(
+    path: Path,
+    key: str,
+    since: str | None,
+    witnesses: tuple[list[str], int, str | None] = ([], 0, None),
+) -> tuple[VerifyReport, str | None]:
+    keys, quorum, witnessed = witnesses
+    verifier = LogVerifier(key, earlier_checkpoint=since, witnesses=keys, quorum=quorum)
+    if witnessed is not None:
+        verifier.add_checkpoint(witnessed)
     with _progress() as progress:
         task = progress.add_task("verifying", total=None)
         report = feed_export(
@@ -186,6 +194,7 @@ async def _verify_live(
     client_secret: str | None,
     concurrency: int,
     transport: httpx.AsyncBaseTransport | None = None,
+    witnesses: tuple[list[str], int] = ([], 0),
 ) -> tuple[VerifyReport, str | None]:
     async with httpx.AsyncClient(base_url=url, timeout=30, transport=transport) as client:
         if key is None:
@@ -199,7 +208,13 @@ async def _verify_live(
         if token:
             client.headers["Authorization"] = f"Bearer {token}"
         note = (await client.get("/audit/checkpoint")).raise_for_status().text
-        verifier = LogVerifier(key, earlier_checkpoint=since, keep_hashes=True)
+        verifier = LogVerifier(
+            key,
+            earlier_checkpoint=since,
+            keep_hashes=True,
+            witnesses=witnesses[0],
+            quorum=witnesses[1],
+        )
         checkpoint = verifier.add_checkpoint(note)
         verifier.expected_size = checkpoint.size
         gate = asyncio.Semaphore(concurrency)
@@ -248,6 +263,8 @@ def _print(report: VerifyReport) -> None:
     console.print(f"tree size      {report.tree_size}")
     console.print(f"root hash      {base64.b64encode(report.root_hash).decode()}")
     console.print(f"leaves checked {report.leaves_checked}")
+    if report.witnessed_size is not None:
+        console.print(f"witnessed size {report.witnessed_size} (witness quorum met)")
     if report.ok:
         console.print("[green]OK[/green]: every leaf hash, the root and the signatures verify")
         return
@@ -283,22 +300,52 @@ def verify(
     client_id: Annotated[str | None, typer.Option(envvar="SATUGATE_CLIENT_ID")] = None,
     client_secret: Annotated[str | None, typer.Option(envvar="SATUGATE_CLIENT_SECRET")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64)] = 16,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(help="A witness's cosignature verifier key, or @file (repeatable)."),
+    ] = None,
+    quorum: Annotated[
+        int | None,
+        typer.Option(min=0, help="Valid witness cosignatures required (default: all given)."),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="A cosigned checkpoint (e.g. saved from /audit/checkpoint) for an export."
+        ),
+    ] = None,
 ) -> None:
-    """Recompute every leaf hash and the root, check signatures and the saved checkpoint."""
+    """Recompute every leaf hash and the root, check signatures and the saved checkpoint.
+
+    With ``--witness``, the leaves must also match a checkpoint that ``--quorum`` of those
+    witnesses cosigned: the gateway's own signature alone then does not suffice.
+    """
     if (export_file is None) == (url is None):
         raise _fail("give either an export file or --url")
     try:
+        witness_keys = [k for k in (_read_key(w) for w in witness or []) if k]
+        need = len(witness_keys) if quorum is None else quorum
         verifier_key = _read_key(key)
         earlier = since.read_text() if since else None
         if export_file is not None:
             if verifier_key is None:
                 raise _fail(f"--key (or ${KEY_ENV}) is required to verify an export")
-            report, note = _verify_file(export_file, verifier_key, earlier)
+            witnessed = checkpoint.read_text() if checkpoint else None
+            report, note = _verify_file(
+                export_file, verifier_key, earlier, (witness_keys, need, witnessed)
+            )
         else:
             assert url is not None
             report, note = asyncio.run(
                 _verify_live(
-                    url, verifier_key, earlier, token, client_id, client_secret, concurrency
+                    url,
+                    verifier_key,
+                    earlier,
+                    token,
+                    client_id,
+                    client_secret,
+                    concurrency,
+                    witnesses=(witness_keys, need),
                 )
             )
     except (OSError, httpx.HTTPError, audit.ProofError) as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -54,6 +56,9 @@ def demo(
     workers: Annotated[int, typer.Option(min=1, max=32)] = 1,
     regenerate: Annotated[bool, typer.Option(help="Regenerate the synthetic sources")] = False,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Seed only, do not serve")] = False,
+    witness: Annotated[
+        bool, typer.Option(help="Run a local witness that cosigns the audit checkpoints")
+    ] = True,
 ) -> None:
     """Seed synthetic demo data and serve the gateway (embedded SQLite by default)."""
     from gateway.demo.seed import prepare_sources, seed_store, write_demo_clients
@@ -77,8 +82,25 @@ def demo(
     typer.echo(f"  gateway store: {store_kind}; rate limits: {limiter}; workers: {workers}")
     if no_serve:
         return
+    witness_proc = None
+    if witness and "SATUGATE_WITNESSES" not in os.environ:
+        from gateway.cli.demo_witness import start_demo_witness
+
+        witness_proc, configured = start_demo_witness(settings, host, port + 100)
+        os.environ["SATUGATE_WITNESSES"] = configured
+        settings = Settings(data_dir=data_dir)
+        typer.echo(f"  witness on http://{host}:{port + 100}  (key in {data_dir}/witness.key)")
     typer.echo(f"  serving on {base_url}  (API docs: {base_url}/docs)")
-    _serve(settings, host=host, port=port, workers=workers)
+    if witness_proc is not None:
+        # uvicorn hands a SIGTERM back to the handler it found: end by exiting, so that
+        # the witness is stopped below rather than left running.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        _serve(settings, host=host, port=port, workers=workers)
+    finally:
+        if witness_proc is not None:
+            witness_proc.terminate()
+            witness_proc.wait(timeout=10)
 
 
 def serve(

@@ -13,6 +13,7 @@ import audit
 from gateway.auth import authenticate, get_services, require
 from gateway.errors import BadRequest, InvalidNik, NotFound, Unauthenticated
 from gateway.nik import Nik, NikError, parse_nik
+from gateway.proofs import proof_bundle
 from gateway.recorder import OFFICER_RE, Call
 from gateway.reports import issue_report_token, nik_from_report_token
 from gateway.tokens import Principal
@@ -84,7 +85,11 @@ async def leaf(request: Request, principal: Anyone, index: int) -> Response:
 
 @router.get("/checkpoint", summary="Latest signed checkpoint (C2SP tlog-checkpoint)")
 async def checkpoint(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(await get_services(request).audit.checkpoint())
+    """With witnesses configured: the newest checkpoint with every cosignature received."""
+    services = get_services(request)
+    if services.witnesses is not None:
+        return PlainTextResponse(await services.witnesses.checkpoint())
+    return PlainTextResponse(await services.audit.checkpoint())
 
 
 @router.get("/verifier-key", summary="C2SP note verifier key of the checkpoint signer")
@@ -103,6 +108,21 @@ async def inclusion(
     if leaf_index >= tree_size or tree_size > await log.size():
         raise BadRequest("need leaf_index < tree_size <= the current tree size")
     return (await log.inclusion_proof(leaf_index, tree_size)).to_dict()
+
+
+@router.get("/receipts/{leaf_index}/proof", summary="A receipt's proof into the checkpoint")
+async def receipt_proof(request: Request, principal: Anyone, leaf_index: int) -> dict[str, Any]:
+    """A proof bundle for one receipt, checkable offline; with the leaf bytes for an
+    auditor or for the agency whose call the leaf records."""
+    services = get_services(request)
+    if leaf_index < 0 or leaf_index >= await services.audit.size():
+        raise NotFound("no leaf at this index")
+    return await proof_bundle(
+        services,
+        [leaf_index],
+        leaves_of_agency=principal.agency,
+        all_leaves=principal.has("audit"),
+    )
 
 
 @router.get("/proof/consistency")
@@ -219,4 +239,7 @@ async def my_accesses(
     accesses = await services.audit.subject_accesses(
         nik, include_hidden=False, now=datetime.now(UTC)
     )
-    return {"accesses": accesses}
+    # Each entry's inclusion proof into the served (witnessed) checkpoint: the resident
+    # can check the report offline (``satugate audit check-report``).
+    proofs = await proof_bundle(services, (a["leaf_index"] for a in accesses))
+    return {"accesses": accesses, "proofs": proofs}

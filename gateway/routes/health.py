@@ -38,10 +38,11 @@ async def readyz(request: Request) -> Response:
     if services.settings.resolved_redis_url():
         checks["redis"] = "ok" if await services.limiter.ping() else "unavailable"
     ready = all(v == "ok" for v in checks.values())
-    return JSON(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
+    if services.witnesses is not None:
+        # Detail only: a witness that is down or behind never makes the gateway unready.
+        body["witnessing"] = services.witnesses.status()
+    return JSON(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

@@ -1,0 +1,126 @@
+"""The gateway collects witness cosignatures beside its request path.
+
+A real ``satugate witness`` process and a witness that is down: lookups go on, the
+checkpoint served carries the live witness's cosignature, ``/readyz`` and ``/metrics``
+show the witnessed size and the lag, and the lag alert fires once the log outruns it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from audit.cosignature import Cosigner, WitnessKey, cosignatures, verify_cosigned
+from audit.witness import format_request
+from gateway.settings import Settings
+from gateway.witnessing import WitnessCollector, build_witness_collector
+from tests.faults.procs import free_port
+from tests.gateway.conftest import Gateway
+from tests.gateway.residents import pick
+from tests.witness.procs import witness_process
+
+
+async def eventually(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_cosigned_checkpoints_while_a_witness_is_down(
+    gateway: Gateway, demo_sources: Path, tmp_path: Path
+) -> None:
+    log_key = (await gateway.client.get("/audit/verifier-key")).text
+    down = Cosigner.generate("witness.test/down")
+    with witness_process(tmp_path / "w1", [log_key]) as w1:
+        collector = WitnessCollector(
+            gateway.services.audit,
+            [
+                (w1.url, w1.cosigner.verifier_key()),
+                (f"http://127.0.0.1:{free_port()}", down.verifier_key()),
+            ],
+            quorum=1,
+            interval=0.1,
+            timeout=0.5,
+            retries=1,
+            lag_alert_seconds=0.5,
+            registry=gateway.services.metrics.registry,
+        )
+        await collector.start()
+        gateway.services.witnesses = collector
+        try:
+            (resident,) = pick(demo_sources, city="35.78")
+            h = await gateway.headers("demo-dinsos", officer="officer.budi")
+            started = time.monotonic()
+            for _ in range(3):
+                r = await gateway.client.get(f"/v1/residents/{resident['nik']}", headers=h)
+                assert r.status_code == 200, r.text
+            assert time.monotonic() - started < 5, "a down witness must not slow lookups"
+            size = await gateway.services.audit.size()
+            witnesses = [w1.cosigner.verifier_key(), down.verifier_key()]
+
+            async def witnessed() -> bool:
+                note = (await gateway.client.get("/audit/checkpoint")).text
+                try:
+                    cp = verify_cosigned(note, log_key, witnesses, 1)
+                except Exception:
+                    return False
+                return cp.size >= size
+
+            await eventually(witnessed)
+            note = (await gateway.client.get("/audit/checkpoint")).text
+            assert len(cosignatures(note, [])) == 0
+            found = cosignatures(note, [WitnessKey.parse(k) for k in witnesses])
+            assert list(found) == [WitnessKey.parse(witnesses[0]).verifier_id]
+
+            ready = (await gateway.client.get("/readyz")).json()
+            assert ready["status"] == "ready"
+            detail = ready["witnessing"]
+            assert detail["witnessed_size"] >= size and detail["quorum"] == 1
+            states = {w["name"]: w["status"] for w in detail["witnesses"]}
+            assert states == {"witness.test/w1": "ok", "witness.test/down": "unreachable"}
+            metrics = (await gateway.client.get("/metrics")).text
+            assert "satugate_audit_witnessed_size" in metrics
+            assert "satugate_audit_witness_lag_entries" in metrics
+        except BaseException:
+            await collector.stop()
+            raise
+    # Every witness down now: lookups still succeed, and the lag alert fires.
+    try:
+        r = await gateway.client.get(f"/v1/residents/{resident['nik']}", headers=h)
+        assert r.status_code == 200
+
+        async def alerting() -> bool:
+            return bool(collector.status()["lag_alert"])
+
+        await eventually(alerting)
+        detail = (await gateway.client.get("/readyz")).json()
+        assert detail["status"] == "ready" and detail["witnessing"]["lag_entries"] >= 1
+        metrics = (await gateway.client.get("/metrics")).text
+        assert "satugate_audit_witness_lag_alert 1.0" in metrics
+    finally:
+        await collector.stop()
+        gateway.services.witnesses = None
+
+
+async def test_witnesses_come_from_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = Cosigner.generate("witness.test/w1")
+    monkeypatch.setenv(
+        "SATUGATE_WITNESSES", f'[{{"url": "http://127.0.0.1:9", "key": "{w.verifier_key()}"}}]'
+    )
+    monkeypatch.setenv("SATUGATE_WITNESS_QUORUM", "1")
+    settings = Settings(data_dir=tmp_path)
+    assert settings.witnesses[0].key == w.verifier_key() and settings.witness_quorum == 1
+    assert await build_witness_collector(Settings(data_dir=tmp_path, witnesses=[]), None) is None  # type: ignore[arg-type]
+
+
+def test_the_request_body_is_the_spec_layout() -> None:
+    body = format_request(3, [bytes(32)], "note\n\n\u2014 k sig\n")
+    assert body == ("old 3\n" + "A" * 43 + "=\n\nnote\n\n\u2014 k sig\n").encode()
+    assert httpx  # the client library the collector uses
