@@ -2,40 +2,53 @@
 #
 # satugate gateway image.
 #   docker build -t satugate .
-#   docker run -p 8000:8000 -e SATUGATE_DATABASE_URL=... -e SATUGATE_REDIS_URL=... \
-#     -v /path/to/master-key:/run/secrets/satugate/master-key:ro \
-#     -e SATUGATE_MASTER_KEY_FILE=/run/secrets/satugate/master-key satugate
+#   (then the README's "Deploying" section: the settings and files a container needs)
 #
 # No secret is baked in: database and Redis URLs come from the environment, the master
 # key from a mounted file. The image runs as an unprivileged user and works with a
 # read-only root filesystem (only /tmp and the data directory need to be writable).
+#
+# BASE_IMAGE: any image with Python 3.11 and its venv module at the same path in both
+# stages, e.g. a Debian bookworm with python3, python3-venv and ca-certificates
+# (--build-arg BASE_IMAGE=...). Both stages use it, so that the virtualenv's interpreter
+# link points at the runtime's interpreter.
+ARG BASE_IMAGE=python:3.11-slim
 
 # --- builder: resolve the locked dependencies into a virtualenv ---------------------------
-FROM python:3.11-slim AS builder
+FROM ${BASE_IMAGE} AS builder
+
+# Where the package index is reached differently (a mirror, a proxy's CA bundle mounted
+# for the build), say so here; both stay empty otherwise and pip uses PyPI. Build
+# arguments show in the builder's history only, never in the runtime image.
+ARG PIP_INDEX_URL=""
+ARG PIP_CERT=""
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-RUN python -m venv /opt/satugate
+RUN python3 -m venv /opt/satugate
 ENV PATH=/opt/satugate/bin:$PATH
 
 WORKDIR /src
 # Dependencies first, from the lock file alone, so this layer is cached across code changes.
+# Every file is checked against the lock's sha256 hashes.
 COPY requirements.lock ./
-RUN pip install --no-cache-dir -r requirements.lock
+RUN pip install --no-cache-dir --require-hashes --only-binary :all: -r requirements.lock
 
-# Then the project itself, without re-resolving anything.
+# Then the project itself, without re-resolving anything; pip and setuptools leave the
+# virtualenv afterwards (nothing installs packages at run time).
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY policies ./policies
 COPY connectors ./connectors
 COPY audit ./audit
 RUN pip install --no-cache-dir --no-deps . \
+    && python -m pip uninstall --yes --quiet pip setuptools \
     && python -m compileall -q /opt/satugate/lib
 
 # --- runtime: the interpreter, the virtualenv, nothing else -------------------------------
-FROM python:3.11-slim AS runtime
+FROM ${BASE_IMAGE} AS runtime
 
 LABEL org.opencontainers.image.title="satugate" \
       org.opencontainers.image.description="Data-sharing gateway for local governments" \

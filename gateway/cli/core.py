@@ -103,13 +103,96 @@ def demo(
             witness_proc.wait(timeout=10)
 
 
+def _one_line(error: object) -> str:
+    return " ".join(str(error).split())
+
+
+def _read_setting_file(name: str, path: Path) -> str | None:
+    """The problem with a ``*_FILE`` setting's file, or None."""
+    try:
+        if not path.read_text(encoding="utf-8").strip():
+            return f"{name} names an empty file: {path}"
+    except OSError as exc:
+        return f"{name}: cannot read {path} ({exc.strerror or exc})"
+    return None
+
+
+def deployment_problems(settings: Settings) -> list[str]:
+    """What a production deployment lacks, one line each (none: ready to start).
+
+    ``serve`` needs the gateway's database and Redis, the master key as a file and the
+    sources file; it never falls back to the embedded demo stores.
+    """
+    from connectors.config import read_sources_file
+    from connectors.errors import SourceConfigError
+    from gateway.keys import KeyError_, load_master_key
+
+    problems = []
+    for name, value, path in (
+        ("SATUGATE_DATABASE_URL", settings.database_url, settings.database_url_file),
+        ("SATUGATE_REDIS_URL", settings.redis_url, settings.redis_url_file),
+    ):
+        if path is not None:
+            problem = _read_setting_file(f"{name}_FILE", path)
+            if problem:
+                problems.append(problem)
+        elif not value:
+            problems.append(f"{name} (or {name}_FILE) is not set")
+    key_file = settings.master_key_file
+    if key_file is None:
+        problems.append("SATUGATE_MASTER_KEY_FILE is not set (a file: 32 random bytes, base64)")
+    else:
+        try:
+            load_master_key(key_file)
+        except OSError as exc:
+            problems.append(
+                f"SATUGATE_MASTER_KEY_FILE: cannot read {key_file} ({exc.strerror or exc})"
+            )
+        except KeyError_ as exc:
+            problems.append(f"SATUGATE_MASTER_KEY_FILE: {key_file}: {exc}")
+    if settings.sources_file is None:
+        problems.append("SATUGATE_SOURCES_FILE is not set (the sources.yaml file)")
+    else:
+        try:
+            read_sources_file(settings.sources_file)
+        except SourceConfigError as exc:
+            problems.append(f"SATUGATE_SOURCES_FILE: {settings.sources_file}: {_one_line(exc)}")
+    return problems
+
+
+def production_settings(command: str) -> Settings:
+    """The environment's settings, or one line per missing piece and exit status 2."""
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = "SATUGATE_" + "_".join(str(part) for part in error["loc"]).upper()
+            message = _one_line(error["msg"]).removeprefix("Value error, ")
+            if not message.startswith(field):
+                message = f"{field}: {message}"
+            typer.echo(f"satugate {command}: {message}", err=True)
+        raise typer.Exit(2) from None
+    problems = deployment_problems(settings)
+    for problem in problems:
+        typer.echo(f"satugate {command}: {problem}", err=True)
+    if problems:
+        raise typer.Exit(2)
+    return settings
+
+
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
     workers: Annotated[int | None, typer.Option(min=1, max=64)] = None,
 ) -> None:
-    """Serve the gateway from environment settings (SATUGATE_*): production mode."""
-    settings = Settings()
+    """Serve the gateway from environment settings (SATUGATE_*): production mode.
+
+    Needs the database and Redis URLs, the master key file and the sources file; each
+    one missing is named on one line, and nothing starts.
+    """
+    settings = production_settings("serve")
     _serve(
         settings,
         host=host or settings.host,

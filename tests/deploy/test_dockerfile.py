@@ -90,7 +90,9 @@ def test_image_is_multi_stage_slim_and_non_root() -> None:
     parsed = instructions(DOCKERFILE.read_text())
     froms = [args for keyword, args in parsed if keyword == "FROM"]
     assert len(froms) >= 2, "builder and runtime stages"
-    assert froms[-1].split()[0] == "python:3.11-slim"
+    # both stages on one base, a build argument whose default is the slim Python 3.11
+    assert froms[0].split()[0] == froms[-1].split()[0] == "${BASE_IMAGE}"
+    assert ("ARG", "BASE_IMAGE=python:3.11-slim") in parsed[: parsed.index(("FROM", froms[0]))]
     runtime = final_stage(parsed)
     users = [args for keyword, args in runtime if keyword == "USER"]
     assert users, "the runtime stage must drop root"
@@ -102,7 +104,7 @@ def test_image_is_multi_stage_slim_and_non_root() -> None:
     assert any(k == "COPY" and a.startswith("--from=builder") for k, a in runtime)
     builder = parsed[: len(parsed) - len(runtime)]
     installs = [a for k, a in builder if k == "RUN" and "pip install" in a]
-    assert any("-r requirements.lock" in a for a in installs)
+    assert any("--require-hashes" in a and "-r requirements.lock" in a for a in installs)
     assert any("--no-deps ." in a for a in installs)
 
 
