@@ -205,7 +205,9 @@ class Witness:
         known_size, known_root = (0, b"") if known is None else (known[0], known[1])
         if request.old_size != known_size:
             if checkpoint.size < known_size:
-                self._refuse(checkpoint, "rollback: a smaller tree than the one seen", body)
+                self._refuse(
+                    checkpoint, "rollback or stale: a smaller tree than the one seen", body
+                )
             return _conflict(known_size)
         if checkpoint.size == known_size and known is not None:
             if request.proof:

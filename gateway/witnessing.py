@@ -174,6 +174,10 @@ class WitnessCollector:
         old = witness.size or 0
         for attempt in range(self._retries + 1):
             if old > checkpoint.size:
+                if await self._log.size() >= old:
+                    # Another process of this gateway sent a newer checkpoint first.
+                    witness.status = "ok"
+                    return None
                 witness.status = "ahead_of_log"
                 logger.error(
                     "witness_ahead_of_log",
@@ -207,9 +211,8 @@ class WitnessCollector:
                 continue
             if response.status_code != 200:
                 witness.status = f"refused_{response.status_code}"
-                logger.warning(
-                    "witness_refused", witness=witness.key.name, status=response.status_code
-                )
+                log = logger.error if response.status_code == 422 else logger.warning
+                log("witness_refused", witness=witness.key.name, status=response.status_code)
                 if response.status_code >= 500:
                     await asyncio.sleep(min(0.1 * 2**attempt, 1.0))
                     continue

@@ -22,6 +22,7 @@ from tests.faults.procs import free_port
 from tests.gateway.conftest import Gateway
 from tests.gateway.residents import pick
 from tests.witness.procs import witness_process
+from tests.witness.test_tiles import event
 
 
 async def eventually(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
@@ -124,3 +125,45 @@ def test_the_request_body_is_the_spec_layout() -> None:
     body = format_request(3, [bytes(32)], "note\n\n\u2014 k sig\n")
     assert body == ("old 3\n" + "A" * 43 + "=\n\nnote\n\n\u2014 k sig\n").encode()
     assert httpx  # the client library the collector uses
+
+
+async def test_two_processes_share_a_witness_without_false_alarms(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    """Every worker of a gateway runs its own collector: the one that falls behind the
+    witness learns the size with a 409 and catches up, and none reports a conflict."""
+    log_key = (await gateway.client.get("/audit/verifier-key")).text
+    with witness_process(tmp_path / "w1", [log_key]) as w1:
+        pair = [
+            WitnessCollector(
+                gateway.services.audit,
+                [(w1.url, w1.cosigner.verifier_key())],
+                quorum=1,
+                interval=0.05,
+                timeout=2,
+            )
+            for _ in range(2)
+        ]
+        for collector in pair:
+            await collector.start()
+        try:
+            for round_ in range(5):
+                await asyncio.gather(
+                    *(gateway.services.audit.append(event(round_ * 10 + i)) for i in range(10))
+                )
+                await asyncio.sleep(0.1)
+            size = await gateway.services.audit.size()
+
+            async def both_witnessed() -> bool:
+                return all(c.status()["witnessed_size"] >= size for c in pair)
+
+            await eventually(both_witnessed)
+            for collector in pair:
+                statuses = {w["status"] for w in collector.status()["witnesses"]}
+                assert statuses == {"ok"}
+                verify_cosigned(
+                    await collector.checkpoint(), log_key, [w1.cosigner.verifier_key()], 1
+                )
+        finally:
+            for collector in pair:
+                await collector.stop()

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from audit.cosignature import Cosigner
 from gateway.cli import app
+from gateway.cli.audit import _verify_live
 from gateway.witnessing import WitnessCollector
-from tests.gateway.conftest import Gateway
+from tests.gateway.conftest import ISSUER, Gateway
 from tests.gateway.residents import pick
 from tests.witness.procs import witness_process
 
@@ -59,6 +61,16 @@ async def test_saved_report_and_receipt_check_offline(
                     headers={"Authorization": h["Authorization"]},
                 )
             ).json()
+            # A live verification asks for the quorum too.
+            wkey = w1.cosigner.verifier_key()
+            token = await gateway.token("demo-auditor")
+            transport = gateway.client._transport
+            args = (ISSUER, log_key, None, token, None, None, 4)
+            live, _ = await _verify_live(*args, transport=transport, witnesses=([wkey], 1))
+            assert live.ok and live.witnessed_size is not None, live.problems
+            stranger = Cosigner.generate(w1.cosigner.name).verifier_key()
+            live, _ = await _verify_live(*args, transport=transport, witnesses=([stranger], 1))
+            assert not live.ok and "witness cosignatures" in " ".join(live.problems)
         finally:
             await collector.stop()
             gateway.services.witnesses = None
