@@ -17,9 +17,9 @@ ARG BASE_IMAGE=python:3.11-slim
 # --- builder: resolve the locked dependencies into a virtualenv ---------------------------
 FROM ${BASE_IMAGE} AS builder
 
-# Where the package index is reached differently (a mirror, a proxy's CA bundle mounted
-# for the build), say so here; both stay empty otherwise and pip uses PyPI. Build
-# arguments show in the builder's history only, never in the runtime image.
+# Where the package index is reached differently, pass it as build arguments: a mirror
+# (PIP_INDEX_URL), a proxy's CA bundle mounted for the build (PIP_CERT). Both stay empty
+# otherwise and pip uses PyPI. They show in the builder's history, never the runtime's.
 ARG PIP_INDEX_URL=""
 ARG PIP_CERT=""
 
