@@ -16,6 +16,7 @@ prompts for review, not verdicts; each carries the leaf indexes it is based on.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -56,13 +57,19 @@ class AlertRules:
 class _Group:
     indexes: list[int]
     times: list[str]
+    residents: int = 0  # a batch of N residents counts N
+
+    def add(self, leaf_index: int, at: str, residents: int) -> None:
+        self.indexes.append(leaf_index)
+        self.times.append(at)
+        self.residents += residents
 
     def alert(self, kind: str, agency: str, officer: str, detail: str) -> Alert:
         return Alert(
             kind=kind,
             agency=agency,
             officer=officer,
-            count=len(self.indexes),
+            count=self.residents or len(self.indexes),
             first_time=min(self.times),
             last_time=max(self.times),
             detail=detail,
@@ -94,26 +101,28 @@ async def evaluate(
 
     per_officer: dict[tuple[str, str], _Group] = defaultdict(_group)
     off_hours: dict[tuple[str, str], _Group] = defaultdict(_group)
-    stmt = select(events.c.leaf_index, events.c.agency, events.c.officer, events.c.time)
-    for leaf_index, agency, officer, at in await conn.execute(stmt.where(*where)):
+    stmt = select(
+        events.c.leaf_index, events.c.agency, events.c.officer, events.c.time, events.c.leaf
+    )
+    for leaf_index, agency, officer, at, leaf in await conn.execute(stmt.where(*where)):
         key = (agency, officer)
-        per_officer[key].indexes.append(int(leaf_index))
-        per_officer[key].times.append(at)
+        # Volume counts residents, not calls: every resident a call asked about.
+        residents = max(1, len(json.loads(bytes(leaf)).get("subjects") or ()))
+        per_officer[key].add(int(leaf_index), at, residents)
         if rules.off_hours(parse_time(at)):
-            off_hours[key].indexes.append(int(leaf_index))
-            off_hours[key].times.append(at)
+            off_hours[key].add(int(leaf_index), at, residents)
 
     by_agency: dict[str, dict[str, int]] = defaultdict(dict)
     for (agency, officer), group in per_officer.items():
-        by_agency[agency][officer] = len(group.indexes)
+        by_agency[agency][officer] = group.residents
     for (agency, officer), group in sorted(per_officer.items()):
         peers = [n for o, n in by_agency[agency].items() if o != officer]
-        count = len(group.indexes)
+        count = group.residents
         if len(peers) < rules.min_peers or count < rules.volume_min:
             continue
         baseline = statistics.median(peers)
         if count > rules.volume_factor * baseline:
-            detail = f"{count} lookups against a peer median of {baseline:g}"
+            detail = f"{count} residents looked up against a peer median of {baseline:g}"
             out.append(group.alert("volume", agency, officer, detail))
 
     for (agency, officer), group in sorted(off_hours.items()):

@@ -10,7 +10,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from audit.events import format_time, parse_time
+from audit.events import LOOKUP_ACTIONS, format_time, parse_time
 from audit.models import EventPage, EventQuery
 from audit.schema import event_subjects, events, flagged_subjects, officer_family
 
@@ -26,7 +26,8 @@ def _decode(leaf_index: int, leaf: bytes) -> dict[str, Any]:
 
 
 def _cursor(value: str) -> int:
-    if not value.isdigit():
+    # ASCII digits only ('²'.isdigit() is true), and within a leaf index's range.
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ValueError("invalid cursor")
     return int(value)
 
@@ -78,10 +79,23 @@ async def subject_accesses(
         event = _decode(int(leaf_index), bytes(leaf))
         entry = {key: event.get(key) for key in REPORT_FIELDS}
         entry["leaf_index"] = event["leaf_index"]
+        if event.get("action") in LOOKUP_ACTIONS:
+            entry["outcome"] = "released" if _released(event, subject) else "asked, not released"
         if include_hidden:
             entry["hidden_until"] = hidden_until
         out.append(entry)
     return out
+
+
+def _released(event: dict[str, Any], subject: str) -> bool:
+    """Whether the event released the resident's data: an allowed lookup lists the
+    residents it released first, ``result_count`` of them, then those asked for and
+    not released."""
+    if event.get("decision") != "allow":
+        return False
+    subjects = event.get("subjects") or []
+    count = event.get("result_count") or 0
+    return subject in subjects[: int(count)]
 
 
 def _insert(conn: AsyncConnection, table: Any) -> Any:

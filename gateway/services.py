@@ -7,6 +7,7 @@ store). Nothing is built at import; tests build their own ``Services`` from thei
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from gateway.oauth import TokenServer
 from gateway.policy_store import PolicyStore
 from gateway.ratelimit import RateLimiter, build_rate_limiter
 from gateway.regions import load_region_table
+from gateway.sealing import Sealer
 from gateway.revocation import RevocationStore, build_revocation_store
 from gateway.settings import Settings
 from gateway.sources import build_federation
@@ -51,6 +53,10 @@ class Services:
     # round trip (``gateway.auth``).
     revocation_rides_with_limits: bool = False
     regions: connectors.RegionTable | None = None
+    # Opens and closes the sealed facts of audit events (``gateway.sealing``).
+    sealer: Sealer | None = None
+    # Per client: the batches it may run at once in this process (``gateway.residents``).
+    batch_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
     _pseudonymisers: dict[str, tuple[object, policies.Pseudonymiser]] = field(default_factory=dict)
 
@@ -172,6 +178,7 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         revoked_clients=RevokedClients(engine),
         revocation_rides_with_limits=redis_url is not None,
         regions=await load_region_table(engine),
+        sealer=Sealer((await keyring.current(keymod.AUDIT_BLIND)).reveal()),
     )
     await services.revocation.start()  # its mirror fills in the background
     return services

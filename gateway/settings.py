@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     lookup_rate: str = "600/minute"
     officer_rate: str = "120/minute"
     resolve_rate: str = "30/minute"
+    # Batches one client may run at once in one process, and how long a further one waits
+    # for its turn before it is refused (429): one client's batches cannot starve others.
+    batch_concurrency: int = Field(default=2, ge=1, le=64)
+    batch_wait_seconds: float = Field(default=2.0, ge=0.0, le=60.0)
     token_rate: str = "60/minute"  # noqa: S105 (a rate, not a secret)
     # Multiplies every rate limit; load tests raise it, production leaves it at 1.
     rate_scale: float = Field(default=1.0, gt=0.0)
