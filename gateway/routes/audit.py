@@ -11,14 +11,25 @@ from fastapi.responses import PlainTextResponse, Response
 
 import audit
 from gateway.auth import authenticate, get_services, require
-from gateway.errors import BadRequest, InvalidNik, NotFound, Unauthenticated
+from gateway.errors import BadRequest, InsufficientScope, InvalidNik, NotFound, Unauthenticated
 from gateway.nik import Nik, NikError, parse_nik
 from gateway.recorder import OFFICER_RE, Call
 from gateway.reports import issue_report_token, nik_from_report_token
 from gateway.tokens import Principal
 
 router = APIRouter(prefix="/audit", tags=["audit"])
-Auditor = Annotated[Principal, Depends(require("audit"))]
+
+
+async def _auditor(request: Request) -> Principal:
+    """``require("audit")``, with the refusal of a client without the scope recorded."""
+    principal = await authenticate(request)
+    if not principal.has("audit"):
+        call = _reader_call(request, principal)
+        raise await call.refuse(InsufficientScope("this call needs the scope audit"))
+    return principal
+
+
+Auditor = Annotated[Principal, Depends(_auditor)]
 # Proofs reveal only hashes: any authenticated client may check its receipts.
 Anyone = Annotated[Principal, Depends(authenticate)]
 
@@ -71,7 +82,17 @@ async def events(
         # What the agency was not told (``gateway.sealing``), opened for the auditors.
         if isinstance(event.get("sealed"), str) and services.sealer is not None:
             event["unsealed"] = services.sealer.unseal(event["sealed"])
-    return {"events": page.events, "next_cursor": page.next_cursor}
+    filters = {"agency": agency, "officer": officer, "subject_nik": subject_nik,
+               "purpose": purpose, "decision": decision, "action": action, "from": from_,
+               "to": to}  # fmt: skip
+    receipt = await _reader_call(request, principal).record(
+        decision="allow",
+        status=200,
+        result_count=len(page.events),
+        subject_niks=[subject_nik] if subject_nik else (),
+        detail={"view": "events", "filters": sorted(k for k, v in filters.items() if v)},
+    )
+    return {"events": page.events, "next_cursor": page.next_cursor, "audit": receipt.to_dict()}
 
 
 @router.get("/leaves/{index}", summary="The exact bytes hashed into the tree")
@@ -79,11 +100,14 @@ async def leaf(request: Request, principal: Anyone, index: int) -> Response:
     """Auditors read every leaf; an agency reads the leaves of its own calls, so that it
     can prove what it lawfully received."""
     log = get_services(request).audit
+    call = _reader_call(request, principal)
+    detail = {"view": "leaf", "index": index}
     if index < 0 or index >= await log.size():
-        raise NotFound("no leaf at this index")
+        raise await call.refuse(NotFound("no leaf at this index"), detail=detail)
     data = await log.leaf(index)
     if not principal.has("audit") and json.loads(data).get("agency") != principal.agency:
-        raise NotFound("no leaf of this agency at this index")
+        raise await call.refuse(NotFound("no leaf of this agency at this index"), detail=detail)
+    await call.record(decision="allow", status=200, result_count=1, detail=detail)
     return Response(data, media_type="application/json")
 
 
@@ -130,6 +154,18 @@ def _subject(nik: str) -> Nik:
         raise InvalidNik(str(exc)) from None
 
 
+def _reader_call(request: Request, principal: Principal) -> Call:
+    """The record of a read of the log itself (auditors, an agency reading its leaves)."""
+    return _report_call(
+        request,
+        principal,
+        request.headers.get("x-on-behalf-of"),
+        purpose="audit",
+        legal_basis=None,
+        action="audit.read",
+    )
+
+
 def _report_call(
     request: Request,
     principal: Principal,
@@ -137,13 +173,14 @@ def _report_call(
     *,
     purpose: str,
     legal_basis: str | None,
+    action: str = "subject.report",
 ) -> Call:
     """The record of an auditor acting on one resident's report; the officer is the
     person at the desk when given well-formed, else the calling client."""
     return Call(
         services=get_services(request),
         principal=principal,
-        action="subject.report",
+        action=action,
         purpose=purpose,
         officer=officer if officer and OFFICER_RE.fullmatch(officer) else principal.client_id,
         legal_basis=legal_basis,
@@ -175,7 +212,13 @@ async def subject_accesses(
 @router.get("/alerts", summary="Snooping flags per officer and agency")
 async def alerts(request: Request, principal: Auditor) -> dict[str, Any]:
     found = await get_services(request).audit.alerts(now=datetime.now(UTC))
-    return {"alerts": [a.to_dict() if hasattr(a, "to_dict") else a for a in found]}
+    receipt = await _reader_call(request, principal).record(
+        decision="allow", status=200, result_count=len(found), detail={"view": "alerts"}
+    )
+    return {
+        "alerts": [a.to_dict() if hasattr(a, "to_dict") else a for a in found],
+        "audit": receipt.to_dict(),
+    }
 
 
 @router.post("/subjects/{nik}/report-token", summary="Issue a resident's own report token")
@@ -224,4 +267,24 @@ async def my_accesses(
     accesses = await services.audit.subject_accesses(
         nik, include_hidden=False, now=datetime.now(UTC)
     )
-    return {"accesses": accesses}
+    # The resident's own reading is on the record too, under the resident's own name.
+    reader = Principal(
+        client_id="resident-report", agency="resident", scopes=frozenset(), jti="", expires_at=0
+    )
+    call = Call(
+        services=services,
+        principal=reader,
+        action="subject.report",
+        purpose="subject_access_request",
+        officer=None,
+        legal_basis="UU 27/2022 Pasal 32",
+        request_id=request.scope["state"]["request_id"],
+    )
+    receipt = await call.record(
+        decision="allow",
+        status=200,
+        result_count=len(accesses),
+        subject_niks=[nik],
+        detail={"view": "own_report"},
+    )
+    return {"accesses": accesses, "audit": receipt.to_dict()}

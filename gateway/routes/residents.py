@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 import connectors
 from gateway import residents
 from gateway.auth import authenticate_call, get_services, require
+from gateway.errors import InsufficientScope
 from gateway.recorder import Call
 from gateway.responses import JSON
 from gateway.schemas import BatchRequest, ResidentResponse, ResolveRequest, SearchRequest
@@ -73,7 +74,16 @@ def calling(action: str, scope: str) -> Callable[[Request], Awaitable[Call]]:
     legal basis from the request headers (validated later, and audited, by the call)."""
 
     async def dependency(request: Request) -> Call:
-        principal, revocation_pending = await authenticate_call(request, scope)
+        state = request.scope["state"]
+        try:
+            principal, revocation_pending = await authenticate_call(request, scope)
+        except InsufficientScope as exc:
+            # Authenticated, without the scope: refused, and on the record.
+            raise await _call(request, state["principal"], False).refuse(exc) from None
+        call = state["call"] = _call(request, principal, revocation_pending)
+        return call
+
+    def _call(request: Request, principal: Principal, revocation_pending: bool) -> Call:
         headers = request.headers
         return Call(
             services=get_services(request),
@@ -140,12 +150,21 @@ async def read_resident(request: Request) -> Any:
     return JSON(await residents.read_resident(call, nik, _fields_query(request)))
 
 
+CALLERS = {
+    "/v1/residents/search": calling("resident.search", "residents:search"),
+    "/v1/residents/batch": calling("resident.batch", "residents:read"),
+    "/v1/pseudonyms/resolve": calling("pseudonym.resolve", "pseudonyms:resolve"),
+}
+"""The calls whose bodies are validated by the framework: a body that fails validation
+is recorded against the call (``gateway.app``'s handler of validation errors)."""
+
+
 @router.post(
     "/residents/search", summary="Find residents by name and address", openapi_extra=CALL_HEADERS
 )
 async def search(
     body: SearchRequest,
-    call: Annotated[Call, Depends(calling("resident.search", "residents:search"))],
+    call: Annotated[Call, Depends(CALLERS["/v1/residents/search"])],
 ) -> dict[str, Any]:
     query = connectors.SearchQuery(
         name=body.name,
@@ -166,7 +185,7 @@ async def search(
 )
 async def batch(
     body: BatchRequest,
-    call: Annotated[Call, Depends(calling("resident.batch", "residents:read"))],
+    call: Annotated[Call, Depends(CALLERS["/v1/residents/batch"])],
 ) -> dict[str, Any]:
     fields = tuple(dict.fromkeys(body.fields)) if body.fields else None
     return await residents.batch_residents(call, body.niks, fields)
@@ -179,6 +198,6 @@ async def batch(
 )
 async def resolve(
     body: ResolveRequest,
-    call: Annotated[Call, Depends(calling("pseudonym.resolve", "pseudonyms:resolve"))],
+    call: Annotated[Call, Depends(CALLERS["/v1/pseudonyms/resolve"])],
 ) -> dict[str, Any]:
     return await residents.resolve_pseudonym(call, body.pseudonym)

@@ -122,3 +122,10 @@ async def test_logs_carry_no_nik(console_app: Console, capfd) -> None:
     assert '"event": "request"' in out, "the access log was captured"
     assert nik not in out and nik not in err
     assert nik[:-1] not in out and nik[:-1] not in err
+
+
+async def test_a_cursor_that_is_not_a_leaf_index_is_a_422_page(console_app: Console) -> None:
+    auditor = await console_app.signed_in(AUDITOR)
+    for cursor in ("²", "9" * 100):
+        r = await auditor.post("/console/audit", {"cursor": cursor})
+        assert r.status_code == 422 and rows(r.text) == 0
