@@ -57,6 +57,12 @@ class InvalidPseudonym(GatewayError):
     title = "The pseudonym is not valid for this agency"
 
 
+class LegacyPseudonymRefused(GatewayError):
+    status = 410
+    code = "pseudonym_format_retired"
+    title = "Pseudonyms of the first format (ps1) no longer resolve"
+
+
 class RetiredPseudonym(GatewayError):
     status = 410
     code = "pseudonym_key_retired"
@@ -621,8 +627,17 @@ async def resolve_pseudonym(call: Call, token: str) -> dict[str, Any]:
             rule_ids=decision.rule_ids,
             policy_version=decision.policy_version,
         ) from None
+    except policies.LegacyPseudonym:
+        # A ps1 token did not say which field it stood for: a family-card token could
+        # pass for a NIK's. Refused; the agency reads the resident again for a ps2 token.
+        raise await call.refuse(
+            LegacyPseudonymRefused("read the resident again for a current pseudonym"),
+            rule_ids=decision.rule_ids,
+            policy_version=decision.policy_version,
+        ) from None
     except policies.PseudonymError:
-        # Malformed, tampered and foreign tokens get one answer that says nothing more.
+        # Malformed, tampered and foreign tokens, and tokens of another field than the
+        # subject's, get one answer that says nothing more.
         raise await call.refuse(
             InvalidPseudonym("the pseudonym is not one of this agency's"),
             rule_ids=decision.rule_ids,
