@@ -63,7 +63,7 @@ async def test_every_search_is_recorded_with_the_subject_blinded(console_app: Co
     assert read["officer"] == AUDITOR[0] and read["agency"] == "inspektorat"
     assert read["detail"]["filters"] == ["agency", "nik"]
     assert nik not in str(read)
-    assert read["subjects"] == [console_app.services.audit.blind_index(nik)]
+    assert read["subjects"] == [console_app.services.audit.blind_index(nik, "inspektorat")]
 
 
 async def test_a_malformed_nik_is_refused_without_echo(console_app: Console) -> None:
@@ -95,7 +95,7 @@ async def test_resident_access_report(console_app: Console) -> None:
 
     reports = await console_app.events(action="subject.report")
     assert len(reports) == 1 and reports[0]["officer"] == AUDITOR[0]
-    assert reports[0]["subjects"] == [services.audit.blind_index(nik)]
+    assert reports[0]["subjects"] == [services.audit.blind_index(nik, "inspektorat")]
 
     again = await auditor.post("/console/residents", {"nik": nik})
     assert rows(again.text) == 3, "the auditor's own look at the report is in the report"
