@@ -1,6 +1,7 @@
 """Snooping flags: patterns in officers' lookups that an auditor should look at.
 
-Four rules, each per officer (within an agency) over a time window:
+Four rules, each per officer (within an agency) over a time window, and ``volume`` per
+client too (``client_volume``, against the other clients):
 
 * ``volume``: far more lookups than the officer's peers in the same agency (more than
   ``volume_factor`` times their median, and at least ``volume_min``);
@@ -101,14 +102,21 @@ async def evaluate(
 
     per_officer: dict[tuple[str, str], _Group] = defaultdict(_group)
     off_hours: dict[tuple[str, str], _Group] = defaultdict(_group)
+    per_client: dict[tuple[str, str], _Group] = defaultdict(_group)
     stmt = select(
-        events.c.leaf_index, events.c.agency, events.c.officer, events.c.time, events.c.leaf
+        events.c.leaf_index,
+        events.c.agency,
+        events.c.officer,
+        events.c.time,
+        events.c.leaf,
+        events.c.client_id,
     )
-    for leaf_index, agency, officer, at, leaf in await conn.execute(stmt.where(*where)):
+    for leaf_index, agency, officer, at, leaf, client in await conn.execute(stmt.where(*where)):
         key = (agency, officer)
         # Volume counts residents, not calls: every resident a call asked about.
         residents = max(1, len(json.loads(bytes(leaf)).get("subjects") or ()))
         per_officer[key].add(int(leaf_index), at, residents)
+        per_client[agency, str(client)].add(int(leaf_index), at, residents)
         if rules.off_hours(parse_time(at)):
             off_hours[key].add(int(leaf_index), at, residents)
 
@@ -124,6 +132,20 @@ async def evaluate(
         if count > rules.volume_factor * baseline:
             detail = f"{count} residents looked up against a peer median of {baseline:g}"
             out.append(group.alert("volume", agency, officer, detail))
+
+    # The same per client, against the other clients: officers invented one per call
+    # each stay below their peers, their client does not.
+    for (agency, client), group in sorted(per_client.items()):
+        peers = [g.residents for k, g in per_client.items() if k != (agency, client)]
+        if len(peers) < rules.min_peers or group.residents < rules.volume_min:
+            continue
+        baseline = statistics.median(peers)
+        if group.residents > rules.volume_factor * baseline:
+            detail = (
+                f"{group.residents} residents looked up by one client against a peer"
+                f" median of {baseline:g}"
+            )
+            out.append(group.alert("client_volume", agency, f"client:{client}", detail))
 
     for (agency, officer), group in sorted(off_hours.items()):
         out.append(group.alert("off_hours", agency, officer, "lookups outside office hours"))

@@ -222,7 +222,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))[:200]}
             for e in exc.errors()[:20]
         ]
-        error = InvalidRequest("the request does not match the API schema", extra={"errors": errors})
+        error = InvalidRequest(
+            "the request does not match the API schema", extra={"errors": errors}
+        )
         try:
             await _record_rejected(request, error)
         except GatewayError as refused:  # unauthenticated, revoked, audit down: that answer

@@ -45,9 +45,7 @@ class GatewayMiddleware:
             # refused before anything else, under an id of our own.
             request_id = os.urandom(16).hex()
             scope.setdefault("state", {})["request_id"] = request_id
-            response = render(
-                NikInHeader("X-Request-Id must not carry a NIK"), instance=request_id
-            )
+            response = render(NikInHeader("X-Request-Id must not carry a NIK"), instance=request_id)
             response.headers["x-request-id"] = request_id
             await response(scope, receive, send)
             self._log(scope, 422, started, request_id)

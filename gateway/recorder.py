@@ -23,6 +23,7 @@ from gateway.errors import (
     NikInHeader,
 )
 from gateway.nik import carries_nik
+from gateway.officers import normalise_officer
 from gateway.services import Services
 from gateway.tokens import Principal
 
@@ -49,16 +50,22 @@ class Call:
     # (``enforce_rates``), or else ``record`` does, before any event and so any data.
     revocation_pending: bool = False
     recorded: bool = field(default=False)
+    # The agency's signed word for the officer (``X-Officer-Assertion``, gateway.officers).
+    assertion: str | None = None
 
     def validate(self) -> None:
         """Check the call headers; raise the problem to be recorded and returned."""
         self.check_free_text()
         if self.purpose is None or not PURPOSE_RE.fullmatch(self.purpose):
             raise InvalidPurpose("X-Purpose is required: a purpose code like social_assistance")
-        if self.officer is None or not OFFICER_RE.fullmatch(self.officer):
+        officer = normalise_officer(self.officer)
+        if officer is None:
             raise InvalidOfficer(
-                "X-On-Behalf-Of is required: the officer's id (letters, digits, . _ @ : -)"
+                "X-On-Behalf-Of is required: the officer's id (letters, digits, . _ @ : -,"
+                " no separator at either end or twice in a row)"
             )
+        # One officer, one id: RATE.A, rate-a and rate.a share their limits and record.
+        self.officer = officer
         if self.legal_basis is not None and not LEGAL_BASIS_RE.fullmatch(self.legal_basis):
             raise InvalidRequest("X-Legal-Basis has characters outside the allowed set")
 

@@ -185,6 +185,10 @@ def _policy_action(action: str) -> Any:
 async def _validated(call: Call) -> None:
     try:
         call.validate()
+        officers = call.services.officers
+        if officers is not None and officers.configured(call.principal.agency) is not None:
+            assert call.officer is not None
+            await officers.check(call.principal.agency, call.officer, call.assertion)
     except GatewayError as exc:
         raise await call.refuse(exc) from None
 
@@ -459,9 +463,7 @@ async def batch_residents(
 
 
 @contextlib.asynccontextmanager
-async def _batch_slot(
-    call: Call, decision: policies.Decision, niks: Sequence[str]
-) -> Any:
+async def _batch_slot(call: Call, decision: policies.Decision, niks: Sequence[str]) -> Any:
     services = call.services
     slots = services.batch_slots.get(call.principal.client_id)
     if slots is None:
@@ -606,9 +608,7 @@ async def resolve_pseudonym(call: Call, token: str) -> dict[str, Any]:
     # The resolve limit holds on top of the grant's rates, never instead of them.
     settings = call.services.settings
     resolve_rate = _scaled(settings.resolve_rate, settings.rate_scale)
-    await _limited(
-        call, decision, extra=[(f"resolve:{call.principal.client_id}", resolve_rate)]
-    )
+    await _limited(call, decision, extra=[(f"resolve:{call.principal.client_id}", resolve_rate)])
     if not decision.reidentify:
         raise await call.refuse(
             PolicyRefusal(

@@ -23,11 +23,12 @@ from gateway.clients import RevokedClients
 from gateway.keys import KeyRing, load_master_key
 from gateway.metrics import Metrics, create_metrics
 from gateway.oauth import TokenServer
+from gateway.officers import JtiGuard, OfficerRegistry
 from gateway.policy_store import PolicyStore
-from gateway.ratelimit import RateLimiter, build_rate_limiter
+from gateway.ratelimit import RateLimiter, build_rate_limiter, connect_redis
 from gateway.regions import load_region_table
-from gateway.sealing import Sealer
 from gateway.revocation import RevocationStore, build_revocation_store
+from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.sources import build_federation
 from gateway.tokens import TokenVerifier
@@ -55,6 +56,8 @@ class Services:
     regions: connectors.RegionTable | None = None
     # Opens and closes the sealed facts of audit events (``gateway.sealing``).
     sealer: Sealer | None = None
+    # Which agencies' officers must be registered or vouched for (``gateway.officers``).
+    officers: OfficerRegistry | None = None
     # Per client: the batches it may run at once in this process (``gateway.residents``).
     batch_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
@@ -82,6 +85,8 @@ class Services:
         await self.federation.aclose()
         await self.limiter.aclose()
         await self.revocation.aclose()
+        if self.officers is not None:
+            await self.officers.aclose()
         await self.engine.dispose()
 
 
@@ -179,6 +184,11 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         revocation_rides_with_limits=redis_url is not None,
         regions=await load_region_table(engine),
         sealer=Sealer((await keyring.current(keymod.AUDIT_BLIND)).reveal()),
+        officers=OfficerRegistry.from_file(
+            settings.officers_file,
+            audience=settings.issuer,
+            guard=JtiGuard(connect_redis(redis_url) if redis_url else None),
+        ),
     )
     await services.revocation.start()  # its mirror fills in the background
     return services

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     redis_url_file: Path | None = None
     master_key_file: Path | None = None
     sources_file: Path | None = None
+    # Agencies whose officers must be registered or vouched for (gateway.officers).
+    officers_file: Path | None = None
     policy_dir: Path = DEFAULT_POLICY_DIR
     issuer: str = "http://127.0.0.1:8000"
     audience: str = "satugate"

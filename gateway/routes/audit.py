@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 import audit
-from gateway.auth import authenticate, get_services, require
+from gateway.auth import authenticate, get_services
 from gateway.errors import BadRequest, InsufficientScope, InvalidNik, NotFound, Unauthenticated
 from gateway.nik import Nik, NikError, parse_nik
 from gateway.recorder import OFFICER_RE, Call
@@ -101,7 +101,8 @@ async def leaf(request: Request, principal: Anyone, index: int) -> Response:
     can prove what it lawfully received."""
     log = get_services(request).audit
     call = _reader_call(request, principal)
-    detail = {"view": "leaf", "index": index}
+    # JSON numbers beyond 2**53 are not canonical material: such an index is no leaf's.
+    detail = {"view": "leaf", "index": index if 0 <= index < 2**53 else None}
     if index < 0 or index >= await log.size():
         raise await call.refuse(NotFound("no leaf at this index"), detail=detail)
     data = await log.leaf(index)

@@ -35,14 +35,26 @@ CALL_HEADERS = {
             "name": "X-On-Behalf-Of",
             "in": "header",
             "required": False,
-            "description": "The officer in the agency system",
+            "description": "The officer in the agency system (normalised: lower case, - and _"
+            " read as .)",
+            "schema": {"type": "string", "maxLength": 128},
+        },
+        {
+            "name": "X-Officer-Assertion",
+            "in": "header",
+            "required": False,
+            "description": "For agencies configured so: a short-lived JWT (typ officer+jwt,"
+            " ES256 or EdDSA) signed by the agency's registered key, with iss the agency,"
+            " sub the officer, aud the gateway's issuer, exp at most 5 minutes after iat,"
+            " and a jti used once",
             "schema": {"type": "string"},
         },
         {
             "name": "X-Legal-Basis",
             "in": "header",
             "required": False,
-            "description": "Agreement or regulation, where required",
+            "description": "Agreement or regulation, where required (a NIK-shaped value is"
+            " refused: 422 nik_in_header)",
             "schema": {"type": "string"},
         },
     ]
@@ -94,6 +106,7 @@ def calling(action: str, scope: str) -> Callable[[Request], Awaitable[Call]]:
             legal_basis=headers.get("x-legal-basis"),
             request_id=request.scope["state"]["request_id"],
             revocation_pending=revocation_pending,
+            assertion=headers.get("x-officer-assertion"),
         )
 
     return dependency

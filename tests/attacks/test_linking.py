@@ -13,11 +13,16 @@ async def test_two_agencies_leaves_share_no_subject_index(
 ) -> None:
     nik = residents_in(attack_sources, "35.78", 1)[0]["nik"]
     leaves = {}
-    for client, purpose in (("demo-dinsos", "social_assistance"), ("demo-dinkes", "health_insurance")):
+    for client, purpose in (
+        ("demo-dinsos", "social_assistance"),
+        ("demo-dinkes", "health_insurance"),
+    ):
         h = await target.headers(client, **{"X-Purpose": purpose, "X-Request-Id": "same-id"})
         r = await target.client.get(f"/v1/residents/{nik}", headers=h)
         assert r.status_code == 200, r.text
-        leaf = await target.client.get(f"/audit/leaves/{r.json()['audit']['leaf_index']}", headers=h)
+        leaf = await target.client.get(
+            f"/audit/leaves/{r.json()['audit']['leaf_index']}", headers=h
+        )
         assert leaf.status_code == 200
         leaves[client] = leaf.json()
     a, b = leaves["demo-dinsos"], leaves["demo-dinkes"]

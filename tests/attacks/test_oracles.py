@@ -33,8 +33,8 @@ async def test_a_read_outside_the_jurisdiction_answers_as_not_found(
     assert _shape(a) == _shape(b)
     assert set(a) == set(b) and "audit" in a
     # The leaves the agency may read look alike too: same keys, sealed members alike.
-    leaf_a = (await target.client.get(f"/audit/leaves/{a['audit']['leaf_index']}", headers=h))
-    leaf_b = (await target.client.get(f"/audit/leaves/{b['audit']['leaf_index']}", headers=h))
+    leaf_a = await target.client.get(f"/audit/leaves/{a['audit']['leaf_index']}", headers=h)
+    leaf_b = await target.client.get(f"/audit/leaves/{b['audit']['leaf_index']}", headers=h)
     ea, eb = leaf_a.json(), leaf_b.json()
     assert set(ea) == set(eb) and ea["reason"] == eb["reason"] == "resident_not_found"
     assert len(ea["sealed"]) == len(eb["sealed"]) and ea["sealed"] != eb["sealed"]
@@ -92,8 +92,11 @@ async def test_every_nik_asked_for_is_in_that_residents_report(
     )
     assert r.status_code == 200
     auditor = await _auditor(target)
-    for nik, outcome in ((inside, "released"), (elsewhere, "asked, not released"),
-                         (ABSENT, "asked, not released")):
+    for nik, outcome in (
+        (inside, "released"),
+        (elsewhere, "asked, not released"),
+        (ABSENT, "asked, not released"),
+    ):
         report = await target.client.get(f"/audit/subjects/{nik}/accesses", headers=auditor)
         batch = [a for a in report.json()["accesses"] if a["action"] == "resident.batch"]
         assert len(batch) == 1 and batch[0]["outcome"] == outcome, (nik, report.json())

@@ -27,7 +27,9 @@ async def test_a_family_card_token_does_not_resolve(target: Target, attack_sourc
     assert person["kk_number"] not in refused.text and "audit" in problem
     # Relabelled as a NIK token, it fails authentication.
     relabelled = kk_token.replace(".kk_number.", ".nik.", 1)
-    r = await target.client.post("/v1/pseudonyms/resolve", headers=h, json={"pseudonym": relabelled})
+    r = await target.client.post(
+        "/v1/pseudonyms/resolve", headers=h, json={"pseudonym": relabelled}
+    )
     assert_problem(r, 422, "invalid_pseudonym")
     ok = await target.client.post(
         "/v1/pseudonyms/resolve", headers=h, json={"pseudonym": body["subject"]}

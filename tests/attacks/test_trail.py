@@ -74,7 +74,7 @@ async def test_auditors_reads_are_on_the_record(target: Target, attack_sources: 
     r = await target.client.get("/audit/events", headers=auditor, params={"action": "audit.read"})
     views = sorted(e["detail"]["view"] for e in r.json()["events"])
     assert views == ["alerts", "events", "leaf"]
-    searched = [e for e in r.json()["events"] if e["detail"]["view"] == "events"][0]
+    searched = next(e for e in r.json()["events"] if e["detail"]["view"] == "events")
     assert nik not in json.dumps(searched) and len(searched["subjects"]) == 1
 
 
