@@ -1,7 +1,8 @@
 """Snooping flags: patterns in officers' lookups that an auditor should look at.
 
 Four rules, each per officer (within an agency) over a time window, and ``volume`` per
-client too (``client_volume``, against the other clients):
+client too (``client_volume``, against the other clients), and ``search_enumeration``:
+many searches of one officer in one area that keep finding residents not found before.
 
 * ``volume``: far more lookups than the officer's peers in the same agency (more than
   ``volume_factor`` times their median, and at least ``volume_min``);
@@ -46,6 +47,10 @@ class AlertRules:
     volume_min: int = 20
     min_peers: int = 2
     flagged_repeat: int = 2
+    # Searches (and distinct residents found) in one area before enumeration is flagged,
+    # and the share of residents found that were new.
+    enumeration_min: int = 20
+    enumeration_fresh: float = 0.8
 
     def off_hours(self, moment: datetime) -> bool:
         local = moment.astimezone(timezone(timedelta(hours=self.utc_offset_hours)))
@@ -103,6 +108,8 @@ async def evaluate(
     per_officer: dict[tuple[str, str], _Group] = defaultdict(_group)
     off_hours: dict[tuple[str, str], _Group] = defaultdict(_group)
     per_client: dict[tuple[str, str], _Group] = defaultdict(_group)
+    searches: dict[tuple[str, str, str], _Group] = defaultdict(_group)
+    found: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     stmt = select(
         events.c.leaf_index,
         events.c.agency,
@@ -114,9 +121,16 @@ async def evaluate(
     for leaf_index, agency, officer, at, leaf, client in await conn.execute(stmt.where(*where)):
         key = (agency, officer)
         # Volume counts residents, not calls: every resident a call asked about.
-        residents = max(1, len(json.loads(bytes(leaf)).get("subjects") or ()))
+        stored = json.loads(bytes(leaf))
+        subjects = stored.get("subjects") or ()
+        residents = max(1, len(subjects))
         per_officer[key].add(int(leaf_index), at, residents)
         per_client[agency, str(client)].add(int(leaf_index), at, residents)
+        if stored.get("action") == "resident.search":
+            detail = stored.get("detail") if isinstance(stored.get("detail"), dict) else {}
+            area = (agency, officer, str(detail.get("region") or "*"))
+            searches[area].add(int(leaf_index), at, len(subjects))
+            found[area].update(subjects)
         if rules.off_hours(parse_time(at)):
             off_hours[key].add(int(leaf_index), at, residents)
 
@@ -132,6 +146,18 @@ async def evaluate(
         if count > rules.volume_factor * baseline:
             detail = f"{count} residents looked up against a peer median of {baseline:g}"
             out.append(group.alert("volume", agency, officer, detail))
+
+    # Enumeration: many searches of one officer in one area, returning mostly residents
+    # not seen before (few repeats): a neighbourhood walked through, name by name.
+    for (agency, officer, region), group in sorted(searches.items()):
+        distinct = len(found[agency, officer, region])
+        if len(group.indexes) < rules.enumeration_min or distinct < rules.enumeration_min:
+            continue
+        if distinct >= rules.enumeration_fresh * group.residents:
+            detail = (
+                f"{len(group.indexes)} searches in {region} returned {distinct} distinct residents"
+            )
+            out.append(group.alert("search_enumeration", agency, officer, detail))
 
     # The same per client, against the other clients: officers invented one per call
     # each stay below their peers, their client does not.

@@ -32,6 +32,7 @@ from gateway.nik import Nik, NikError, parse_nik
 from gateway.ratelimit import Blocked as LimiterBlocked
 from gateway.ratelimit import RateLimiterUnavailable as LimiterDown
 from gateway.recorder import Call
+from gateway.search_budget import Budget
 
 # Fields the gateway itself needs to apply a decision (row filter, children's data rule),
 # fetched even when not released.
@@ -55,6 +56,12 @@ class InvalidPseudonym(GatewayError):
     status = 422
     code = "invalid_pseudonym"
     title = "The pseudonym is not valid for this agency"
+
+
+class SearchBudgetExhausted(GatewayError):
+    status = 429
+    code = "search_budget_exhausted"
+    title = "The search budget of distinct residents is spent for now"
 
 
 class LegacyPseudonymRefused(GatewayError):
@@ -420,6 +427,8 @@ async def search_residents(
         released_niks.append(match.nik)
         specific = specific or treated.specific_data
         fields_released.update(treated.treatments)
+    region = _search_region(query)
+    await _spend_search_budget(call, decision, released_niks, region)
     receipt = await call.record(
         decision="allow",
         status=200,
@@ -430,11 +439,58 @@ async def search_residents(
         subject_niks=released_niks,
         specific_data=specific,
         sealed=call.seal(truth),
+        detail={"region": region},
     )
     return {
         "matches": matches,
         "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
     }
+
+
+def _search_region(query: connectors.SearchQuery) -> str:
+    """The kecamatan a search looks in (``*`` when it names none)."""
+    if query.kecamatan_code:
+        return query.kecamatan_code
+    if query.kelurahan_code:
+        return query.kelurahan_code.rsplit(".", 1)[0]
+    return "*"
+
+
+async def _spend_search_budget(
+    call: Call, decision: policies.Decision, niks: Sequence[str], region: str
+) -> None:
+    """Count the residents a search is about to return against the client's and the
+    officer's budgets in ``region`` (``gateway.search_budget``); refuse the whole answer
+    when one would run out."""
+    budget = call.services.search_budget
+    if budget is None or not niks:
+        return
+    settings = call.services.settings
+    principal = call.principal
+    over = await budget.spend(
+        [
+            Budget(
+                "client", f"client:{principal.client_id}:{region}", settings.search_budget_client
+            ),
+            Budget(
+                "officer",
+                f"officer:{principal.agency}:{call.officer}:{region}",
+                settings.search_budget_officer,
+            ),
+        ],
+        niks,
+    )
+    if over is not None:
+        raise await call.refuse(
+            SearchBudgetExhausted(
+                f"the {over}'s budget of distinct residents found in this area is spent;"
+                " narrow the search or wait for the next window",
+                extra={"budget": over},
+            ),
+            rule_ids=decision.rule_ids,
+            policy_version=decision.policy_version,
+            detail={"region": region},
+        )
 
 
 async def batch_residents(

@@ -8,6 +8,7 @@ store). Nothing is built at import; tests build their own ``Services`` from thei
 from __future__ import annotations
 
 import asyncio
+import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from gateway.ratelimit import RateLimiter, build_rate_limiter, connect_redis
 from gateway.regions import load_region_table
 from gateway.revocation import RevocationStore, build_revocation_store
 from gateway.sealing import Sealer
+from gateway.search_budget import SearchBudget
 from gateway.settings import Settings
 from gateway.sources import build_federation
 from gateway.tokens import TokenVerifier
@@ -58,6 +60,8 @@ class Services:
     sealer: Sealer | None = None
     # Which agencies' officers must be registered or vouched for (``gateway.officers``).
     officers: OfficerRegistry | None = None
+    # Distinct residents searches may return (``gateway.search_budget``).
+    search_budget: SearchBudget | None = None
     # Per client: the batches it may run at once in this process (``gateway.residents``).
     batch_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
@@ -87,6 +91,8 @@ class Services:
         await self.revocation.aclose()
         if self.officers is not None:
             await self.officers.aclose()
+        if self.search_budget is not None:
+            await self.search_budget.aclose()
         await self.engine.dispose()
 
 
@@ -184,6 +190,13 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         revocation_rides_with_limits=redis_url is not None,
         regions=await load_region_table(engine),
         sealer=Sealer((await keyring.current(keymod.AUDIT_BLIND)).reveal()),
+        search_budget=SearchBudget(
+            hmac.new(
+                (await keyring.current(keymod.AUDIT_BLIND)).reveal(), b"search-budget", "sha256"
+            ).digest(),
+            window_seconds=settings.search_budget_window_seconds,
+            redis=connect_redis(redis_url) if redis_url else None,
+        ),
         officers=OfficerRegistry.from_file(
             settings.officers_file,
             audience=settings.issuer,
