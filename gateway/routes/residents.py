@@ -14,7 +14,13 @@ from gateway.auth import authenticate_call, get_services, require
 from gateway.errors import InsufficientScope
 from gateway.recorder import Call
 from gateway.responses import JSON
-from gateway.schemas import BatchRequest, ResidentResponse, ResolveRequest, SearchRequest
+from gateway.schemas import (
+    BatchRequest,
+    ResidentResponse,
+    ResolveRequest,
+    SearchRequest,
+    problems,
+)
 from gateway.tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["residents"])
@@ -141,6 +147,17 @@ async def catalog(
     return out
 
 
+# Refusals common to every resident call; each audited one carries its receipt (audit).
+_REFUSALS = {
+    "s403": "Denied: purpose_not_permitted, field or legal basis, insufficient_scope,"
+    " specific_data_denied, officer_not_registered, officer_assertion_invalid",
+    "s422": "Malformed input: invalid_nik, invalid_purpose, invalid_officer, invalid_fields,"
+    " invalid_request, nik_in_header (a NIK-shaped X-On-Behalf-Of, X-Legal-Basis or"
+    " X-Request-Id; refused before anything is stored)",
+    "s429": "rate_limited (limit: client, officer or batch_concurrency; limits count"
+    " residents, a batch of N charges N)",
+}
+
 # The body is rendered by orjson straight from the service's dict (the response model
 # documents it in the OpenAPI schema without re-validating every answer).
 _reading = calling("resident.read", "residents:read")
@@ -154,6 +171,11 @@ READ_PATH = "/v1/residents/{nik}"
     response_model=ResidentResponse,
     response_model_exclude_none=True,
     openapi_extra=READ_PARAMETERS,
+    responses=problems(
+        s404="resident_not_found: no such resident, or one outside the agency's jurisdiction"
+        " (the two are indistinguishable on purpose)",
+        **_REFUSALS,
+    ),
 )
 async def read_resident(request: Request) -> Any:
     # The hottest route takes the bare request (its parameters are documented above):
@@ -173,7 +195,17 @@ is recorded against the call (``gateway.app``'s handler of validation errors).""
 
 
 @router.post(
-    "/residents/search", summary="Find residents by name and address", openapi_extra=CALL_HEADERS
+    "/residents/search",
+    summary="Find residents by name and address",
+    description="Residents outside the agency's jurisdiction are not candidates. Distinct"
+    " residents returned are budgeted per client and per officer in the area searched.",
+    openapi_extra=CALL_HEADERS,
+    responses=problems(
+        **{
+            **_REFUSALS,
+            "s429": _REFUSALS["s429"] + "; search_budget_exhausted (budget: client or officer)",
+        }
+    ),
 )
 async def search(
     body: SearchRequest,
@@ -194,7 +226,12 @@ async def search(
 @router.post(
     "/residents/batch",
     summary="Up to 1,000 residents by NIK in one call",
+    description="One result per NIK: ok, invalid, not_found (unknown or outside the"
+    " jurisdiction, alike) or denied (cap_exceeded beyond the policy's cap, which the answer"
+    " gives as cap; specific_data_denied). Every distinct valid NIK is charged to the"
+    " client's and officer's limits and recorded as a subject of the event.",
     openapi_extra=CALL_HEADERS,
+    responses=problems(**_REFUSALS),
 )
 async def batch(
     body: BatchRequest,
@@ -207,7 +244,14 @@ async def batch(
 @router.post(
     "/pseudonyms/resolve",
     summary="Re-identify one of this agency's pseudonyms",
+    description="Only a subject (NIK) pseudonym of this agency resolves; tokens are bound to"
+    " their field. The resolve limit holds on top of the grant's rates.",
     openapi_extra=CALL_HEADERS,
+    responses=problems(
+        s410="pseudonym_key_retired, or pseudonym_format_retired (a ps1 token: read the"
+        " resident again for a current one)",
+        **{**_REFUSALS, "s422": _REFUSALS["s422"] + "; invalid_pseudonym"},
+    ),
 )
 async def resolve(
     body: ResolveRequest,

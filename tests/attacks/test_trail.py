@@ -144,3 +144,16 @@ async def test_a_nik_as_request_id_is_refused_and_never_logged(
     assert r.headers["x-request-id"] != nik and nik not in r.text
     assert target.services.audit.stats["events"] == size
     assert nik not in target.logs()
+
+
+async def test_the_openapi_document_states_the_contract(target: Target) -> None:
+    doc = (await target.client.get("/openapi.json")).json()
+    paths = doc["paths"]
+    assert "jurisdiction" in paths["/v1/residents/{nik}"]["get"]["responses"]["404"]["description"]
+    assert "audit" in doc["components"]["schemas"]["Problem"]["properties"]
+    search = paths["/v1/residents/search"]["post"]["responses"]["429"]["description"]
+    assert "search_budget_exhausted" in search
+    resolve = paths["/v1/pseudonyms/resolve"]["post"]["responses"]["410"]["description"]
+    assert "pseudonym_format_retired" in resolve
+    headers = [p["name"] for p in paths["/v1/residents/batch"]["post"]["parameters"]]
+    assert "X-Officer-Assertion" in headers
