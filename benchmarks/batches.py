@@ -64,10 +64,12 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--send-batches"]:  # the batch client's own process
-        port, seconds, connections, token, niks_file = argv[1:6]
-        niks = Path(niks_file).read_text().split()
-        out = asyncio.run(_send_batches(int(port), float(seconds), int(connections), token, niks))
-        print(json.dumps(out))
+        port, seconds, connections, token, path = argv[1:6]
+        asked = Path(path).read_text().split()
+        totals = asyncio.run(
+            _send_batches(int(port), float(seconds), int(connections), token, asked)
+        )
+        print(json.dumps(totals))
         return
     parser = argparse.ArgumentParser(prog="python -m benchmarks batches")
     parser.add_argument("--quick", action="store_true", help="a tiny run that proves it works")
@@ -125,8 +127,8 @@ def main(argv: list[str] | None = None) -> None:
             )
             time.sleep(0.25)  # the batches are under way before the reads start
             runs["batches"].append(other.load(args.seconds, 16, args.rate))
-            out, _ = sender.communicate(timeout=args.seconds + 120)
-            sent.append(json.loads(out.strip().splitlines()[-1]))
+            printed, _ = sender.communicate(timeout=args.seconds + 120)
+            sent.append(json.loads(printed.strip().splitlines()[-1]))
         mode = setup.mode
 
     quiet, loaded = _summary(runs["quiet"]), _summary(runs["batches"])
