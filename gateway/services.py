@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from joserfc.jwk import ECKey
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,6 +34,9 @@ from gateway.search_budget import SearchBudget
 from gateway.settings import Settings
 from gateway.sources import build_federation
 from gateway.tokens import TokenVerifier
+
+if TYPE_CHECKING:
+    from gateway.leafreads import LeafReads
 
 
 @dataclass
@@ -62,6 +65,9 @@ class Services:
     officers: OfficerRegistry | None = None
     # Distinct residents searches may return (``gateway.search_budget``).
     search_budget: SearchBudget | None = None
+    # Reads of single leaves, recorded a burst at a time (``gateway.leafreads``); made on
+    # first use.
+    leaf_reads: LeafReads | None = None
     # Per client: the batches it may run at once in this process (``gateway.residents``).
     batch_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.

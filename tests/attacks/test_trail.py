@@ -5,6 +5,7 @@ before anything is stored or logged."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,21 @@ async def test_the_openapi_document_states_the_contract(target: Target) -> None:
     assert "pseudonym_format_retired" in resolve
     headers = [p["name"] for p in paths["/v1/residents/batch"]["post"]["parameters"]]
     assert "X-Officer-Assertion" in headers
+
+
+async def test_a_walk_through_the_leaves_is_recorded_in_few_events(target: Target) -> None:
+    """A verifier reads every leaf: the reads of a burst share one event."""
+    h = await target.headers("demo-dinsos")
+    for _ in range(4):
+        await target.client.get("/v1/residents/3578010101990001", headers=h)
+    auditor = {"Authorization": f"Bearer {await target.token('demo-auditor')}"}
+    size = target.services.audit.stats["events"]
+    answers = await asyncio.gather(
+        *(target.client.get(f"/audit/leaves/{i}", headers=auditor) for i in range(4))
+    )
+    assert all(r.status_code == 200 for r in answers)
+    added = target.services.audit.stats["events"] - size
+    assert added == 1
+    r = await target.client.get("/audit/events", headers=auditor, params={"action": "audit.read"})
+    leaf_reads = [e for e in r.json()["events"] if e["detail"]["view"] == "leaf"]
+    assert leaf_reads[0]["detail"]["ranges"] == [[0, 3]]
