@@ -11,9 +11,16 @@ from fastapi.responses import PlainTextResponse, Response
 
 import audit
 from gateway.auth import authenticate, get_services
-from gateway.errors import BadRequest, InsufficientScope, InvalidNik, NotFound, Unauthenticated
+from gateway.errors import (
+    BadRequest,
+    InsufficientScope,
+    InvalidNik,
+    NikInHeader,
+    NotFound,
+    Unauthenticated,
+)
 from gateway.leafreads import LeafReads
-from gateway.nik import Nik, NikError, parse_nik
+from gateway.nik import Nik, NikError, carries_nik, parse_nik
 from gateway.recorder import OFFICER_RE, Call
 from gateway.reports import issue_report_token, nik_from_report_token
 from gateway.tokens import Principal
@@ -185,7 +192,10 @@ def _report_call(
     action: str = "subject.report",
 ) -> Call:
     """The record of an auditor acting on one resident's report; the officer is the
-    person at the desk when given well-formed, else the calling client."""
+    person at the desk when given well-formed, else the calling client. A NIK-shaped
+    officer is refused (422 ``nik_in_header``) before anything is recorded."""
+    if carries_nik(officer):
+        raise NikInHeader("X-On-Behalf-Of must not carry a NIK")
     return Call(
         services=get_services(request),
         principal=principal,

@@ -176,3 +176,19 @@ async def test_a_walk_through_the_leaves_is_recorded_in_few_events(target: Targe
     r = await target.client.get("/audit/events", headers=auditor, params={"action": "audit.read"})
     leaf_reads = [e for e in r.json()["events"] if e["detail"]["view"] == "leaf"]
     assert leaf_reads[0]["detail"]["ranges"] == [[0, 3]]
+
+
+async def test_a_nik_as_the_auditors_officer_is_refused(
+    target: Target, attack_sources: Path
+) -> None:
+    nik = residents_in(attack_sources, "35.78", 1)[0]["nik"]
+    auditor = {
+        "Authorization": f"Bearer {await target.token('demo-auditor')}",
+        "X-On-Behalf-Of": nik,
+    }
+    size = target.services.audit.stats["events"]
+    r = await target.client.get(f"/audit/subjects/{nik}/accesses", headers=auditor)
+    assert_problem(r, 422, "nik_in_header")
+    r = await target.client.get("/audit/alerts", headers=auditor)
+    assert_problem(r, 422, "nik_in_header")
+    assert target.services.audit.stats["events"] == size
