@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 
 import connectors
 from gateway import residents
-from gateway.auth import authenticate_call, get_services, require
+from gateway.auth import authenticate, authenticate_call, get_services
 from gateway.errors import InsufficientScope
 from gateway.recorder import Call
 from gateway.responses import JSON
@@ -135,9 +135,27 @@ def _fields_query(request: Request) -> str | None:
     return raw
 
 
+async def _catalog_reader(request: Request) -> Principal:
+    """``require("residents:read")``, with the refusal of a client without it recorded."""
+    principal = await authenticate(request)
+    if not principal.has("residents:read"):
+        headers = request.headers
+        call = Call(
+            services=get_services(request),
+            principal=principal,
+            action="catalog.read",
+            purpose=headers.get("x-purpose"),
+            officer=headers.get("x-on-behalf-of"),
+            legal_basis=None,
+            request_id=request.scope["state"]["request_id"],
+        )
+        raise await call.refuse(InsufficientScope("this call needs the scope residents:read"))
+    return principal
+
+
 @router.get("/catalog", summary="Datasets, fields and purposes this client may use")
 async def catalog(
-    request: Request, principal: Annotated[Principal, Depends(require("residents:read"))]
+    request: Request, principal: Annotated[Principal, Depends(_catalog_reader)]
 ) -> dict[str, Any]:
     active = await get_services(request).policies.current()
     from datetime import UTC, datetime

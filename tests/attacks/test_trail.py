@@ -56,6 +56,9 @@ async def test_scope_refusals_are_on_the_record(target: Target) -> None:
     r = await target.client.post("/v1/residents/batch", headers=auditor, json={"niks": []})
     leaf = await _leaf(target, assert_problem(r, 403, "insufficient_scope"))
     assert leaf["reason"] == "insufficient_scope" and leaf["client_id"] == "demo-auditor"
+    r = await target.client.get("/v1/catalog", headers=auditor)
+    leaf = await _leaf(target, assert_problem(r, 403, "insufficient_scope"))
+    assert leaf["action"] == "catalog.read"
     agency = await target.headers("demo-dinsos")
     r = await target.client.get("/audit/events", headers=agency)
     leaf = await _leaf(target, assert_problem(r, 403, "insufficient_scope"))
