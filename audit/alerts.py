@@ -1,6 +1,8 @@
 """Snooping flags: patterns in officers' lookups that an auditor should look at.
 
-Four rules, each per officer (within an agency) over a time window:
+Four rules, each per officer (within an agency) over a time window, and ``volume`` per
+client too (``client_volume``, against the other clients), and ``search_enumeration``:
+many searches of one officer in one area that keep finding residents not found before.
 
 * ``volume``: far more lookups than the officer's peers in the same agency (more than
   ``volume_factor`` times their median, and at least ``volume_min``);
@@ -16,6 +18,7 @@ prompts for review, not verdicts; each carries the leaf indexes it is based on.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -44,6 +47,10 @@ class AlertRules:
     volume_min: int = 20
     min_peers: int = 2
     flagged_repeat: int = 2
+    # Searches (and distinct residents found) in one area before enumeration is flagged,
+    # and the share of residents found that were new.
+    enumeration_min: int = 20
+    enumeration_fresh: float = 0.8
 
     def off_hours(self, moment: datetime) -> bool:
         local = moment.astimezone(timezone(timedelta(hours=self.utc_offset_hours)))
@@ -56,13 +63,19 @@ class AlertRules:
 class _Group:
     indexes: list[int]
     times: list[str]
+    residents: int = 0  # a batch of N residents counts N
+
+    def add(self, leaf_index: int, at: str, residents: int) -> None:
+        self.indexes.append(leaf_index)
+        self.times.append(at)
+        self.residents += residents
 
     def alert(self, kind: str, agency: str, officer: str, detail: str) -> Alert:
         return Alert(
             kind=kind,
             agency=agency,
             officer=officer,
-            count=len(self.indexes),
+            count=self.residents or len(self.indexes),
             first_time=min(self.times),
             last_time=max(self.times),
             detail=detail,
@@ -94,27 +107,71 @@ async def evaluate(
 
     per_officer: dict[tuple[str, str], _Group] = defaultdict(_group)
     off_hours: dict[tuple[str, str], _Group] = defaultdict(_group)
-    stmt = select(events.c.leaf_index, events.c.agency, events.c.officer, events.c.time)
-    for leaf_index, agency, officer, at in await conn.execute(stmt.where(*where)):
+    per_client: dict[tuple[str, str], _Group] = defaultdict(_group)
+    searches: dict[tuple[str, str, str], _Group] = defaultdict(_group)
+    found: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    stmt = select(
+        events.c.leaf_index,
+        events.c.agency,
+        events.c.officer,
+        events.c.time,
+        events.c.leaf,
+        events.c.client_id,
+    )
+    for leaf_index, agency, officer, at, leaf, client in await conn.execute(stmt.where(*where)):
         key = (agency, officer)
-        per_officer[key].indexes.append(int(leaf_index))
-        per_officer[key].times.append(at)
+        # Volume counts residents, not calls: every resident a call asked about.
+        stored = json.loads(bytes(leaf))
+        subjects = stored.get("subjects") or ()
+        residents = max(1, len(subjects))
+        per_officer[key].add(int(leaf_index), at, residents)
+        per_client[agency, str(client)].add(int(leaf_index), at, residents)
+        if stored.get("action") == "resident.search":
+            detail = stored.get("detail") if isinstance(stored.get("detail"), dict) else {}
+            area = (agency, officer, str(detail.get("region") or "*"))
+            searches[area].add(int(leaf_index), at, len(subjects))
+            found[area].update(subjects)
         if rules.off_hours(parse_time(at)):
-            off_hours[key].indexes.append(int(leaf_index))
-            off_hours[key].times.append(at)
+            off_hours[key].add(int(leaf_index), at, residents)
 
     by_agency: dict[str, dict[str, int]] = defaultdict(dict)
     for (agency, officer), group in per_officer.items():
-        by_agency[agency][officer] = len(group.indexes)
+        by_agency[agency][officer] = group.residents
     for (agency, officer), group in sorted(per_officer.items()):
         peers = [n for o, n in by_agency[agency].items() if o != officer]
-        count = len(group.indexes)
+        count = group.residents
         if len(peers) < rules.min_peers or count < rules.volume_min:
             continue
         baseline = statistics.median(peers)
         if count > rules.volume_factor * baseline:
-            detail = f"{count} lookups against a peer median of {baseline:g}"
+            detail = f"{count} residents looked up against a peer median of {baseline:g}"
             out.append(group.alert("volume", agency, officer, detail))
+
+    # Enumeration: many searches of one officer in one area, returning mostly residents
+    # not seen before (few repeats): a neighbourhood walked through, name by name.
+    for (agency, officer, region), group in sorted(searches.items()):
+        distinct = len(found[agency, officer, region])
+        if len(group.indexes) < rules.enumeration_min or distinct < rules.enumeration_min:
+            continue
+        if distinct >= rules.enumeration_fresh * group.residents:
+            detail = (
+                f"{len(group.indexes)} searches in {region} returned {distinct} distinct residents"
+            )
+            out.append(group.alert("search_enumeration", agency, officer, detail))
+
+    # The same per client, against the other clients: officers invented one per call
+    # each stay below their peers, their client does not.
+    for (agency, client), group in sorted(per_client.items()):
+        peers = [g.residents for k, g in per_client.items() if k != (agency, client)]
+        if len(peers) < rules.min_peers or group.residents < rules.volume_min:
+            continue
+        baseline = statistics.median(peers)
+        if group.residents > rules.volume_factor * baseline:
+            detail = (
+                f"{group.residents} residents looked up by one client against a peer"
+                f" median of {baseline:g}"
+            )
+            out.append(group.alert("client_volume", agency, f"client:{client}", detail))
 
     for (agency, officer), group in sorted(off_hours.items()):
         out.append(group.alert("off_hours", agency, officer, "lookups outside office hours"))

@@ -121,6 +121,18 @@ def blind_index(key: bytes, nik: str) -> str:
     return hmac.new(key, nik.encode(), hashlib.sha256).hexdigest()
 
 
+def agency_blind_key(key: bytes, agency: str) -> bytes:
+    """The blind-index key of one agency's events, derived from the audit key.
+
+    Security decision: an agency may read the leaves of its own calls. Were a resident's
+    blind index the same in every agency's leaves, two agencies comparing leaves could
+    link their pseudonyms of one resident; under a key of its own per agency, the same
+    resident has unrelated indexes in two agencies' leaves. Auditors, who hold the audit
+    key, search by NIK across all agencies' keys.
+    """
+    return hmac.new(key, b"satugate/audit/agency\x00" + agency.encode(), hashlib.sha256).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class PreparedEvent:
     """An event ready to append: its canonical leaf bytes and its indexed columns."""

@@ -17,7 +17,7 @@ from audit import merkle, queries, store
 from audit.checkpoint import CheckpointSigner, parse_note
 from audit.drivers import WRITER_STATS, Writer, writer_for
 from audit.errors import AuditUnavailable, ProofError
-from audit.events import blind_index, format_time, prepare
+from audit.events import agency_blind_key, blind_index, format_time, prepare
 from audit.models import Alert, ConsistencyProof, EventPage, EventQuery, InclusionProof, Receipt
 from audit.queue import BatchQueue, Pending, expire
 
@@ -68,6 +68,7 @@ class AuditLog:
         self._engine = engine
         self._signer = signer
         self._blind_key = blind_key
+        self._agency_keys: dict[str, bytes] = {}
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000
         self._interval = checkpoint_interval
@@ -97,9 +98,22 @@ class AuditLog:
     def signer(self) -> CheckpointSigner:
         return self._signer
 
-    def blind_index(self, nik: str) -> str:
-        """The keyed blind index under which events about ``nik`` are stored."""
-        return blind_index(self._blind_key, nik)
+    def blind_index(self, nik: str, agency: str | None = None) -> str:
+        """The keyed blind index under which ``agency``'s events about ``nik`` are stored
+        (``agency_blind_key``); without an agency, the index of the logs written before
+        indexes were kept per agency."""
+        if agency is None:
+            return blind_index(self._blind_key, nik)
+        key = self._agency_keys.get(agency)
+        if key is None:
+            key = self._agency_keys[agency] = agency_blind_key(self._blind_key, agency)
+        return blind_index(key, nik)
+
+    async def _blind_indexes(self, conn: AsyncConnection, nik: str) -> list[str]:
+        """Every index ``nik`` may be stored under: one per agency in the log, and the
+        index of events written before indexes were kept per agency."""
+        agencies = await queries.agencies(conn)
+        return [self.blind_index(nik), *(self.blind_index(nik, a) for a in agencies)]
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -154,7 +168,9 @@ class AuditLog:
         """
         if not self._running:
             raise AuditUnavailable("the audit log is not running")
-        prepared = prepare(event, [self.blind_index(n) for n in subject_niks])
+        agency = event.get("agency")
+        agency = agency if isinstance(agency, str) else None
+        prepared = prepare(event, [self.blind_index(n, agency) for n in subject_niks])
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         self._queue.put(Pending(prepared, future))
@@ -309,9 +325,13 @@ class AuditLog:
 
     async def search(self, query: EventQuery) -> EventPage:
         """Auditor search over the indexed columns, newest first, cursor-paginated."""
-        subject = None if query.subject_nik is None else self.blind_index(query.subject_nik)
         async with self._reader() as conn:
-            return await queries.search(conn, query, subject)
+            subjects = (
+                None
+                if query.subject_nik is None
+                else await self._blind_indexes(conn, query.subject_nik)
+            )
+            return await queries.search(conn, query, subjects)
 
     async def subject_accesses(
         self, nik: str, *, include_hidden: bool, now: datetime
@@ -324,15 +344,29 @@ class AuditLog:
         """
         async with self._reader() as conn:
             return await queries.subject_accesses(
-                conn, self.blind_index(nik), include_hidden=include_hidden, now=now
+                conn, await self._blind_indexes(conn, nik), include_hidden=include_hidden, now=now
             )
 
-    async def flag_subject(self, nik: str, reason: str, *, now: datetime | None = None) -> None:
-        """Mark a resident as sensitive: repeated lookups of them raise alerts."""
+    async def flag_subject(
+        self,
+        nik: str,
+        reason: str,
+        *,
+        now: datetime | None = None,
+        agencies: Sequence[str] = (),
+    ) -> None:
+        """Mark a resident as sensitive: repeated lookups of them raise alerts.
+
+        Events are indexed per agency: the flag covers the agencies with events in the
+        log now and those named in ``agencies`` (flag again for an agency added later)."""
         async with self._writer.transaction() as conn:
-            await queries.flag_subject(
-                conn, self.blind_index(nik), reason, format_time(now or datetime.now(UTC))
-            )
+            # Under the index of every agency in the log at this moment, and named.
+            known = await self._blind_indexes(conn, nik)
+            named = [self.blind_index(nik, a) for a in agencies]
+            for subject in dict.fromkeys([*known, *named]):
+                await queries.flag_subject(
+                    conn, subject, reason, format_time(now or datetime.now(UTC))
+                )
 
     async def register_officer_family(
         self, agency: str, officer: str, family_niks: Sequence[str]
@@ -340,7 +374,7 @@ class AuditLog:
         """Record the NIKs on an officer's own family card (stored blinded)."""
         async with self._writer.transaction() as conn:
             await queries.register_family(
-                conn, agency, officer, [self.blind_index(n) for n in family_niks]
+                conn, agency, officer, [self.blind_index(n, agency) for n in family_niks]
             )
 
     async def alerts(

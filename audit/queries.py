@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from audit.events import format_time, parse_time
+from audit.events import LOOKUP_ACTIONS, format_time, parse_time
 from audit.models import EventPage, EventQuery
 from audit.schema import event_subjects, events, flagged_subjects, officer_family
 
@@ -26,18 +27,28 @@ def _decode(leaf_index: int, leaf: bytes) -> dict[str, Any]:
 
 
 def _cursor(value: str) -> int:
-    if not value.isdigit():
+    # ASCII digits only ('²'.isdigit() is true), and within a leaf index's range.
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ValueError("invalid cursor")
     return int(value)
 
 
-async def search(conn: AsyncConnection, query: EventQuery, subject: str | None) -> EventPage:
-    """Run an :class:`EventQuery`; ``subject`` is the blind index of its NIK, if any."""
+async def agencies(conn: AsyncConnection) -> list[str]:
+    """The agencies with events in the log."""
+    stmt = select(events.c.agency).where(events.c.agency.is_not(None)).distinct()
+    return sorted(str(a) for a in (await conn.execute(stmt)).scalars())
+
+
+async def search(
+    conn: AsyncConnection, query: EventQuery, subjects: Sequence[str] | None
+) -> EventPage:
+    """Run an :class:`EventQuery`; ``subjects`` are the blind indexes of its NIK, if any
+    (one per agency: an event is stored under its own agency's)."""
     limit = max(1, min(query.limit, MAX_PAGE))
     stmt: Select[Any] = select(events.c.leaf_index, events.c.leaf)
-    if subject is not None:
+    if subjects is not None:
         stmt = stmt.join(event_subjects, event_subjects.c.leaf_index == events.c.leaf_index).where(
-            event_subjects.c.subject == subject
+            event_subjects.c.subject.in_(list(subjects))
         )
     for column, value in (
         (events.c.agency, query.agency),
@@ -62,12 +73,12 @@ async def search(conn: AsyncConnection, query: EventQuery, subject: str | None) 
 
 
 async def subject_accesses(
-    conn: AsyncConnection, subject: str, *, include_hidden: bool, now: datetime
+    conn: AsyncConnection, subjects: Sequence[str], *, include_hidden: bool, now: datetime
 ) -> list[dict[str, Any]]:
     stmt = (
         select(events.c.leaf_index, events.c.leaf, events.c.hidden_until)
         .join(event_subjects, event_subjects.c.leaf_index == events.c.leaf_index)
-        .where(event_subjects.c.subject == subject)
+        .where(event_subjects.c.subject.in_(list(subjects)))
         .order_by(events.c.leaf_index)
     )
     cutoff = format_time(now)
@@ -78,10 +89,24 @@ async def subject_accesses(
         event = _decode(int(leaf_index), bytes(leaf))
         entry = {key: event.get(key) for key in REPORT_FIELDS}
         entry["leaf_index"] = event["leaf_index"]
+        if event.get("action") in LOOKUP_ACTIONS:
+            released = _released(event, subjects)
+            entry["outcome"] = "released" if released else "asked, not released"
         if include_hidden:
             entry["hidden_until"] = hidden_until
         out.append(entry)
     return out
+
+
+def _released(event: dict[str, Any], subjects: Sequence[str]) -> bool:
+    """Whether the event released the resident's data: an allowed lookup lists the
+    residents it released first, ``result_count`` of them, then those asked for and
+    not released."""
+    if event.get("decision") != "allow":
+        return False
+    count = int(event.get("result_count") or 0)
+    released = set((event.get("subjects") or [])[:count])
+    return any(s in released for s in subjects)
 
 
 def _insert(conn: AsyncConnection, table: Any) -> Any:

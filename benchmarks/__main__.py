@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("e2e", "policy", "treatments", "audit", "search", "profile", "rss")
+NAMES = ("e2e", "policy", "treatments", "audit", "search", "profile", "rss", "batches")
 
 
 def main(argv: list[str]) -> int:

@@ -18,7 +18,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from audit import AuditUnavailable as AuditLogUnavailable
 from gateway import console
-from gateway.errors import AuditUnavailable, GatewayError, problem_response, render
+from gateway.errors import (
+    AuditUnavailable,
+    GatewayError,
+    InvalidRequest,
+    problem_response,
+    render,
+)
 from gateway.logs import configure_logging, get_logger
 from gateway.middleware import GatewayMiddleware
 from gateway.routes import admin, audit, health, oauth, residents, tiles
@@ -184,6 +190,20 @@ _DRIVER_CONNECTION_ERRORS = frozenset(
 )
 
 
+async def _record_rejected(request: Request, error: GatewayError) -> None:
+    """A resident call whose body failed validation is refused on the record, like any
+    other malformed input. A body that is not even JSON fails before the call's
+    dependency has run: it runs here (authentication first: no 422 for strangers)."""
+    state = request.scope.get("state", {})
+    call = state.get("call")
+    if call is None and request.method == "POST":
+        caller = residents.CALLERS.get(request.url.path)
+        if caller is not None:
+            call = await caller(request)
+    if call is not None and not call.recorded:
+        await call.refuse(error)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     log = get_logger()
 
@@ -203,18 +223,14 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))[:200]}
             for e in exc.errors()[:20]
         ]
-        return problem_response(
-            422,
-            {
-                "type": "https://satugate.example/problems/invalid_request",
-                "title": "Invalid request",
-                "status": 422,
-                "detail": "the request does not match the API schema",
-                "code": "invalid_request",
-                "errors": errors,
-                "instance": _instance(request),
-            },
+        error = InvalidRequest(
+            "the request does not match the API schema", extra={"errors": errors}
         )
+        try:
+            await _record_rejected(request, error)
+        except GatewayError as refused:  # unauthenticated, revoked, audit down: that answer
+            return render(refused, instance=_instance(request))
+        return render(error, instance=_instance(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -57,6 +57,9 @@ InvalidRequest = _error("InvalidRequest", 422, "invalid_request", "Invalid reque
 InvalidNik = _error("InvalidNik", 422, "invalid_nik", "Invalid NIK")
 InvalidPurpose = _error("InvalidPurpose", 422, "invalid_purpose", "Invalid purpose")
 InvalidOfficer = _error("InvalidOfficer", 422, "invalid_officer", "Invalid officer")
+NikInHeader = _error(
+    "NikInHeader", 422, "nik_in_header", "A free-text header carries a NIK-shaped value"
+)
 InvalidFields = _error("InvalidFields", 422, "invalid_fields", "Unknown fields requested")
 QueryNotSpecific = _error(
     "QueryNotSpecific", 422, "query_not_specific", "Search query is not specific enough"

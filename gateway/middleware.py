@@ -13,8 +13,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import PayloadTooLarge, render
+from gateway.errors import NikInHeader, PayloadTooLarge, render
 from gateway.logs import get_logger
+from gateway.nik import carries_nik
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,128}")
 
@@ -37,7 +38,18 @@ class GatewayMiddleware:
         headers = dict(scope.get("headers") or [])
         raw_id = headers.get(b"x-request-id", b"").decode("latin-1")
         # A client's request id is echoed only when it is harmless; otherwise we make one.
-        request_id = raw_id if _REQUEST_ID.fullmatch(raw_id) else os.urandom(16).hex()
+        echo = _REQUEST_ID.fullmatch(raw_id) is not None
+        request_id = raw_id if echo else os.urandom(16).hex()
+        if echo and carries_nik(raw_id):
+            # Security decision: a NIK as request id would be echoed, logged and recorded;
+            # refused before anything else, under an id of our own.
+            request_id = os.urandom(16).hex()
+            scope.setdefault("state", {})["request_id"] = request_id
+            response = render(NikInHeader("X-Request-Id must not carry a NIK"), instance=request_id)
+            response.headers["x-request-id"] = request_id
+            await response(scope, receive, send)
+            self._log(scope, 422, started, request_id)
+            return
         scope.setdefault("state", {})["request_id"] = request_id
         status_holder: dict[str, Any] = {"status": 500}
 

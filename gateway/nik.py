@@ -75,3 +75,17 @@ def parse_nik(raw: str) -> Nik:
     if raw[12:16] == "0000":
         raise NikError("the NIK's serial is 0000")
     return Nik(raw)
+
+
+# Sixteen digits in a row, once the separators people type between groups are dropped.
+_NIK_SHAPED = re.compile(r"[0-9]{16}")
+_SEPARATORS = re.compile(r"[\s._:/\-]+")
+
+
+def carries_nik(text: str | None) -> bool:
+    """Whether free text holds something shaped like a NIK (16 digits, separators
+    ignored). Security decision: such a value is refused, never stored or logged, whether
+    or not it is a valid NIK: a header is no place for a resident's identifier."""
+    if not text:
+        return False
+    return _NIK_SHAPED.search(_SEPARATORS.sub("", text)) is not None

@@ -131,9 +131,12 @@ class RateLimiter(Protocol):
     async def hit(self, key: str, rate: str) -> RateDecision: ...
 
     async def hit_all(
-        self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = ()
+        self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = (), cost: int = 1
     ) -> list[RateDecision]:
         """Several ``(key, rate)`` limits on one request, all or nothing, atomically.
+
+        ``cost`` is how many units the request spends on every key (a batch of N residents
+        costs N): allowed only when each key has that many left, all spent at once.
 
         The request may proceed when every decision allows it; only then is it counted
         against every key. When any key refuses, no key's budget is spent (a request
@@ -156,14 +159,14 @@ def _interval_us(rate: Rate) -> int:
     return max(round(rate.emission_interval * 1_000_000), 1)
 
 
-def _gcra(tat: int, now: int, rate: Rate) -> tuple[RateDecision, int | None]:
+def _gcra(tat: int, now: int, rate: Rate, cost: int = 1) -> tuple[RateDecision, int | None]:
     """One GCRA step in integer microseconds: the decision and the new TAT (``None`` when
     refused). The same arithmetic as the Lua script, so both back ends agree exactly and
     no float rounding can refuse a request that ``remaining`` promised."""
     interval = _interval_us(rate)
     tolerance = interval * rate.limit
     tat = max(tat, now)
-    new_tat = tat + interval
+    new_tat = tat + interval * cost
     allow_at = new_tat - tolerance
     if allow_at > now:
         decision = RateDecision(
@@ -205,17 +208,19 @@ class InProcessRateLimiter:
         return (await self.hit_all([(key, rate)]))[0]
 
     async def hit_all(
-        self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = ()
+        self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = (), cost: int = 1
     ) -> list[RateDecision]:
         if guards:
             raise ValueError("guard keys are Redis keys: the in-process limiter has none")
+        if cost < 1:
+            raise ValueError("a request costs at least one unit")
         now = round(self._clock() * 1_000_000)
         decisions: list[RateDecision] = []
         updates: dict[str, int] = {}
         for key, rate in checks:
             parsed = parse_rate(rate)
             bucket = f"{key}@{parsed}"
-            decision, new_tat = _gcra(self._tat.get(bucket, now), now, parsed)
+            decision, new_tat = _gcra(self._tat.get(bucket, now), now, parsed, cost)
             decisions.append(decision)
             if new_tat is not None:
                 updates[bucket] = new_tat
@@ -250,8 +255,9 @@ class InProcessRateLimiter:
 # `want` 1 this is plain GCRA.
 # KEYS: group after group, its buckets then its guard keys (a bucket may repeat across
 # groups).
-# ARGV: for each group, its number of buckets n and of guards g, then n triples: emission
-# interval (us), limit, want.
+# ARGV: for each group, its number of buckets n and of guards g, then n quadruples:
+# emission interval (us), limit, want, need. `need` above 1 is a request that costs that
+# many units (a batch): allowed only when that many are left, granted exactly that many.
 # Returns 5 integers per bucket, in bucket order: allowed (1/0, or -1 for every bucket of a
 # blocked group), remaining (after the grant), retry_after_us, reset_after_us, granted.
 # Each bucket kept is written once, with its final TAT and a TTL to it.
@@ -281,7 +287,7 @@ while a <= #ARGV do
       out[o + 5] = 0
       o = o + 5
     end
-    a = a + 3 * (last - first + 1)
+    a = a + 4 * (last - first + 1)
   else
     local new_tats = {}
     local all_allowed = true
@@ -289,20 +295,22 @@ while a <= #ARGV do
       local interval = tonumber(ARGV[a])
       local limit = tonumber(ARGV[a + 1])
       local want = tonumber(ARGV[a + 2])
-      a = a + 3
+      local need = tonumber(ARGV[a + 3])
+      a = a + 4
       local tat = kept[KEYS[i]] or tonumber(redis.call('GET', KEYS[i]) or now)
       if tat < now then tat = now end
       local tolerance = interval * limit
       local available = math.floor((now + tolerance - tat) / interval)
-      if available < 1 then
+      if available < need then
         all_allowed = false
         out[o + 1] = 0
         out[o + 2] = 0
-        out[o + 3] = tat + interval - tolerance - now
+        out[o + 3] = tat + need * interval - tolerance - now
         out[o + 4] = tat - now
         out[o + 5] = 0
       else
-        local granted = math.min(want, math.max(1, math.floor(available / 4)))
+        local granted = need
+        if need == 1 then granted = math.min(want, math.max(1, math.floor(available / 4))) end
         local new_tat = tat + granted * interval
         new_tats[i] = new_tat
         out[o + 1] = 1
@@ -340,6 +348,7 @@ class _Group:
 
     buckets: tuple[tuple[str, Rate, int], ...]
     guards: tuple[str, ...]
+    cost: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,8 +476,10 @@ class RedisRateLimiter:
         return (await self.hit_all([(key, rate)]))[0]
 
     async def hit_all(
-        self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = ()
+        self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = (), cost: int = 1
     ) -> list[RateDecision]:
+        if cost < 1:
+            raise ValueError("a request costs at least one unit")
         if not checks:
             if guards:  # a group of guards alone would come back without an answer
                 raise ValueError("guard keys ride with at least one limit")
@@ -477,6 +488,8 @@ class RedisRateLimiter:
         for key, rate in checks:
             parsed = parse_rate(rate)
             buckets.append((f"{self._prefix}{key}@{parsed}", parsed))
+        if cost > 1:  # counted in Redis, exactly, never from a lease
+            return await self._counted([(key, rate, 1) for key, rate in buckets], guards, cost)
         if not self._lease_seconds:
             return await self._counted([(key, rate, 1) for key, rate in buckets], guards)
         return await self._leased(buckets, guards)
@@ -537,16 +550,16 @@ class RedisRateLimiter:
         return decisions
 
     async def _counted(
-        self, buckets: list[tuple[str, Rate, int]], guards: Sequence[str]
+        self, buckets: list[tuple[str, Rate, int]], guards: Sequence[str], cost: int = 1
     ) -> list[RateDecision]:
-        return [result.decision for result in await self._granted(buckets, guards)]
+        return [result.decision for result in await self._granted(buckets, guards, cost)]
 
     async def _granted(
-        self, buckets: list[tuple[str, Rate, int]], guards: Sequence[str]
+        self, buckets: list[tuple[str, Rate, int]], guards: Sequence[str], cost: int = 1
     ) -> list[_Granted]:
         self.stats["counted"] += 1
         try:
-            results = await self._runs.submit(_Group(tuple(buckets), tuple(guards)))
+            results = await self._runs.submit(_Group(tuple(buckets), tuple(guards), cost))
         except RedisError as exc:
             raise RateLimiterUnavailable("rate limiter store unreachable") from exc
         if results is None:
@@ -572,7 +585,7 @@ class RedisRateLimiter:
             args += [len(group.buckets), len(group.guards)]
             for bucket, rate, want in group.buckets:
                 keys.append(bucket)
-                args += [_interval_us(rate), rate.limit, want]
+                args += [_interval_us(rate), rate.limit, want, group.cost]
             keys += group.guards
         flat = await self._script(keys=keys, args=args)
         results: list[list[_Granted] | None] = []
@@ -589,7 +602,7 @@ class RedisRateLimiter:
                     allowed=bool(flat[at]),
                     limit=rate.limit,
                     # What this process may still admit counts as left to the caller.
-                    remaining=int(flat[at + 1]) + max(got - 1, 0),
+                    remaining=int(flat[at + 1]) + (max(got - 1, 0) if group.cost == 1 else 0),
                     retry_after=int(flat[at + 2]) / 1_000_000,
                     reset_after=int(flat[at + 3]) / 1_000_000,
                 )

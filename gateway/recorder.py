@@ -20,7 +20,10 @@ from gateway.errors import (
     InvalidOfficer,
     InvalidPurpose,
     InvalidRequest,
+    NikInHeader,
 )
+from gateway.nik import carries_nik
+from gateway.officers import normalise_officer
 from gateway.services import Services
 from gateway.tokens import Principal
 
@@ -47,20 +50,41 @@ class Call:
     # (``enforce_rates``), or else ``record`` does, before any event and so any data.
     revocation_pending: bool = False
     recorded: bool = field(default=False)
+    # The agency's signed word for the officer (``X-Officer-Assertion``, gateway.officers).
+    assertion: str | None = None
 
     def validate(self) -> None:
         """Check the call headers; raise the problem to be recorded and returned."""
+        self.check_free_text()
         if self.purpose is None or not PURPOSE_RE.fullmatch(self.purpose):
             raise InvalidPurpose("X-Purpose is required: a purpose code like social_assistance")
-        if self.officer is None or not OFFICER_RE.fullmatch(self.officer):
+        officer = normalise_officer(self.officer)
+        if officer is None:
             raise InvalidOfficer(
-                "X-On-Behalf-Of is required: the officer's id (letters, digits, . _ @ : -)"
+                "X-On-Behalf-Of is required: the officer's id (letters, digits, . _ @ : -,"
+                " no separator at either end or twice in a row)"
             )
+        # One officer, one id: RATE.A, rate-a and rate.a share their limits and record.
+        self.officer = officer
         if self.legal_basis is not None and not LEGAL_BASIS_RE.fullmatch(self.legal_basis):
             raise InvalidRequest("X-Legal-Basis has characters outside the allowed set")
 
+    def seal(self, facts: Mapping[str, Any]) -> str:
+        sealer = self.services.sealer
+        assert sealer is not None, "sealed facts need the services' sealer"
+        return sealer.seal(facts)
+
+    def check_free_text(self) -> None:
+        """Refuse a NIK-shaped officer or legal basis (422 ``nik_in_header``). The event
+        of the refusal does not copy them (``_safe``)."""
+        for name, value in (("X-On-Behalf-Of", self.officer), ("X-Legal-Basis", self.legal_basis)):
+            if carries_nik(value):
+                raise NikInHeader(f"{name} must not carry a NIK; name the officer or agreement")
+
     def _safe(self, value: str | None, pattern: re.Pattern[str]) -> str | None:
-        return value if value is not None and pattern.fullmatch(value) else None
+        if value is None or not pattern.fullmatch(value) or carries_nik(value):
+            return None
+        return value
 
     async def record(
         self,
@@ -75,6 +99,7 @@ class Call:
         subject_niks: Sequence[str] = (),
         specific_data: bool = False,
         detail: Mapping[str, Any] | None = None,
+        sealed: str | None = None,
     ) -> audit.Receipt:
         if self.revocation_pending:
             await check_revocation(self.services, self.principal)  # 401 for a revoked token
@@ -104,6 +129,8 @@ class Call:
         }
         if detail:
             event["detail"] = dict(detail)
+        if sealed is not None:
+            event["sealed"] = sealed
         self.services.metrics.observe_decision(
             agency=self.principal.agency, action=self.action, outcome=reason or decision
         )
@@ -114,11 +141,21 @@ class Call:
         self.recorded = True
         return receipt
 
-    async def refuse(self, error: GatewayError, **event: Any) -> GatewayError:
-        """Record a refusal and hand back the error to raise."""
+    async def refuse(
+        self, error: GatewayError, *, truth: str | None = None, **event: Any
+    ) -> GatewayError:
+        """Record a refusal and hand back the error to raise, carrying its receipt
+        (``audit``), so that the caller can prove it was refused.
+
+        ``truth`` is the real reason where the caller must not learn it (a resident
+        outside the jurisdiction is answered as not found): it goes into the event
+        sealed (``gateway.sealing``), and every refusal of that kind carries one."""
         code = error.to_problem()["code"]
         decision = "deny" if error.status in (403, 404) else "error"
-        await self.record(decision=decision, status=error.status, reason=code, **event)
+        if truth is not None:
+            event["sealed"] = self.seal({"reason": truth})
+        receipt = await self.record(decision=decision, status=error.status, reason=code, **event)
+        error.extra["audit"] = {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index}
         return error
 
 

@@ -48,3 +48,37 @@ class ResidentResponse(BaseModel):
     unavailable: list[str] | None = None
     warnings: list[str] | None = None
     audit: Receipt
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem. A refusal that was audited carries its receipt (``audit``),
+    so that the caller can prove it was refused."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    audit: Receipt | None = None
+    limit: str | None = Field(
+        default=None,
+        description="429 rate_limited: which limit (client, officer, batch_concurrency)",
+    )
+    budget: str | None = Field(
+        default=None, description="429 search_budget_exhausted: which budget (client, officer)"
+    )
+
+
+def problems(**described: str) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route, ``s404="..."`` and so on: problem+json bodies."""
+    return {
+        int(status.removeprefix("s")): {
+            "model": Problem,
+            "description": text,
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+        for status, text in described.items()
+    }

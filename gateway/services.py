@@ -7,8 +7,10 @@ store). Nothing is built at import; tests build their own ``Services`` from thei
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from joserfc.jwk import ECKey
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,14 +24,20 @@ from gateway.clients import RevokedClients
 from gateway.keys import KeyRing, load_master_key
 from gateway.metrics import Metrics, create_metrics
 from gateway.oauth import TokenServer
+from gateway.officers import JtiGuard, OfficerRegistry
 from gateway.policy_store import PolicyStore
-from gateway.ratelimit import RateLimiter, build_rate_limiter
+from gateway.ratelimit import RateLimiter, build_rate_limiter, connect_redis
 from gateway.regions import load_region_table
 from gateway.revocation import RevocationStore, build_revocation_store
+from gateway.sealing import Sealer
+from gateway.search_budget import SearchBudget
 from gateway.settings import Settings
 from gateway.sources import build_federation
 from gateway.tokens import TokenVerifier
 from gateway.witnessing import WitnessCollector, build_witness_collector
+
+if TYPE_CHECKING:
+    from gateway.leafreads import LeafReads
 
 
 @dataclass
@@ -53,6 +61,17 @@ class Services:
     revocation_rides_with_limits: bool = False
     regions: connectors.RegionTable | None = None
     witnesses: WitnessCollector | None = None
+    # Opens and closes the sealed facts of audit events (``gateway.sealing``).
+    sealer: Sealer | None = None
+    # Which agencies' officers must be registered or vouched for (``gateway.officers``).
+    officers: OfficerRegistry | None = None
+    # Distinct residents searches may return (``gateway.search_budget``).
+    search_budget: SearchBudget | None = None
+    # Reads of single leaves, recorded a burst at a time (``gateway.leafreads``); made on
+    # first use.
+    leaf_reads: LeafReads | None = None
+    # Per client: the batches it may run at once in this process (``gateway.residents``).
+    batch_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
     _pseudonymisers: dict[str, tuple[object, policies.Pseudonymiser]] = field(default_factory=dict)
 
@@ -80,6 +99,10 @@ class Services:
         await self.federation.aclose()
         await self.limiter.aclose()
         await self.revocation.aclose()
+        if self.officers is not None:
+            await self.officers.aclose()
+        if self.search_budget is not None:
+            await self.search_budget.aclose()
         await self.engine.dispose()
 
 
@@ -177,6 +200,19 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         revocation_rides_with_limits=redis_url is not None,
         regions=await load_region_table(engine),
         witnesses=await build_witness_collector(settings, log, metrics.registry),
+        sealer=Sealer((await keyring.current(keymod.AUDIT_BLIND)).reveal()),
+        search_budget=SearchBudget(
+            hmac.new(
+                (await keyring.current(keymod.AUDIT_BLIND)).reveal(), b"search-budget", "sha256"
+            ).digest(),
+            window_seconds=settings.search_budget_window_seconds,
+            redis=connect_redis(redis_url) if redis_url else None,
+        ),
+        officers=OfficerRegistry.from_file(
+            settings.officers_file,
+            audience=settings.issuer,
+            guard=JtiGuard(connect_redis(redis_url) if redis_url else None),
+        ),
     )
     await services.revocation.start()  # its mirror fills in the background
     return services

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     redis_url_file: Path | None = None
     master_key_file: Path | None = None
     sources_file: Path | None = None
+    # Agencies whose officers must be registered or vouched for (gateway.officers).
+    officers_file: Path | None = None
     policy_dir: Path = DEFAULT_POLICY_DIR
     issuer: str = "http://127.0.0.1:8000"
     audience: str = "satugate"
@@ -45,6 +47,14 @@ class Settings(BaseSettings):
     lookup_rate: str = "600/minute"
     officer_rate: str = "120/minute"
     resolve_rate: str = "30/minute"
+    # Batches one client may run at once in one process, and how long a further one waits
+    # for its turn before it is refused (429): one client's batches cannot starve others.
+    batch_concurrency: int = Field(default=2, ge=1, le=64)
+    batch_wait_seconds: float = Field(default=2.0, ge=0.0, le=60.0)
+    # Distinct residents searches may return per window and region (gateway.search_budget).
+    search_budget_client: int = Field(default=500, ge=1)
+    search_budget_officer: int = Field(default=60, ge=1)
+    search_budget_window_seconds: int = Field(default=3600, ge=60, le=86_400 * 7)
     token_rate: str = "60/minute"  # noqa: S105 (a rate, not a secret)
     # Multiplies every rate limit; load tests raise it, production leaves it at 1.
     rate_scale: float = Field(default=1.0, gt=0.0)

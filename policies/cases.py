@@ -227,7 +227,7 @@ def _check_release(policy: Policy, decision: Decision, case: Case) -> list[str]:
     if outcome == "ok":
         for name, value in (case.expect.get("released") or {}).items():
             have = released.record.get(name, "<absent>")
-            if value == ANY_PSEUDONYM and isinstance(have, str) and have.startswith("ps1."):
+            if value == ANY_PSEUDONYM and isinstance(have, str) and have.startswith("ps2."):
                 continue
             if have != value:
                 problems.append(f"released {name}: expected {value!r}, got {have!r}")

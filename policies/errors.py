@@ -66,3 +66,8 @@ class ForeignPseudonym(PseudonymError):
     Security: both cases raise this same error with the same message, so that a caller
     cannot learn whether a token is genuine for someone else, let alone whose it is.
     """
+
+
+class LegacyPseudonym(PseudonymError):
+    """A token of the first format (``ps1``), which did not say which field it stands
+    for: refused, since a family-card token could pass for a NIK token."""

@@ -59,7 +59,7 @@ def release_record(
         if value is None or (step[0] is clear and type(value) in _SCALARS):
             out[name] = value  # what ``_Treater.value`` returns for these, without the calls
         else:
-            out[name] = treat.value(step, value)
+            out[name] = treat.value(step, value, name)
     nik = record.get("nik")
     subject: str | None = None
     if isinstance(nik, str):
@@ -87,7 +87,7 @@ class _Treater:
         self,
         plan: Mapping[str, Step],
         record: Mapping[str, object],
-        pseudonymise: Callable[[str], str],
+        pseudonymise: Callable[[str, str], str],
         today: date,
     ) -> None:
         self.plan = plan
@@ -95,16 +95,16 @@ class _Treater:
         self.pseudonymise = pseudonymise
         self.today = today
 
-    def value(self, step: Step, value: object) -> object:
+    def value(self, step: Step, value: object, field: str) -> object:
         if value is None:
             return None
         if isinstance(value, (str, int, float)):  # the common case, first
-            return self.scalar(step, value)
+            return self.scalar(step, value, field)
         if isinstance(value, Mapping):
             return self.nested(value)
         if isinstance(value, (list, tuple)):
-            return [self.value(step, item) for item in value]
-        return self.scalar(step, value)
+            return [self.value(step, item, field) for item in value]
+        return self.scalar(step, value, field)
 
     def nested(self, value: Mapping[object, object]) -> dict[str, object]:
         """A nested structure (e.g. family members) gets the same decision, key by key.
@@ -117,15 +117,16 @@ class _Treater:
         for key, item in value.items():
             step = self.plan.get(key) if isinstance(key, str) else None
             if step is not None:
-                out[str(key)] = self.value(step, item)
+                out[str(key)] = self.value(step, item, str(key))
         return out
 
-    def scalar(self, step: Step, value: object) -> object:
+    def scalar(self, step: Step, value: object, field: str) -> object:
         treatment, method, kind = step
         if treatment is Treatment.CLEAR:
             return value
         if treatment is Treatment.PSEUDONYMISE:
-            return self.pseudonymise(value if isinstance(value, str) else str(value))
+            # Bound to its field: a family-card number never yields a NIK's token.
+            return self.pseudonymise(value if isinstance(value, str) else str(value), field)
         if treatment is Treatment.MASK:
             return mask_value(value, method)
         return generalise_value(value, method, kind=kind, record=self.record, today=self.today)

@@ -205,6 +205,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "audit.count": "Jumlah",
         "audit.bad_nik": "NIK tidak valid: harus 16 angka dengan kode wilayah dan tanggal lahir yang benar.",
         "audit.bad_date": "Tanggal harus berformat TTTT-BB-HH.",
+        "audit.bad_cursor": "Penanda halaman tidak valid; mulai dari halaman pertama.",
         "resident.title": "Laporan akses penduduk",
         "resident.intro": (
             "Siapa yang melihat data seorang penduduk (UU PDP Pasal 32). Pencarian ini tercatat "
@@ -433,6 +434,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "audit.count": "Count",
         "audit.bad_nik": "Invalid NIK: it needs 16 digits with a valid region code and birth date.",
         "audit.bad_date": "Dates must be written YYYY-MM-DD.",
+        "audit.bad_cursor": "The page marker is not valid; start from the first page.",
         "resident.title": "Resident access report",
         "resident.intro": (
             "Who saw a resident's data (UU PDP Article 32). This lookup is recorded and will "

@@ -10,16 +10,35 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 import audit
-from gateway.auth import authenticate, get_services, require
-from gateway.errors import BadRequest, InvalidNik, NotFound, Unauthenticated
-from gateway.nik import Nik, NikError, parse_nik
+from gateway.auth import authenticate, get_services
+from gateway.errors import (
+    BadRequest,
+    InsufficientScope,
+    InvalidNik,
+    NikInHeader,
+    NotFound,
+    Unauthenticated,
+)
+from gateway.leafreads import LeafReads
+from gateway.nik import Nik, NikError, carries_nik, parse_nik
 from gateway.proofs import proof_bundle
 from gateway.recorder import OFFICER_RE, Call
 from gateway.reports import issue_report_token, nik_from_report_token
 from gateway.tokens import Principal
 
 router = APIRouter(prefix="/audit", tags=["audit"])
-Auditor = Annotated[Principal, Depends(require("audit"))]
+
+
+async def _auditor(request: Request) -> Principal:
+    """``require("audit")``, with the refusal of a client without the scope recorded."""
+    principal = await authenticate(request)
+    if not principal.has("audit"):
+        call = _reader_call(request, principal)
+        raise await call.refuse(InsufficientScope("this call needs the scope audit"))
+    return principal
+
+
+Auditor = Annotated[Principal, Depends(_auditor)]
 # Proofs reveal only hashes: any authenticated client may check its receipts.
 Anyone = Annotated[Principal, Depends(authenticate)]
 
@@ -63,11 +82,26 @@ async def events(
         cursor=cursor,
         limit=limit,
     )
+    services = get_services(request)
     try:
-        page = await get_services(request).audit.search(query)
+        page = await services.audit.search(query)
     except ValueError as exc:
         raise BadRequest("the cursor is not valid") from exc
-    return {"events": page.events, "next_cursor": page.next_cursor}
+    for event in page.events:
+        # What the agency was not told (``gateway.sealing``), opened for the auditors.
+        if isinstance(event.get("sealed"), str) and services.sealer is not None:
+            event["unsealed"] = services.sealer.unseal(event["sealed"])
+    filters = {"agency": agency, "officer": officer, "subject_nik": subject_nik,
+               "purpose": purpose, "decision": decision, "action": action, "from": from_,
+               "to": to}  # fmt: skip
+    receipt = await _reader_call(request, principal).record(
+        decision="allow",
+        status=200,
+        result_count=len(page.events),
+        subject_niks=[subject_nik] if subject_nik else (),
+        detail={"view": "events", "filters": sorted(k for k, v in filters.items() if v)},
+    )
+    return {"events": page.events, "next_cursor": page.next_cursor, "audit": receipt.to_dict()}
 
 
 @router.get("/leaves/{index}", summary="The exact bytes hashed into the tree")
@@ -75,11 +109,15 @@ async def leaf(request: Request, principal: Anyone, index: int) -> Response:
     """Auditors read every leaf; an agency reads the leaves of its own calls, so that it
     can prove what it lawfully received."""
     log = get_services(request).audit
+    call = _reader_call(request, principal)
+    # JSON numbers beyond 2**53 are not canonical material: such an index is no leaf's.
+    detail = {"view": "leaf", "index": index if 0 <= index < 2**53 else None}
     if index < 0 or index >= await log.size():
-        raise NotFound("no leaf at this index")
+        raise await call.refuse(NotFound("no leaf at this index"), detail=detail)
     data = await log.leaf(index)
     if not principal.has("audit") and json.loads(data).get("agency") != principal.agency:
-        raise NotFound("no leaf of this agency at this index")
+        raise await call.refuse(NotFound("no leaf of this agency at this index"), detail=detail)
+    await _leaf_reads(request).record(call, index)  # one event for a burst of reads
     return Response(data, media_type="application/json")
 
 
@@ -145,6 +183,25 @@ def _subject(nik: str) -> Nik:
         raise InvalidNik(str(exc)) from None
 
 
+def _leaf_reads(request: Request) -> LeafReads:
+    services = get_services(request)
+    if services.leaf_reads is None:
+        services.leaf_reads = LeafReads()
+    return services.leaf_reads
+
+
+def _reader_call(request: Request, principal: Principal) -> Call:
+    """The record of a read of the log itself (auditors, an agency reading its leaves)."""
+    return _report_call(
+        request,
+        principal,
+        request.headers.get("x-on-behalf-of"),
+        purpose="audit",
+        legal_basis=None,
+        action="audit.read",
+    )
+
+
 def _report_call(
     request: Request,
     principal: Principal,
@@ -152,13 +209,17 @@ def _report_call(
     *,
     purpose: str,
     legal_basis: str | None,
+    action: str = "subject.report",
 ) -> Call:
     """The record of an auditor acting on one resident's report; the officer is the
-    person at the desk when given well-formed, else the calling client."""
+    person at the desk when given well-formed, else the calling client. A NIK-shaped
+    officer is refused (422 ``nik_in_header``) before anything is recorded."""
+    if carries_nik(officer):
+        raise NikInHeader("X-On-Behalf-Of must not carry a NIK")
     return Call(
         services=get_services(request),
         principal=principal,
-        action="subject.report",
+        action=action,
         purpose=purpose,
         officer=officer if officer and OFFICER_RE.fullmatch(officer) else principal.client_id,
         legal_basis=legal_basis,
@@ -190,7 +251,13 @@ async def subject_accesses(
 @router.get("/alerts", summary="Snooping flags per officer and agency")
 async def alerts(request: Request, principal: Auditor) -> dict[str, Any]:
     found = await get_services(request).audit.alerts(now=datetime.now(UTC))
-    return {"alerts": [a.to_dict() if hasattr(a, "to_dict") else a for a in found]}
+    receipt = await _reader_call(request, principal).record(
+        decision="allow", status=200, result_count=len(found), detail={"view": "alerts"}
+    )
+    return {
+        "alerts": [a.to_dict() if hasattr(a, "to_dict") else a for a in found],
+        "audit": receipt.to_dict(),
+    }
 
 
 @router.post("/subjects/{nik}/report-token", summary="Issue a resident's own report token")
@@ -239,7 +306,27 @@ async def my_accesses(
     accesses = await services.audit.subject_accesses(
         nik, include_hidden=False, now=datetime.now(UTC)
     )
+    # The resident's own reading is on the record too, under the resident's own name.
+    reader = Principal(
+        client_id="resident-report", agency="resident", scopes=frozenset(), jti="", expires_at=0
+    )
+    call = Call(
+        services=services,
+        principal=reader,
+        action="subject.report",
+        purpose="subject_access_request",
+        officer=None,
+        legal_basis="UU 27/2022 Pasal 32",
+        request_id=request.scope["state"]["request_id"],
+    )
+    receipt = await call.record(
+        decision="allow",
+        status=200,
+        result_count=len(accesses),
+        subject_niks=[nik],
+        detail={"view": "own_report"},
+    )
     # Each entry's inclusion proof into the served (witnessed) checkpoint: the resident
     # can check the report offline (``satugate audit check-report``).
     proofs = await proof_bundle(services, (a["leaf_index"] for a in accesses))
-    return {"accesses": accesses, "proofs": proofs}
+    return {"accesses": accesses, "proofs": proofs, "audit": receipt.to_dict()}

@@ -10,10 +10,17 @@ from fastapi.exceptions import RequestValidationError
 
 import connectors
 from gateway import residents
-from gateway.auth import authenticate_call, get_services, require
+from gateway.auth import authenticate, authenticate_call, get_services
+from gateway.errors import InsufficientScope
 from gateway.recorder import Call
 from gateway.responses import JSON
-from gateway.schemas import BatchRequest, ResidentResponse, ResolveRequest, SearchRequest
+from gateway.schemas import (
+    BatchRequest,
+    ResidentResponse,
+    ResolveRequest,
+    SearchRequest,
+    problems,
+)
 from gateway.tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["residents"])
@@ -34,14 +41,26 @@ CALL_HEADERS = {
             "name": "X-On-Behalf-Of",
             "in": "header",
             "required": False,
-            "description": "The officer in the agency system",
+            "description": "The officer in the agency system (normalised: lower case, - and _"
+            " read as .)",
+            "schema": {"type": "string", "maxLength": 128},
+        },
+        {
+            "name": "X-Officer-Assertion",
+            "in": "header",
+            "required": False,
+            "description": "For agencies configured so: a short-lived JWT (typ officer+jwt,"
+            " ES256 or EdDSA) signed by the agency's registered key, with iss the agency,"
+            " sub the officer, aud the gateway's issuer, exp at most 5 minutes after iat,"
+            " and a jti used once",
             "schema": {"type": "string"},
         },
         {
             "name": "X-Legal-Basis",
             "in": "header",
             "required": False,
-            "description": "Agreement or regulation, where required",
+            "description": "Agreement or regulation, where required (a NIK-shaped value is"
+            " refused: 422 nik_in_header)",
             "schema": {"type": "string"},
         },
     ]
@@ -73,7 +92,16 @@ def calling(action: str, scope: str) -> Callable[[Request], Awaitable[Call]]:
     legal basis from the request headers (validated later, and audited, by the call)."""
 
     async def dependency(request: Request) -> Call:
-        principal, revocation_pending = await authenticate_call(request, scope)
+        state = request.scope["state"]
+        try:
+            principal, revocation_pending = await authenticate_call(request, scope)
+        except InsufficientScope as exc:
+            # Authenticated, without the scope: refused, and on the record.
+            raise await _call(request, state["principal"], False).refuse(exc) from None
+        call = state["call"] = _call(request, principal, revocation_pending)
+        return call
+
+    def _call(request: Request, principal: Principal, revocation_pending: bool) -> Call:
         headers = request.headers
         return Call(
             services=get_services(request),
@@ -84,6 +112,7 @@ def calling(action: str, scope: str) -> Callable[[Request], Awaitable[Call]]:
             legal_basis=headers.get("x-legal-basis"),
             request_id=request.scope["state"]["request_id"],
             revocation_pending=revocation_pending,
+            assertion=headers.get("x-officer-assertion"),
         )
 
     return dependency
@@ -106,9 +135,27 @@ def _fields_query(request: Request) -> str | None:
     return raw
 
 
+async def _catalog_reader(request: Request) -> Principal:
+    """``require("residents:read")``, with the refusal of a client without it recorded."""
+    principal = await authenticate(request)
+    if not principal.has("residents:read"):
+        headers = request.headers
+        call = Call(
+            services=get_services(request),
+            principal=principal,
+            action="catalog.read",
+            purpose=headers.get("x-purpose"),
+            officer=headers.get("x-on-behalf-of"),
+            legal_basis=None,
+            request_id=request.scope["state"]["request_id"],
+        )
+        raise await call.refuse(InsufficientScope("this call needs the scope residents:read"))
+    return principal
+
+
 @router.get("/catalog", summary="Datasets, fields and purposes this client may use")
 async def catalog(
-    request: Request, principal: Annotated[Principal, Depends(require("residents:read"))]
+    request: Request, principal: Annotated[Principal, Depends(_catalog_reader)]
 ) -> dict[str, Any]:
     active = await get_services(request).policies.current()
     from datetime import UTC, datetime
@@ -117,6 +164,17 @@ async def catalog(
     out["policy_version"] = active.policy.version
     return out
 
+
+# Refusals common to every resident call; each audited one carries its receipt (audit).
+_REFUSALS = {
+    "s403": "Denied: purpose_not_permitted, field or legal basis, insufficient_scope,"
+    " specific_data_denied, officer_not_registered, officer_assertion_invalid",
+    "s422": "Malformed input: invalid_nik, invalid_purpose, invalid_officer, invalid_fields,"
+    " invalid_request, nik_in_header (a NIK-shaped X-On-Behalf-Of, X-Legal-Basis or"
+    " X-Request-Id; refused before anything is stored)",
+    "s429": "rate_limited (limit: client, officer or batch_concurrency; limits count"
+    " residents, a batch of N charges N)",
+}
 
 # The body is rendered by orjson straight from the service's dict (the response model
 # documents it in the OpenAPI schema without re-validating every answer).
@@ -131,6 +189,11 @@ READ_PATH = "/v1/residents/{nik}"
     response_model=ResidentResponse,
     response_model_exclude_none=True,
     openapi_extra=READ_PARAMETERS,
+    responses=problems(
+        s404="resident_not_found: no such resident, or one outside the agency's jurisdiction"
+        " (the two are indistinguishable on purpose)",
+        **_REFUSALS,
+    ),
 )
 async def read_resident(request: Request) -> Any:
     # The hottest route takes the bare request (its parameters are documented above):
@@ -140,12 +203,31 @@ async def read_resident(request: Request) -> Any:
     return JSON(await residents.read_resident(call, nik, _fields_query(request)))
 
 
+CALLERS = {
+    "/v1/residents/search": calling("resident.search", "residents:search"),
+    "/v1/residents/batch": calling("resident.batch", "residents:read"),
+    "/v1/pseudonyms/resolve": calling("pseudonym.resolve", "pseudonyms:resolve"),
+}
+"""The calls whose bodies are validated by the framework: a body that fails validation
+is recorded against the call (``gateway.app``'s handler of validation errors)."""
+
+
 @router.post(
-    "/residents/search", summary="Find residents by name and address", openapi_extra=CALL_HEADERS
+    "/residents/search",
+    summary="Find residents by name and address",
+    description="Residents outside the agency's jurisdiction are not candidates. Distinct"
+    " residents returned are budgeted per client and per officer in the area searched.",
+    openapi_extra=CALL_HEADERS,
+    responses=problems(
+        **{
+            **_REFUSALS,
+            "s429": _REFUSALS["s429"] + "; search_budget_exhausted (budget: client or officer)",
+        }
+    ),
 )
 async def search(
     body: SearchRequest,
-    call: Annotated[Call, Depends(calling("resident.search", "residents:search"))],
+    call: Annotated[Call, Depends(CALLERS["/v1/residents/search"])],
 ) -> dict[str, Any]:
     query = connectors.SearchQuery(
         name=body.name,
@@ -162,11 +244,16 @@ async def search(
 @router.post(
     "/residents/batch",
     summary="Up to 1,000 residents by NIK in one call",
+    description="One result per NIK: ok, invalid, not_found (unknown or outside the"
+    " jurisdiction, alike) or denied (cap_exceeded beyond the policy's cap, which the answer"
+    " gives as cap; specific_data_denied). Every distinct valid NIK is charged to the"
+    " client's and officer's limits and recorded as a subject of the event.",
     openapi_extra=CALL_HEADERS,
+    responses=problems(**_REFUSALS),
 )
 async def batch(
     body: BatchRequest,
-    call: Annotated[Call, Depends(calling("resident.batch", "residents:read"))],
+    call: Annotated[Call, Depends(CALLERS["/v1/residents/batch"])],
 ) -> dict[str, Any]:
     fields = tuple(dict.fromkeys(body.fields)) if body.fields else None
     return await residents.batch_residents(call, body.niks, fields)
@@ -175,10 +262,17 @@ async def batch(
 @router.post(
     "/pseudonyms/resolve",
     summary="Re-identify one of this agency's pseudonyms",
+    description="Only a subject (NIK) pseudonym of this agency resolves; tokens are bound to"
+    " their field. The resolve limit holds on top of the grant's rates.",
     openapi_extra=CALL_HEADERS,
+    responses=problems(
+        s410="pseudonym_key_retired, or pseudonym_format_retired (a ps1 token: read the"
+        " resident again for a current one)",
+        **{**_REFUSALS, "s422": _REFUSALS["s422"] + "; invalid_pseudonym"},
+    ),
 )
 async def resolve(
     body: ResolveRequest,
-    call: Annotated[Call, Depends(calling("pseudonym.resolve", "pseudonyms:resolve"))],
+    call: Annotated[Call, Depends(CALLERS["/v1/pseudonyms/resolve"])],
 ) -> dict[str, Any]:
     return await residents.resolve_pseudonym(call, body.pseudonym)

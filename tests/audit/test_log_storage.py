@@ -96,8 +96,11 @@ async def test_leaf_is_canonical_json_and_stores_no_clear_nik(
     leaf = await log.leaf(receipt.leaf_index)
     event = json.loads(leaf)
     assert rfc8785.dumps(event) == leaf
-    blind = hmac.new(BLIND_KEY, NIK.encode(), hashlib.sha256).hexdigest()
-    assert event["subjects"] == [blind] == [log.blind_index(NIK)]
+    # Under the agency's own blind-index key, derived from the audit key.
+    agency_key = hmac.new(BLIND_KEY, b"satugate/audit/agency\x00dinsos", hashlib.sha256).digest()
+    blind = hmac.new(agency_key, NIK.encode(), hashlib.sha256).hexdigest()
+    assert event["subjects"] == [blind] == [log.blind_index(NIK, "dinsos")]
+    assert blind != log.blind_index(NIK) != log.blind_index(NIK, "dinkes")
     assert event["event_id"] == receipt.event_id
     assert event["time"].endswith("Z") and len(event["time"]) == 24
     async with engine.connect() as conn:

@@ -121,7 +121,8 @@ async def test_off_hours_flag(log: audit.AuditLog) -> None:
 
 async def test_flagged_subject_and_family_card_flags(log: audit.AuditLog) -> None:
     t0 = MONDAY_10_WIB
-    await log.flag_subject(RESIDENT, "protected witness")
+    # No event of the agency yet: the flag names it.
+    await log.flag_subject(RESIDENT, "protected witness", agencies=["dinsos"])
     await log.register_officer_family("dinsos", "ana", [SISTER, "3578084101900004"])
     await log.append(lookup("ana", time=at(t0)), subject_niks=[SISTER])
     await log.append(lookup("budi", time=at(t0)), subject_niks=[SISTER])  # not budi's family

@@ -204,3 +204,17 @@ def test_rss_on_the_production_path(postgres_url: str, redis_url: str) -> None:
     )
     assert result["mode"] == "production"
     check_rss(result)
+
+
+@pytest.mark.slow
+def test_batches_measures_another_agencys_reads_beside_one_clients_batches() -> None:
+    text, result = run_quick("batches")
+    assert result["benchmark"] == "batches"
+    for side in (result["satugate"], result["baseline"]):
+        assert side["requests"] > 0 and side["errors"] == 0
+    assert result["satugate"]["batches"] > 0
+    assert set(result["satugate"]["batch_statuses"]) <= {"200", "429"}
+    assert result["ratio"] == pytest.approx(
+        result["baseline"]["p99_ms"] / result["satugate"]["p99_ms"], abs=0.001
+    )
+    assert "p99 ratio quiet/beside batches" in text

@@ -65,7 +65,7 @@ async def test_every_search_is_recorded_with_the_subject_blinded(console_app: Co
     assert read["officer"] == AUDITOR[0] and read["agency"] == "inspektorat"
     assert read["detail"]["filters"] == ["agency", "nik"]
     assert nik not in str(read)
-    assert read["subjects"] == [console_app.services.audit.blind_index(nik)]
+    assert read["subjects"] == [console_app.services.audit.blind_index(nik, "inspektorat")]
 
 
 async def test_a_malformed_nik_is_refused_without_echo(console_app: Console) -> None:
@@ -97,7 +97,7 @@ async def test_resident_access_report(console_app: Console) -> None:
 
     reports = await console_app.events(action="subject.report")
     assert len(reports) == 1 and reports[0]["officer"] == AUDITOR[0]
-    assert reports[0]["subjects"] == [services.audit.blind_index(nik)]
+    assert reports[0]["subjects"] == [services.audit.blind_index(nik, "inspektorat")]
 
     again = await auditor.post("/console/residents", {"nik": nik})
     assert rows(again.text) == 3, "the auditor's own look at the report is in the report"
@@ -126,3 +126,10 @@ async def test_logs_carry_no_nik(
     assert '"event": "request"' in out, "the access log was captured"
     assert nik not in out and nik not in err
     assert nik[:-1] not in out and nik[:-1] not in err
+
+
+async def test_a_cursor_that_is_not_a_leaf_index_is_a_422_page(console_app: Console) -> None:
+    auditor = await console_app.signed_in(AUDITOR)
+    for cursor in ("²", "9" * 100):
+        r = await auditor.post("/console/audit", {"cursor": cursor})
+        assert r.status_code == 422 and rows(r.text) == 0

@@ -208,6 +208,25 @@ async def test_hit_all_is_all_or_nothing(limiter: RateLimiter) -> None:
     assert await limiter.hit_all([]) == []
 
 
+async def test_a_request_of_cost_n_spends_n_on_every_key_or_nothing(
+    limiter: RateLimiter,
+) -> None:
+    """A batch of N residents costs N reads (both back ends agree)."""
+    checks = [("client:b", "10/minute"), ("officer:b:o1", "6/minute")]
+    first = await limiter.hit_all(checks, cost=4)
+    assert [d.allowed for d in first] == [True, True]
+    assert [d.remaining for d in first] == [6, 2]
+    over = await limiter.hit_all(checks, cost=3)  # the officer has 2 left
+    assert [d.allowed for d in over] == [True, False] and over[1].retry_after > 0
+    # nothing was spent by the refusal: the officer's last two go through one by one
+    assert [d.allowed for d in await limiter.hit_all(checks, cost=2)] == [True, True]
+    assert (await limiter.hit("client:b", "10/minute")).remaining == 3
+    never = await limiter.hit_all([("client:c", "5/minute")], cost=6)
+    assert not never[0].allowed and never[0].limit == 5
+    with pytest.raises(ValueError):
+        await limiter.hit_all(checks, cost=0)
+
+
 async def test_ping(limiter: RateLimiter) -> None:
     assert await limiter.ping() is True
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from policies import (
     ForeignPseudonym,
+    LegacyPseudonym,
     MalformedPseudonym,
     PseudonymError,
     Pseudonymiser,
@@ -41,8 +42,8 @@ def test_deterministic_within_a_domain_and_version() -> None:
     again = Pseudonymiser("dinsos", keys(1), 1)
     token = a.pseudonymise(NIK)
     assert token == a.pseudonymise(NIK) == again.pseudonymise(NIK)
-    assert token.startswith("ps1.1.") and NIK not in token
-    assert token.replace("ps1.1.", "").replace("-", "").replace("_", "").isalnum()  # URL-safe
+    assert token.startswith("ps2.1.nik.") and NIK not in token
+    assert token.replace("ps2.1.nik.", "").replace("-", "").replace("_", "").isalnum()  # URL-safe
     assert a.resolve(token) == NIK
 
 
@@ -58,10 +59,10 @@ def test_foreign_and_tampered_tokens_fail_alike_and_say_nothing() -> None:
     a = Pseudonymiser("dinsos", keys(1), 1)
     b = Pseudonymiser("dinkes", keys(2), 1)
     token = a.pseudonymise(NIK)
-    body = token.split(".")[2]
+    body = token.split(".")[3]
     flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
     messages = set()
-    for bad in (b.pseudonymise(NIK), flipped, f"ps1.1.{body[::-1]}"):
+    for bad in (b.pseudonymise(NIK), flipped, f"ps2.1.nik.{body[::-1]}"):
         with pytest.raises(ForeignPseudonym) as info:
             a.resolve(bad)
         messages.add(str(info.value))
@@ -73,11 +74,11 @@ def test_foreign_and_tampered_tokens_fail_alike_and_say_nothing() -> None:
 def test_any_single_character_change_is_rejected(position: int, delta: int) -> None:
     a = Pseudonymiser("dinsos", keys(1), 1)
     token = a.pseudonymise(NIK)
-    body = token.split(".")[2]
+    body = token.split(".")[3]
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     index = position % len(body)
     changed = alphabet[(alphabet.index(body[index]) + 1 + delta) % len(alphabet)]
-    tampered = "ps1.1." + body[:index] + changed + body[index + 1 :]
+    tampered = "ps2.1.nik." + body[:index] + changed + body[index + 1 :]
     with pytest.raises(PseudonymError):
         a.resolve(tampered)
 
@@ -86,14 +87,16 @@ def test_any_single_character_change_is_rejected(position: int, delta: int) -> N
     "token",
     [
         "",
-        "ps1",
-        "ps1.1",
+        "ps2",
+        "ps2.1",
         "ps2.1.AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "ps1.x.AAAA",
-        "ps1.01.AAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "ps1.1.AAAA",
-        "ps1.1.AAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        "ps1.1.AAAAAAAAAAAAAAAAAAAAAAAAAA+/",
+        "ps3.1.nik.AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "ps2.x.nik.AAAA",
+        "ps2.01.nik.AAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "ps2.1.NIK.AAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "ps2.1.nik.AAAA",
+        "ps2.1.nik.AAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "ps2.1.nik.AAAAAAAAAAAAAAAAAAAAAAAAAA+/",
         NIK,
     ],
 )
@@ -107,7 +110,7 @@ def test_rotation_keeps_old_tokens_until_the_version_is_retired() -> None:
     token_v1 = old.pseudonymise(NIK)
     rotated = Pseudonymiser("dinsos", keys(1, (1, 2)), 2)
     token_v2 = rotated.pseudonymise(NIK)
-    assert token_v2.startswith("ps1.2.") and token_v2 != token_v1
+    assert token_v2.startswith("ps2.2.nik.") and token_v2 != token_v1
     assert rotated.resolve(token_v1) == rotated.resolve(token_v2) == NIK
     retired = Pseudonymiser("dinsos", {2: keys(1, (1, 2))[2]}, 2)
     assert retired.resolve(token_v2) == NIK
@@ -119,7 +122,27 @@ def test_a_version_label_cannot_be_swapped() -> None:
     both = Pseudonymiser("dinsos", keys(1, (1, 2)), 2)
     token = both.pseudonymise(NIK)
     with pytest.raises(ForeignPseudonym):
-        both.resolve(token.replace("ps1.2.", "ps1.1.", 1))
+        both.resolve(token.replace("ps2.2.", "ps2.1.", 1))
+
+
+def test_tokens_are_bound_to_their_field() -> None:
+    """A family-card number equal to someone's NIK: the two tokens differ, and only the
+    NIK's resolves as a subject."""
+    a = Pseudonymiser("dinsos", keys(1), 1)
+    as_nik = a.pseudonymise(NIK)
+    as_kk = a.pseudonymise(NIK, "kk_number")
+    assert as_kk != as_nik and as_kk.split(".")[3] != as_nik.split(".")[3]
+    assert a.resolve(as_kk, "kk_number") == NIK
+    with pytest.raises(ForeignPseudonym):
+        a.resolve(as_kk)
+    relabelled = as_kk.replace(".kk_number.", ".nik.", 1)
+    with pytest.raises(ForeignPseudonym):
+        a.resolve(relabelled)
+
+
+def test_first_format_tokens_are_refused_clearly() -> None:
+    with pytest.raises(LegacyPseudonym):
+        Pseudonymiser("dinsos", keys(1), 1).resolve("ps1.1.AAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 
 
 def test_keys_are_checked_and_never_printed() -> None:

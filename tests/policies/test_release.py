@@ -220,9 +220,9 @@ class _Counting(Pseudonymiser):
 
     calls = 0
 
-    def pseudonymise(self, value: str) -> str:
+    def pseudonymise(self, value: str, field: str = "nik") -> str:
         self.calls += 1
-        return super().pseudonymise(value)
+        return super().pseudonymise(value, field)
 
 
 def test_the_subject_reuses_the_released_nik_token_and_stands_alone_without_it(

@@ -56,11 +56,14 @@ async def _search(page: AuditorPage, values: dict[str, str]) -> Response:
     day_from, day_to = _day(values["date_from"]), _day(values["date_to"])
     if (values["date_from"] and day_from is None) or (values["date_to"] and day_to is None):
         errors.append("audit.bad_date")
-    cursor = values["cursor"] if values["cursor"].isdigit() else None
+    cursor = values["cursor"] or None
+    # ASCII digits within a leaf index's range ('²' is a digit to str.isdigit()).
+    if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
+        errors.append("audit.bad_cursor")
     options = await _options(page)
     if errors:
         return page.render(
-            "audit.html", status=422, values={**values, "nik": ""}, errors=errors,
+            "audit.html", status=422, values={**values, "nik": "", "cursor": ""}, errors=errors,
             events=[], next_cursor=None, **options,
         )  # fmt: skip
     query = audit.EventQuery(
