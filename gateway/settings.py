@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     officer_rate: str = "120/minute"
     resolve_rate: str = "30/minute"
     token_rate: str = "60/minute"  # noqa: S105 (a rate, not a secret)
+    # Failed token requests, counted apart from successes (``gateway.routes.oauth``): per
+    # claimed client id, and per source address (which is then refused before checking).
+    token_failure_rate: str = "10/minute"  # noqa: S105
+    token_source_failure_rate: str = "30/minute"  # noqa: S105
     # Multiplies every rate limit; load tests raise it, production leaves it at 1.
     rate_scale: float = Field(default=1.0, gt=0.0)
     # With Redis: how long a lease of requests lasts, 0 to count every request in Redis

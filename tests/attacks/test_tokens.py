@@ -189,6 +189,9 @@ async def test_old_secret_after_rotation_is_refused(target: Target) -> None:
     _, old = target.creds("demo-bappeda")
     admin = {"Authorization": f"Bearer {await target.token('demo-admin')}"}
     r = await target.client.post("/admin/clients/demo-bappeda/rotate", headers=admin)
+    assert r.status_code == 202, r.text
+    second = {"Authorization": f"Bearer {await target.token('demo-admin-2')}"}
+    r = await target.client.post(f"/admin/proposals/{r.json()['id']}/approve", headers=second)
     assert r.status_code == 200, r.text
     new = r.json()["client_secret"]
     assert new != old
