@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from gateway import store
 from gateway.oauth import hash_secret
-from tests.console.conftest import ADMIN_1, Console
+from tests.console.conftest import ADMIN_1, ADMIN_2, Console
 
 SECRET_RE = re.compile(r'<code id="client-secret">([^<]+)</code>')
 ID_RE = re.compile(r'<code id="client-id">([^<]+)</code>')
@@ -26,9 +26,14 @@ async def _stored_hash(console_app: Console, client_id: str) -> tuple[str, str]:
     return row.secret_hash, row.status
 
 
+PROPOSAL_RE = re.compile(r"<code>#(\d+)</code>")
+
+
 async def test_create_rotate_revoke(console_app: Console) -> None:
+    """One administrator proposes, the other approves and sees the secret, once."""
     admin = await console_app.signed_in(ADMIN_1)
-    created = await admin.post(
+    other = await console_app.signed_in(ADMIN_2)
+    proposed = await admin.post(
         "/console/clients",
         {
             "name": "SIKS-NG Surabaya",
@@ -36,7 +41,12 @@ async def test_create_rotate_revoke(console_app: Console) -> None:
             "scopes": ["residents:read", "residents:search"],
         },
     )
-    assert created.status_code == 201
+    assert proposed.status_code == 202 and not SECRET_RE.search(proposed.text)
+    pid = PROPOSAL_RE.search(proposed.text).group(1)  # type: ignore[union-attr]
+    own = await admin.post(f"/console/proposals/{pid}/approve")
+    assert own.status_code == 403 and not SECRET_RE.search(own.text), "not by its proposer"
+    created = await other.post(f"/console/proposals/{pid}/approve")
+    assert created.status_code == 200, created.text
     client_id = ID_RE.search(created.text).group(1)  # type: ignore[union-attr]
     secret = SECRET_RE.search(created.text).group(1)  # type: ignore[union-attr]
     assert "hanya ditampilkan sekali" in created.text
@@ -45,7 +55,10 @@ async def test_create_rotate_revoke(console_app: Console) -> None:
     listing = await admin.get("/console/clients")
     assert client_id in listing.text and secret not in listing.text, "the secret is shown once"
 
-    rotated = await admin.post(f"/console/clients/{client_id}/rotate")
+    rotating = await admin.post(f"/console/clients/{client_id}/rotate")
+    assert rotating.status_code == 202
+    pid = PROPOSAL_RE.search(rotating.text).group(1)  # type: ignore[union-attr]
+    rotated = await other.post(f"/console/proposals/{pid}/approve")
     assert rotated.status_code == 200
     new_secret = SECRET_RE.search(rotated.text).group(1)  # type: ignore[union-attr]
     assert new_secret != secret
@@ -61,16 +74,17 @@ async def test_create_rotate_revoke(console_app: Console) -> None:
     assert (await admin.post(f"/console/clients/{client_id}/rotate")).status_code == 404
     assert (await admin.get(f"/console/clients/{client_id}/revoke")).status_code == 404
 
-    actions = [
-        (e["action"], e["detail"]["client_id"])
-        for e in reversed(await console_app.events(officer=ADMIN_1[0]))
-    ]
-    assert actions == [
-        ("client.create", client_id),
-        ("client.rotate", client_id),
-        ("client.revoke", client_id),
-    ]
-    events = await console_app.events(officer=ADMIN_1[0])
+    events = await console_app.events(officer=ADMIN_1[0]) + await console_app.events(
+        officer=ADMIN_2[0]
+    )
+    done = {(e["action"], e["decision"]) for e in events}
+    assert {
+        ("change.propose", "allow"),
+        ("client.create", "deny"),
+        ("client.create", "allow"),
+        ("client.rotate", "allow"),
+        ("client.revoke", "allow"),
+    } <= done
     assert all(secret not in str(e) and new_secret not in str(e) for e in events)
 
 
