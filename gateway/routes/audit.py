@@ -6,15 +6,17 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 import audit
+from gateway import proposals
 from gateway.auth import authenticate, get_services, require
 from gateway.errors import BadRequest, InvalidNik, NotFound, Unauthenticated
 from gateway.nik import Nik, NikError, parse_nik
 from gateway.recorder import OFFICER_RE, Call
 from gateway.reports import issue_report_token, nik_from_report_token
+from gateway.routes.admin import acting_person
 from gateway.tokens import Principal
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -220,3 +222,21 @@ async def my_accesses(
         nik, include_hidden=False, now=datetime.now(UTC)
     )
     return {"accesses": accesses}
+
+
+@router.get("/proposals", summary="Changes waiting for a second person")
+async def proposal_list(request: Request, principal: Auditor) -> dict[str, Any]:
+    return {"proposals": await proposals.listed(get_services(request), status="proposed")}
+
+
+@router.post(
+    "/proposals/{proposal_id}/approve",
+    summary="Approve a change on the auditors' side (an audit client)",
+)
+async def proposal_approve(
+    request: Request, principal: Auditor, proposal_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
+) -> dict[str, Any]:
+    """An audit client is approved by the auditor it is for, never by administrators
+    alone; the auditor's client must be bound to that person."""
+    person, record = await acting_person(request, principal, "change.propose", purpose="audit")
+    return await proposals.approve(get_services(request), person, proposal_id, record)
