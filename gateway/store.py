@@ -101,6 +101,15 @@ proposals = Table(
     Column("approved_at", DateTime(timezone=True)),
 )
 
+revoked_reports = Table(
+    "gw_revoked_reports",
+    metadata,
+    Column("report_id", String(64), primary_key=True),  # the report token's jti
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Column("revoked_by", String(64), nullable=False),
+)
+
 console_users = Table(
     "gw_console_users",
     metadata,

@@ -15,7 +15,7 @@ from gateway.auth import authenticate, get_services, require
 from gateway.errors import BadRequest, InvalidNik, NotFound, Unauthenticated
 from gateway.nik import Nik, NikError, parse_nik
 from gateway.recorder import OFFICER_RE, Call
-from gateway.reports import issue_report_token, nik_from_report_token
+from gateway.reports import issue_report_token, read_report_token, revoke_report_token
 from gateway.routes.admin import acting_person
 from gateway.tokens import Principal
 
@@ -185,7 +185,7 @@ async def report_token(
     """For the service desk, after it has checked the resident's identity in person."""
     services = get_services(request)
     parsed = _subject(nik)
-    token, expires = await issue_report_token(services, parsed.value)
+    token, expires, report_id = await issue_report_token(services, parsed.value)
     call = _report_call(
         request,
         principal,
@@ -194,10 +194,14 @@ async def report_token(
         legal_basis="UU 27/2022 Pasal 32",
     )
     receipt = await call.record(
-        decision="allow", status=200, subject_niks=[parsed.value], detail={"issued": "report_token"}
+        decision="allow",
+        status=200,
+        subject_niks=[parsed.value],
+        detail={"issued": "report_token", "report_id": report_id},
     )
     return {
         "report_token": token,
+        "report_id": report_id,
         "expires_at": datetime.fromtimestamp(expires, UTC).isoformat(),
         "report_url": f"{services.settings.issuer}/v1/me/accesses",
         "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
@@ -217,11 +221,53 @@ async def my_accesses(
             "a report token is required",
             headers={"WWW-Authenticate": 'Bearer realm="satugate-report"'},
         )
-    nik = await nik_from_report_token(services, authorization[7:].strip())
-    accesses = await services.audit.subject_accesses(
-        nik, include_hidden=False, now=datetime.now(UTC)
+    report = await read_report_token(services, authorization[7:].strip())
+    # Every read is on the record, under the resident's subject, before the answer.
+    reader = Principal(
+        client_id="report-token",
+        agency="resident",
+        scopes=frozenset(),
+        jti=report.report_id,
+        expires_at=report.expires_at,
     )
-    return {"accesses": accesses}
+    call = _report_call(
+        request, reader, "resident", purpose="subject_access_request", legal_basis=None
+    )
+    accesses = await services.audit.subject_accesses(
+        report.nik, include_hidden=False, now=datetime.now(UTC)
+    )
+    receipt = await call.record(
+        decision="allow",
+        status=200,
+        result_count=len(accesses),
+        subject_niks=[report.nik],
+        detail={"read": "report_token", "report_id": report.report_id},
+    )
+    return {
+        "accesses": accesses,
+        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+    }
+
+
+@router.post("/report-tokens/{report_id}/revoke", summary="Revoke a resident's report token")
+async def report_token_revoke(
+    request: Request,
+    principal: Auditor,
+    report_id: Annotated[str, Path(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")],
+    officer: Annotated[str | None, Header(alias="X-On-Behalf-Of")] = None,
+) -> dict[str, Any]:
+    """A lost or stolen report token opens nothing from now on."""
+    services = get_services(request)
+    call = _report_call(request, principal, officer, purpose="audit", legal_basis=None)
+    receipt = await call.record(
+        decision="allow", status=200, detail={"revoked": "report_token", "report_id": report_id}
+    )
+    await revoke_report_token(services, report_id, by=call.officer or principal.client_id)
+    return {
+        "report_id": report_id,
+        "status": "revoked",
+        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+    }
 
 
 @router.get("/proposals", summary="Changes waiting for a second person")

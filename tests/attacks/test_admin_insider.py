@@ -258,3 +258,33 @@ async def test_a_reserved_or_shared_pseudonym_domain_is_refused(target: Target) 
     refused = [e for e in await _events(target, officer="admin.satu") if e["decision"] != "allow"]
     assert [e["action"] for e in refused].count("policy.propose") == 2
     assert "key.rotate" in [e["action"] for e in refused]
+
+
+async def test_a_report_token_is_revocable_and_every_read_is_on_the_record(
+    target: Target, attack_sources: Any
+) -> None:
+    nik = residents_in(attack_sources)[0]["nik"]
+    auditor = {**await _as(target, "demo-auditor"), "X-On-Behalf-Of": "desk.officer"}
+    issued = await target.client.post(f"/audit/subjects/{nik}/report-token", headers=auditor)
+    assert issued.status_code == 200, issued.text
+    token, report_id = issued.json()["report_token"], issued.json()["report_id"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    for _ in range(2):
+        read = await target.client.get("/v1/me/accesses", headers=bearer)
+        assert read.status_code == 200 and read.json()["audit"]["event_id"]
+    reads = [
+        e
+        for e in await _events(target, subject_nik=nik)
+        if e.get("detail", {}).get("read") == "report_token"
+    ]
+    assert len(reads) == 2 and all(e["detail"]["report_id"] == report_id for e in reads)
+    assert nik not in str(reads), "the log carries the subject blinded, never the NIK"
+
+    # An administrator cannot revoke it (nor issue one); an auditor can, and then it
+    # opens nothing (the revocation is kept in the store, not in a process).
+    admin = await _as(target, "demo-admin")
+    path = f"/audit/report-tokens/{report_id}/revoke"
+    assert_problem(await target.client.post(path, headers=admin), 403, "insufficient_scope")
+    revoked = await target.client.post(path, headers=auditor)
+    assert revoked.status_code == 200, revoked.text
+    assert_problem(await target.client.get("/v1/me/accesses", headers=bearer), 401, "invalid_token")

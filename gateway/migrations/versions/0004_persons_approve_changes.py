@@ -1,8 +1,10 @@
-"""Persons, not clients, approve changes: clients name their person; proposals.
+"""Persons, not clients, approve changes: clients name their person; proposals; revoked
+report tokens.
 
 ``gw_clients.person`` binds an ``admin`` or ``audit`` client to the registered person (a
 console user) it acts for. ``gw_proposals`` holds the access-widening changes to clients
 and keys until a different person approves them (``gateway.proposals``).
+``gw_revoked_reports`` lists the residents' report tokens an auditor has revoked.
 
 Revision ID: 0004
 Revises: 0003
@@ -37,9 +39,18 @@ def upgrade() -> None:
         sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_table(
+        "gw_revoked_reports",
+        sa.Column("report_id", sa.String(length=64), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_by", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("report_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("gw_revoked_reports")
     op.drop_table("gw_proposals")
     with op.batch_alter_table("gw_clients", schema=None) as batch_op:
         batch_op.drop_column("person")
