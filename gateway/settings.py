@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     checkpoint_interval: float = Field(default=1.0, gt=0.0)
     source_timeout_seconds: float = Field(default=3.0, gt=0.0)
     console_secret: SecretStr | None = None
+    # Console users must be enrolled in TOTP to sign in; only the demo turns this off.
+    console_totp_required: bool = True
+    # Failed console sign-ins: per source address, and per account from one address.
+    console_source_failure_rate: str = "30/15 minutes"
+    console_account_failure_rate: str = "5/15 minutes"
 
     @field_validator("issuer")
     @classmethod
