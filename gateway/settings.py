@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     checkpoint_interval: float = Field(default=1.0, gt=0.0)
     source_timeout_seconds: float = Field(default=3.0, gt=0.0)
     console_secret: SecretStr | None = None
+    # The surface beside the API. /docs and /redoc (the OpenAPI document stays at
+    # /openapi.json); /metrics, off or behind a bearer token (or a file holding it).
+    docs_enabled: bool = True
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
+    metrics_token_file: Path | None = None
+    # Host names the gateway answers to, comma-separated (empty: any). With it, no
+    # redirect or URL can carry a host taken from a forged Host header.
+    trusted_hosts: str = ""
     # Console users must be enrolled in TOTP to sign in; only the demo turns this off.
     console_totp_required: bool = True
     # Failed console sign-ins: per source address, and per account from one address.
@@ -85,6 +94,13 @@ class Settings(BaseSettings):
 
     def resolved_redis_url(self) -> str | None:
         return _from_file(self.redis_url, self.redis_url_file) or None
+
+    def resolved_metrics_token(self) -> str | None:
+        token = self.metrics_token.get_secret_value() if self.metrics_token else None
+        return _from_file(token, self.metrics_token_file) or None
+
+    def trusted_host_names(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.trusted_hosts.split(",") if h.strip())
 
     def resolved_master_key_file(self) -> Path:
         return self.master_key_file or self.data_dir / "master.key"
