@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from gateway import store
 from gateway.auth import get_services
-from gateway.errors import RateLimited, RateLimiterUnavailable, UnsupportedMediaType
+from gateway.errors import GatewayError, RateLimited, RateLimiterUnavailable, UnsupportedMediaType
 from gateway.oauth import SCOPES, ClientRecord, client_id_from
 from gateway.ratelimit import RateDecision
 from gateway.ratelimit import RateLimiterUnavailable as LimiterDown
@@ -113,7 +113,7 @@ async def token(request: Request) -> JSON:
     return JSON(result.body, status_code=result.status, headers=out_headers)
 
 
-def _too_many(decision: RateDecision) -> RateLimited:
+def _too_many(decision: RateDecision) -> GatewayError:
     return RateLimited(
         "too many token requests",
         headers={"Retry-After": str(max(1, math.ceil(decision.retry_after)))},
