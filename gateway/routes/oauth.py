@@ -28,13 +28,17 @@ async def load_client(request: Request, client_id: str) -> ClientRecord | None:
         ).first()
     if row is None:
         return None
+    scopes = tuple(row.scopes.split())
+    # A client stored before the roles were kept apart (admin or audit beside another
+    # scope) gets no token at all: fail closed until its scopes are fixed.
+    separated = not (set(scopes) & {"admin", "audit"}) or len(set(scopes)) == 1
     return ClientRecord(
         client_id=row.client_id,
         name=row.name,
         agency=row.agency,
-        scopes=tuple(row.scopes.split()),
+        scopes=scopes,
         secret_hash=row.secret_hash,
-        active=row.status == "active",
+        active=row.status == "active" and separated,
     )
 
 

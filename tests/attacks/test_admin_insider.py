@@ -288,3 +288,16 @@ async def test_a_report_token_is_revocable_and_every_read_is_on_the_record(
     revoked = await target.client.post(path, headers=auditor)
     assert revoked.status_code == 200, revoked.text
     assert_problem(await target.client.get("/v1/me/accesses", headers=bearer), 401, "invalid_token")
+
+
+async def test_a_client_stored_with_mixed_roles_gets_no_token(target: Target) -> None:
+    """A client written before the roles were kept apart (here straight into the store,
+    as an older version could) is refused a token rather than trusted."""
+    async with target.services.engine.begin() as conn:
+        await conn.execute(
+            store.clients.update()
+            .where(store.clients.c.client_id == "demo-admin")
+            .values(scopes="admin residents:read")
+        )
+    r = await target.token_response("demo-admin")
+    assert r.status_code in (400, 401) and r.json()["error"] == "invalid_client"
