@@ -118,6 +118,12 @@ async def test_an_administrator_cannot_make_an_audit_or_data_reading_client(
             target, "demo-admin", name="x", agency="diskominfo", scopes=scopes
         )
         assert_problem(r, 422, "scope_separation")
+    more = await target.client.post(
+        "/admin/clients/demo-dinsos/scopes",
+        json={"scopes": ["admin"]},
+        headers=await _as(target, "demo-admin"),
+    )
+    assert_problem(more, 422, "scope_separation")
     # An audit client bound to an administrator: refused; bound to the auditor: only
     # the auditor approves it, on the auditors' side; no administrator can.
     as_admin = await _propose_client(

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from gateway import store
 from gateway.oauth import hash_secret
-from tests.console.conftest import ADMIN_1, ADMIN_2, Console
+from tests.console.conftest import ADMIN_1, ADMIN_2, AUDITOR, Console
 
 SECRET_RE = re.compile(r'<code id="client-secret">([^<]+)</code>')
 ID_RE = re.compile(r'<code id="client-id">([^<]+)</code>')
@@ -99,3 +99,27 @@ async def test_a_client_needs_a_known_agency_and_a_scope(console_app: Console) -
         response = await admin.post("/console/clients", data)
         assert response.status_code == 422, data
         assert "minimal satu cakupan" in response.text
+
+
+async def test_an_audit_client_is_approved_by_its_auditor_not_by_administrators(
+    console_app: Console,
+) -> None:
+    admin = await console_app.signed_in(ADMIN_1)
+    proposed = await admin.post(
+        "/console/clients",
+        {"name": "Alat audit", "agency": "inspektorat", "scopes": ["audit"], "person": AUDITOR[0]},
+    )
+    assert proposed.status_code == 202, proposed.text
+    pid = PROPOSAL_RE.search(proposed.text).group(1)  # type: ignore[union-attr]
+    other = await console_app.signed_in(ADMIN_2)
+    refused = await other.post(f"/console/proposals/{pid}/approve")
+    assert refused.status_code == 403 and not SECRET_RE.search(refused.text)
+    auditor = await console_app.signed_in(AUDITOR)
+    assert f"/console/proposals/{pid}/approve" in (await auditor.get("/console/proposals")).text
+    approved = await auditor.post(f"/console/proposals/{pid}/approve")
+    assert approved.status_code == 200 and SECRET_RE.search(approved.text)
+    mixed = await admin.post(
+        "/console/clients",
+        {"name": "x", "agency": "dinsos", "scopes": ["admin", "residents:read"]},
+    )
+    assert mixed.status_code == 422, "admin beside a data scope is refused"
