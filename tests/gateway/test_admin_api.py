@@ -129,6 +129,14 @@ async def test_client_lifecycle(gateway: Gateway) -> None:
         return r.status_code
 
     assert await token(secret) == 200
+    widened = await _approved(
+        gateway,
+        await gateway.client.post(
+            f"/admin/clients/{cid}/scopes", json={"scopes": ["residents:search"]}, headers=admin
+        ),
+        "demo-admin-2",
+    )
+    assert widened["scopes"] == ["residents:read", "residents:search"]
     rotated = await _approved(
         gateway,
         await gateway.client.post(f"/admin/clients/{cid}/rotate", headers=admin),
