@@ -305,8 +305,7 @@ async def approve(
         if proposal["proposed_by"] == person.username:
             raise TwoPersonRule("the proposer cannot approve their own proposal")
         await _check_approver(services, person, proposal)
-        if action != "client.create" and action != "key.retire":
-            await _active_client(services, proposal["payload"])
+        await _still_valid(services, proposal)
     except GatewayError as exc:
         raise await refused(record, action, exc, proposal_id=proposal_id) from None
     payload = proposal["payload"]
@@ -328,6 +327,22 @@ async def approve(
     out: dict[str, Any] = {**(await get(services, proposal_id)), "audit": _receipt(receipt)}
     out.update(await _apply(services, action, payload))
     return out
+
+
+async def _still_valid(services: Services, proposal: dict[str, Any]) -> None:
+    """The change can still be made as proposed (the clients, the keys or the active
+    bundle may have changed since)."""
+    kind, payload = proposal["kind"], proposal["payload"]
+    if kind == "client.create":
+        clients.check_scopes(payload["scopes"])
+        if payload["agency"] not in (await services.policies.current()).policy.agencies:
+            raise InvalidRequest("the agency is no longer in the active policy bundle")
+    elif kind == "key.retire":
+        await _check_retirement(services, payload["domain"], payload["version"])
+    else:
+        client = await _active_client(services, payload)
+        if kind == "client.scopes":
+            clients.check_scopes([*client["scopes"], *payload["scopes"]])
 
 
 async def _check_approver(services: Services, person: Person, proposal: dict[str, Any]) -> None:
