@@ -68,8 +68,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "login.totp_hint": "(jika akun Anda memakai TOTP)",
         "login.submit": "Masuk",
         "login.failed": (
-            "Nama pengguna, kata sandi atau kode salah, atau akun sedang dikunci sementara "
-            "karena terlalu banyak percobaan gagal. Coba lagi nanti."
+            "Nama pengguna, kata sandi atau kode salah, atau terlalu banyak percobaan gagal "
+            "dari sini sehingga masuk ditahan sementara. Coba lagi nanti."
         ),
         "error.title": "Tidak dapat diproses",
         "error.title_400": "Permintaan tidak valid",
@@ -321,8 +321,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "login.totp_hint": "(if your account uses TOTP)",
         "login.submit": "Sign in",
         "login.failed": (
-            "Wrong username, password or code, or the account is locked for a while after "
-            "too many failed attempts. Try again later."
+            "Wrong username, password or code, or too many failed attempts from here, so "
+            "signing in is held back for a while. Try again later."
         ),
         "error.title": "Cannot be processed",
         "error.title_400": "Invalid request",

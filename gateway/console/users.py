@@ -1,4 +1,4 @@
-"""Console users: argon2id password hashes, optional TOTP, and lock-out.
+"""Console users: argon2id password hashes, TOTP, and the sign-in check.
 
 Console users are city staff (administrators of ``diskominfo``, auditors of
 ``inspektorat``), not API clients: they sign in with a password and, when enrolled, a TOTP

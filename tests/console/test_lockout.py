@@ -62,7 +62,7 @@ async def test_guessing_is_throttled_and_the_owner_still_gets_in(console_app: Co
         assert (await attacker.sign_in(ADMIN_1[0], "salah-salah-salah")).status_code == 401
     refused = await attacker.sign_in(*ADMIN_1)
     assert refused.status_code == 401, "from the guessing address, even the right one waits"
-    assert "dikunci" in refused.text  # the one message for every refusal
+    assert "ditahan sementara" in refused.text  # the one message for every refusal
 
     owner = _from(console_app, "203.0.113.50")
     assert (await owner.sign_in(*ADMIN_1)).status_code == 303, "the owner is not locked out"
