@@ -123,3 +123,32 @@ async def test_an_audit_client_is_approved_by_its_auditor_not_by_administrators(
         {"name": "x", "agency": "dinsos", "scopes": ["admin", "residents:read"]},
     )
     assert mixed.status_code == 422, "admin beside a data scope is refused"
+
+
+async def test_one_person_is_one_approver_through_the_api_and_the_console(
+    console_app: Console,
+) -> None:
+    """admin.satu proposes through the API (``demo-admin`` is bound to admin.satu) and
+    cannot approve in the console; admin.dua can."""
+    creds = {c["client_id"]: c["client_secret"] for c in console_app.demo["clients"]}
+    api = console_app.browser().client
+    token = await api.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "demo-admin",
+            "client_secret": creds["demo-admin"],
+        },
+    )
+    proposed = await api.post(
+        "/admin/clients",
+        json={"name": "Dari API", "agency": "bappeda", "scopes": ["residents:read"]},
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+    )
+    assert proposed.status_code == 202, proposed.text
+    pid = proposed.json()["id"]
+    same = await console_app.signed_in(ADMIN_1)
+    assert (await same.post(f"/console/proposals/{pid}/approve")).status_code == 403
+    other = await console_app.signed_in(ADMIN_2)
+    approved = await other.post(f"/console/proposals/{pid}/approve")
+    assert approved.status_code == 200 and SECRET_RE.search(approved.text)
