@@ -343,7 +343,9 @@ def test_the_surface_beside_the_api_is_closed_by_default() -> None:
     config = only(objects, "ConfigMap")["data"]
     assert config["SATUGATE_DOCS_ENABLED"] == "false"
     assert config["SATUGATE_METRICS_ENABLED"] == "false"
-    assert config["SATUGATE_TRUSTED_HOSTS"] == "satugate.example.go.id"
+    trusted = config["SATUGATE_TRUSTED_HOSTS"].split(",")
+    assert trusted[0] == "satugate.example.go.id" and len(trusted) == 5
+    assert all(h.startswith("satugate") for h in trusted), "the issuer and the Service only"
     assert (
         not only(objects, "Deployment")["spec"]["template"]["metadata"]
         .get("annotations", {})
