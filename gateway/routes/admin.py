@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 import audit
@@ -191,7 +191,9 @@ async def revoke_client(
 
 @router.get("/proposals", summary="Changes waiting for a second person, and decided ones")
 async def proposal_list(
-    request: Request, principal: Admin, status: str | None = None
+    request: Request,
+    principal: Admin,
+    status: Annotated[str | None, Query(pattern="^(proposed|approved|void|unrecorded)$")] = None,
 ) -> dict[str, Any]:
     return {"proposals": await proposals.listed(get_services(request), status=status)}
 
