@@ -27,6 +27,8 @@ ACTIONS: frozenset[str] = frozenset(
         "client.create",
         "client.rotate",
         "client.revoke",
+        "client.scopes",
+        "change.propose",
         "agency.create",
         "agency.update",
         "key.rotate",

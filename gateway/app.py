@@ -56,9 +56,9 @@ class Gateway(FastAPI):
 
     _direct: tuple[re.Pattern[str], APIRoute, Endpoint, ASGIApp] | None = None
 
-    def serve_directly(self, route: APIRoute, endpoint: Endpoint, *, max_body_bytes: int) -> None:
+    def serve_directly(self, route: APIRoute, endpoint: Endpoint, **middleware: Any) -> None:
         # The route's own compiled pattern: exactly the paths the router would match.
-        handler = GatewayMiddleware(self._answer, max_body_bytes=max_body_bytes)
+        handler = GatewayMiddleware(self._answer, **middleware)
         self._direct = (route.path_regex, route, endpoint, handler)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -127,7 +127,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
     )
+    # A slash redirect would build its Location from the request's Host header.
+    app.router.redirect_slashes = False
     for router in (
         oauth.router,
         residents.router,
@@ -140,13 +144,18 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.include_router(router)
     app.include_router(console.router)
     _install_error_handlers(app)
-    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
+    middleware: dict[str, Any] = {
+        "max_body_bytes": settings.max_body_bytes,
+        "hsts": settings.issuer.startswith("https://"),
+        "trusted_hosts": settings.trusted_host_names(),
+    }
+    app.add_middleware(GatewayMiddleware, **middleware)
     read = next(
         r
         for r in residents.router.routes
         if isinstance(r, APIRoute) and r.path == residents.READ_PATH and "GET" in r.methods
     )
-    app.serve_directly(read, residents.read_resident, max_body_bytes=settings.max_body_bytes)
+    app.serve_directly(read, residents.read_resident, **middleware)
     return app
 
 

@@ -77,7 +77,7 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
     if services.revoked_clients is not None:
         # The store's record outlives a Redis (or process) that forgot the revocation.
         try:
-            revoked = await services.revoked_clients.contains(principal.client_id)
+            revoked = await services.revoked_clients.refuses(principal)
         except (SQLAlchemyError, OSError) as exc:  # the store is down: so is the audit log
             raise AuditUnavailable() from exc
         if revoked:
@@ -89,7 +89,9 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
 async def _checked_or_pending(services: Services, principal: Principal, *, defer: bool) -> bool:
     """Check the token's revocation, or (``defer``, and only when the mirror cannot
     answer) leave it pending: whether it is."""
-    revoked = services.revocation.known_verdict(principal.jti, client_id=principal.client_id)
+    revoked = services.revocation.known_verdict(
+        principal.jti, client_id=principal.client_id, generation=principal.generation
+    )
     if revoked is None:
         if defer:
             return True
@@ -109,7 +111,9 @@ async def check_revocation(services: Services, principal: Principal) -> None:
 async def _asked(services: Services, principal: Principal) -> bool:
     """The revocation store's own answer for the token (Redis, when configured)."""
     try:
-        return await services.revocation.is_revoked(principal.jti, client_id=principal.client_id)
+        return await services.revocation.is_revoked(
+            principal.jti, client_id=principal.client_id, generation=principal.generation
+        )
     except StoreUnavailable as exc:
         raise RateLimiterUnavailable("the token revocation store is unreachable") from exc
 

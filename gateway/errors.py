@@ -64,6 +64,7 @@ InvalidFields = _error("InvalidFields", 422, "invalid_fields", "Unknown fields r
 QueryNotSpecific = _error(
     "QueryNotSpecific", 422, "query_not_specific", "Search query is not specific enough"
 )
+UntrustedHost = _error("UntrustedHost", 400, "untrusted_host", "Untrusted host")
 Unauthenticated = _error("Unauthenticated", 401, "unauthenticated", "Authentication required")
 InvalidToken = _error("InvalidToken", 401, "invalid_token", "Invalid access token")
 InsufficientScope = _error("InsufficientScope", 403, "insufficient_scope", "Insufficient scope")

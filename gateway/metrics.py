@@ -80,6 +80,7 @@ class Metrics:
     source_errors: Counter
     unauthenticated: Counter
     rate_limited: Counter
+    token_failures: Counter
     # The labelled children already made: ``labels()`` validates and locks on every call,
     # a cost paid on each request otherwise. As many entries as the metrics have series.
     _children: dict[tuple[object, tuple[str, ...]], Any] = field(
@@ -125,6 +126,9 @@ class Metrics:
     def count_unauthenticated(self, reason: str) -> None:
         """A request refused before authentication succeeded (``missing_token``, ...)."""
         self.unauthenticated.labels(reason).inc()
+
+    def count_token_failure(self, outcome: str) -> None:
+        self._child(self.token_failures, outcome).inc()
 
     def count_rate_limited(self, scope: str) -> None:
         """A request refused by a rate limit; ``scope`` is ``client``, ``officer``, ..."""
@@ -206,6 +210,13 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
             "satugate_rate_limited_requests",
             "Requests refused by a rate limit.",
             ["scope"],
+            registry=reg,
+        ),
+        token_failures=Counter(
+            "satugate_token_failures",
+            "Token requests refused for their client credentials, and those throttled for "
+            "failing too often (per claimed client id or per source address).",
+            ["outcome"],
             registry=reg,
         ),
     )

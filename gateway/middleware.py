@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request id, body size limit, access log and metrics.
+"""Pure ASGI middleware: request id, body size limit, trusted hosts, security headers,
+access log and metrics.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) keeps the per-request cost small on the hot path.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import NikInHeader, PayloadTooLarge, render
+from gateway.errors import NikInHeader, PayloadTooLarge, UntrustedHost, render
 from gateway.logs import get_logger
 from gateway.nik import carries_nik
 
@@ -24,10 +25,28 @@ class _TooLarge(Exception):
     pass
 
 
+# Probes reach a pod by its address, not by the public name: they are answered whatever
+# the Host header says (they build no URL from it).
+_ANY_HOST_PATHS = frozenset({"/healthz", "/readyz"})
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        hsts: bool = False,
+        trusted_hosts: frozenset[str] = frozenset(),
+    ) -> None:
+        """``hsts``: send Strict-Transport-Security (the issuer is https). Security
+        decision: with ``trusted_hosts`` a request naming another Host is refused (400
+        ``untrusted_host``), so no URL the gateway builds can carry a forged host."""
         self.app = app
         self.max_body = max_body_bytes
+        self.hsts = hsts
+        self.trusted_hosts = trusted_hosts
         self.log = get_logger()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -52,6 +71,15 @@ class GatewayMiddleware:
             return
         scope.setdefault("state", {})["request_id"] = request_id
         status_holder: dict[str, Any] = {"status": 500}
+
+        if self.trusted_hosts and scope.get("path") not in _ANY_HOST_PATHS:
+            host = headers.get(b"host", b"").decode("latin-1").lower()
+            if _hostname(host) not in self.trusted_hosts:
+                response = render(UntrustedHost("the Host header names no host of this gateway"))
+                response.headers["x-request-id"] = request_id
+                await response(scope, receive, send)
+                self._log(scope, 400, started, request_id)
+                return
 
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
@@ -91,6 +119,8 @@ class GatewayMiddleware:
                 if not any(k.lower() == b"cache-control" for k, _ in headers):
                     headers.append((b"cache-control", b"no-store"))
                 headers.append((b"x-content-type-options", b"nosniff"))
+                if self.hsts:
+                    headers.append(_HSTS)
                 message["headers"] = headers
             await send(message)
 
@@ -130,3 +160,10 @@ class GatewayMiddleware:
             agency=principal.agency if principal is not None else None,
             latency_ms=round(elapsed * 1000, 2),
         )
+
+
+def _hostname(host: str) -> str:
+    """The name in a Host header, without its port (``[::1]:8000`` -> ``[::1]``)."""
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if ":" in host else host

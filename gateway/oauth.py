@@ -40,6 +40,15 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def secret_generation(secret_hash: str) -> str:
+    """A short name for the client's current secret, carried in its tokens as ``gen``.
+
+    Derived from the stored hash (one more hash over it, so a token tells nothing about
+    the secret): a rotation changes it, and the tokens of the old one can be refused.
+    """
+    return hashlib.sha256(b"satugate-gen:" + secret_hash.encode("ascii")).hexdigest()[:16]
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -192,6 +201,8 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
             "nbf": now,
             "exp": now + self.ttl,
             "jti": secrets.token_urlsafe(16),
+            # Which secret the token was issued under: rotation revokes the old one's.
+            "gen": secret_generation(client.secret_hash),
         }
         header = {"alg": "ES256", "typ": "at+jwt", "kid": self._key.kid}
         return jwt.encode(header, claims, self._key, algorithms=["ES256"])

@@ -1,7 +1,10 @@
 """Policy bundles in the gateway store: versions, two-person approval, hot reload.
 
-A bundle version is proposed by one administrator and becomes active only when a
-*different* administrator approves it (the two-person rule). Every worker polls the
+A bundle version is proposed by one person (an administrator) and becomes active only
+when a *different* person approves it (the two-person rule; persons, not clients: see
+``gateway.proposals``). The bundle also defines the agencies and their pseudonym
+domains, so adding or changing an agency follows the same rule. Each step's audit event
+is appended before the step takes effect. Every worker polls the
 active version's id and recompiles when it changes, so a new policy takes effect
 everywhere without a restart.
 """
@@ -13,6 +16,7 @@ import difflib
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ from gateway.errors import Conflict, GatewayError, InvalidRequest, NotFound
 class TwoPersonRule(GatewayError):
     status = 403
     code = "two_person_rule"
-    title = "A proposal must be approved by a different administrator"
+    title = "A proposal must be approved by a different person"
 
 
 def content_hash(files: dict[str, str]) -> str:
@@ -123,11 +127,26 @@ class PolicyStore:
         self._checked_at = time.monotonic()
 
     # administration ------------------------------------------------------------------
-    async def propose(self, files: dict[str, str], *, author: str, comment: str) -> dict[str, Any]:
+    @staticmethod
+    def validate(files: dict[str, str]) -> policies.Policy:
+        """The compiled bundle, or ``InvalidRequest`` naming each problem's file and line."""
         try:
-            compiled = policies.compile_bundle(policies.load_bundle_texts(files))
+            return policies.compile_bundle(policies.load_bundle_texts(files))
         except policies.BundleError as exc:
             raise InvalidRequest(f"the bundle does not validate: {exc}") from exc
+
+    async def propose(
+        self,
+        files: dict[str, str],
+        *,
+        author: str,
+        comment: str,
+        recorded: Callable[[int, str], Awaitable[None]] | None = None,
+    ) -> dict[str, Any]:
+        """Store a proposal. ``recorded(bundle_id, policy_version)`` appends its event:
+        the proposal is stored unrecorded (not approvable) until that returns, and void
+        when it raises."""
+        compiled = self.validate(files)
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 insert(store.policy_bundles).values(
@@ -135,12 +154,27 @@ class PolicyStore:
                     files=json.dumps(files),
                     author=author,
                     comment=comment,
-                    status="proposed",
+                    status="unrecorded" if recorded else "proposed",
                     created_at=store.utcnow(),
                 )
             )
             bundle_id = int(result.inserted_primary_key[0])
+        if recorded is not None:
+            try:
+                await recorded(bundle_id, compiled.version)
+            except BaseException:
+                await self._set_status(bundle_id, "void")
+                raise
+            await self._set_status(bundle_id, "proposed")
         return {"id": bundle_id, "status": "proposed", "policy_version": compiled.version}
+
+    async def _set_status(self, bundle_id: int, status: str) -> None:
+        async with store.begin_write(self._engine) as conn:
+            await conn.execute(
+                update(store.policy_bundles)
+                .where(store.policy_bundles.c.id == bundle_id)
+                .values(status=status)
+            )
 
     async def get(self, bundle_id: int) -> dict[str, Any]:
         async with self._engine.connect() as conn:
@@ -183,19 +217,44 @@ class PolicyStore:
                 )
         return {"id": bundle_id, "against": active["id"], "files": files}
 
-    async def approve(self, bundle_id: int, *, approver: str) -> dict[str, Any]:
-        async with store.begin_write(self._engine) as conn:
+    async def approve(
+        self,
+        bundle_id: int,
+        *,
+        approver: str,
+        recorded: Callable[[str], Awaitable[None]] | None = None,
+    ) -> dict[str, Any]:
+        """Activate a proposal approved by ``approver``, a person other than its author.
+
+        ``recorded(policy_version)`` appends the approval's event after the checks and
+        before the change: when it raises, the active version stays as it was.
+        """
+        async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
                     select(store.policy_bundles).where(store.policy_bundles.c.id == bundle_id)
                 )
             ).first()
-            if row is None:
-                raise NotFound("no such policy bundle")
-            if row.status != "proposed":
-                raise Conflict(f"the bundle is {row.status}, not proposed")
-            if row.author == approver:
-                raise TwoPersonRule("the proposer cannot approve their own proposal")
+        if row is None:
+            raise NotFound("no such policy bundle")
+        if row.status != "proposed":
+            raise Conflict(f"the bundle is {row.status}, not proposed")
+        if row.author == approver:
+            raise TwoPersonRule("the proposer cannot approve their own proposal")
+        if recorded is not None:
+            version = self.validate(json.loads(row.files)).version
+            await recorded(version)
+        async with store.begin_write(self._engine) as conn:
+            claimed = await conn.execute(
+                update(store.policy_bundles)
+                .where(
+                    store.policy_bundles.c.id == bundle_id,
+                    store.policy_bundles.c.status == "proposed",
+                )
+                .values(status="approving")
+            )
+            if claimed.rowcount != 1:
+                raise Conflict("the bundle was decided meanwhile")
             await conn.execute(
                 update(store.policy_bundles)
                 .where(store.policy_bundles.c.status == "active")

@@ -130,6 +130,10 @@ class RateLimiter(Protocol):
 
     async def hit(self, key: str, rate: str) -> RateDecision: ...
 
+    async def peek(self, key: str, rate: str) -> RateDecision:
+        """What ``hit`` would decide now, spending nothing."""
+        ...
+
     async def hit_all(
         self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = (), cost: int = 1
     ) -> list[RateDecision]:
@@ -206,6 +210,11 @@ class InProcessRateLimiter:
 
     async def hit(self, key: str, rate: str) -> RateDecision:
         return (await self.hit_all([(key, rate)]))[0]
+
+    async def peek(self, key: str, rate: str) -> RateDecision:
+        now = round(self._clock() * 1_000_000)
+        parsed = parse_rate(rate)
+        return _gcra(self._tat.get(f"{key}@{parsed}", now), now, parsed)[0]
 
     async def hit_all(
         self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = (), cost: int = 1
@@ -474,6 +483,20 @@ class RedisRateLimiter:
 
     async def hit(self, key: str, rate: str) -> RateDecision:
         return (await self.hit_all([(key, rate)]))[0]
+
+    async def peek(self, key: str, rate: str) -> RateDecision:
+        """The bucket's state read from Redis, on Redis' clock, spending nothing. A lease
+        taken from the bucket counts as spent (the answer errs on refusing)."""
+        parsed = parse_rate(rate)
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.time()
+                pipe.get(f"{self._prefix}{key}@{parsed}")
+                (seconds, micros), tat = await pipe.execute()
+        except RedisError as exc:
+            raise RateLimiterUnavailable("rate limiter store unreachable") from exc
+        now = int(seconds) * 1_000_000 + int(micros)
+        return _gcra(int(tat) if tat is not None else now, now, parsed)[0]
 
     async def hit_all(
         self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = (), cost: int = 1

@@ -105,7 +105,9 @@ class Call:
             await check_revocation(self.services, self.principal)  # 401 for a revoked token
             self.revocation_pending = False
         elif self.services.revocation.known_verdict(
-            self.principal.jti, client_id=self.principal.client_id
+            self.principal.jti,
+            client_id=self.principal.client_id,
+            generation=self.principal.generation,
         ):  # revoked while the call was under way, and the mirror has heard of it
             raise revoked_token(self.services)
         event: dict[str, Any] = {

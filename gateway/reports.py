@@ -6,17 +6,27 @@ own type (``report+jwt``) and audience, valid for 3 x 24 hours (the law's deadli
 answering), that carries the resident's NIK only as a pseudonym of a domain reserved for
 reports. Whoever holds the token sees that one resident's report, minus entries still
 hidden under an investigation, and nothing else: there is no NIK parameter to change.
+
+Each token has an id (its ``jti``, given to the auditor who issued it). An auditor can
+revoke it: a lost or stolen token then opens nothing. Revocations are kept in the store,
+which outlives any process, and every read with a token is an audit event of the
+resident's subject (so the resident's own report shows when it was read).
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from joserfc import jwt
 from joserfc.errors import JoseError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 import policies
+from gateway import store
 from gateway.errors import InvalidToken
 from gateway.services import Services
 
@@ -29,7 +39,17 @@ def _audience(services: Services) -> str:
     return services.settings.audience + ":resident-report"
 
 
-async def issue_report_token(services: Services, nik: str) -> tuple[str, int]:
+@dataclass(frozen=True)
+class ReportToken:
+    """A checked report token: whose report it opens, its id and its expiry."""
+
+    nik: str
+    report_id: str
+    expires_at: int
+
+
+async def issue_report_token(services: Services, nik: str) -> tuple[str, int, str]:
+    """The token, its expiry (epoch seconds) and its id."""
     pseudonymiser = await services.pseudonymiser(REPORT_DOMAIN)
     now = int(time.time())
     key = services.token_server.signing_key
@@ -43,10 +63,12 @@ async def issue_report_token(services: Services, nik: str) -> tuple[str, int]:
         "jti": secrets.token_urlsafe(12),
     }
     header = {"alg": "ES256", "typ": REPORT_TYP, "kid": key.kid}
-    return jwt.encode(header, claims, key, algorithms=["ES256"]), claims["exp"]
+    token = jwt.encode(header, claims, key, algorithms=["ES256"])
+    return token, int(claims["exp"]), str(claims["jti"])
 
 
-async def nik_from_report_token(services: Services, token: str) -> str:
+async def read_report_token(services: Services, token: str) -> ReportToken:
+    """Check a report token: signature, type, audience, expiry, and not revoked."""
     if len(token) > 4096 or token.count(".") != 2:
         raise InvalidToken("the report token is malformed")
     key = services.token_server.signing_key
@@ -59,11 +81,39 @@ async def nik_from_report_token(services: Services, token: str) -> str:
             aud={"essential": True, "value": _audience(services)},
             exp={"essential": True},
             sub={"essential": True},
+            jti={"essential": True},
         ).validate(decoded.claims)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise InvalidToken("the report token is not valid") from exc
+    report_id = str(decoded.claims["jti"])
+    table = store.revoked_reports
+    async with services.engine.connect() as conn:
+        revoked = (
+            await conn.execute(select(table.c.report_id).where(table.c.report_id == report_id))
+        ).first()
+    if revoked is not None:
+        raise InvalidToken("the report token has been revoked")
     pseudonymiser = await services.pseudonymiser(REPORT_DOMAIN)
     try:
-        return pseudonymiser.resolve(str(decoded.claims["sub"]))
+        nik = pseudonymiser.resolve(str(decoded.claims["sub"]))
     except policies.PseudonymError as exc:
         raise InvalidToken("the report token is not valid") from exc
+    return ReportToken(nik, report_id, int(decoded.claims["exp"]))
+
+
+async def revoke_report_token(services: Services, report_id: str, *, by: str) -> bool:
+    """Revoke a report token by its id; False when it was revoked already."""
+    expires = datetime.fromtimestamp(time.time() + REPORT_TTL_SECONDS, UTC)
+    try:
+        async with services.engine.begin() as conn:
+            await conn.execute(
+                insert(store.revoked_reports).values(
+                    report_id=report_id,
+                    expires_at=expires,
+                    revoked_at=store.utcnow(),
+                    revoked_by=by,
+                )
+            )
+    except IntegrityError:
+        return False
+    return True

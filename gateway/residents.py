@@ -109,7 +109,9 @@ async def enforce_rates(
     officer_rate = _scaled(decision.rates.per_officer or settings.officer_rate, settings.rate_scale)
     # A pending revocation check rides along: the token's revocation keys are guards.
     guards = (
-        services.revocation.keys_for(call.principal.jti, call.principal.client_id)
+        services.revocation.keys_for(
+            call.principal.jti, call.principal.client_id, call.principal.generation
+        )
         if call.revocation_pending
         else ()
     )

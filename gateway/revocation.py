@@ -137,13 +137,18 @@ class RevocationStore(Protocol):
         is dead anyway."""
         ...
 
-    def known_verdict(self, jti: str, *, client_id: str | None = None) -> bool | None:
+    def known_verdict(
+        self, jti: str, *, client_id: str | None = None, generation: str | None = None
+    ) -> bool | None:
         """``is_revoked`` answered here and now, or ``None`` when this process cannot
         vouch for its answer (the caller must then ask ``is_revoked``)."""
         ...
 
-    async def is_revoked(self, jti: str, *, client_id: str | None = None) -> bool:
-        """True when the token ``jti``, or (given) its client, has been revoked."""
+    async def is_revoked(
+        self, jti: str, *, client_id: str | None = None, generation: str | None = None
+    ) -> bool:
+        """True when the token ``jti``, or (given) its client, or the client's secret
+        ``generation`` the token was issued under, has been revoked."""
         ...
 
     async def revoke_client(self, client_id: str, *, until: Expiry | None = None) -> None:
@@ -155,6 +160,19 @@ class RevocationStore(Protocol):
     async def ping(self) -> bool: ...
 
     async def aclose(self) -> None: ...
+
+
+def client_names(client_id: str, generation: str | None) -> tuple[str, ...]:
+    """The names under which a client's tokens are revoked: the client itself, and the
+    client under one secret generation (``gateway.clients.secret_generation``).
+
+    Rotating a secret revokes the old generation until the old tokens have expired, so
+    tokens issued under the old secret die at once while the new secret's tokens live.
+    Client ids have no ``~``, so a generation name cannot be taken for a client.
+    """
+    if generation:
+        return (client_id, f"{client_id}~{generation}")
+    return (client_id,)
 
 
 class InProcessRevocationStore:
@@ -175,15 +193,23 @@ class InProcessRevocationStore:
             self._tokens[jti] = expiry
         self._sweep(now)
 
-    def known_verdict(self, jti: str, *, client_id: str | None = None) -> bool:
+    def known_verdict(
+        self, jti: str, *, client_id: str | None = None, generation: str | None = None
+    ) -> bool:
         """Always an answer: there is nothing else to ask."""
         now = self._clock()
         if self._tokens.get(jti, -math.inf) > now:
             return True
-        return client_id is not None and self._clients.get(client_id, -math.inf) > now
+        if client_id is None:
+            return False
+        return any(
+            self._clients.get(name, -math.inf) > now for name in client_names(client_id, generation)
+        )
 
-    async def is_revoked(self, jti: str, *, client_id: str | None = None) -> bool:
-        return self.known_verdict(jti, client_id=client_id)
+    async def is_revoked(
+        self, jti: str, *, client_id: str | None = None, generation: str | None = None
+    ) -> bool:
+        return self.known_verdict(jti, client_id=client_id, generation=generation)
 
     async def revoke_client(self, client_id: str, *, until: Expiry | None = None) -> None:
         self._clients[client_id] = math.inf if until is None else _epoch(until)
@@ -376,7 +402,9 @@ class RedisRevocationStore:
 
     # --- checking -------------------------------------------------------------------
 
-    def keys_for(self, jti: str, client_id: str | None = None) -> tuple[str, ...]:
+    def keys_for(
+        self, jti: str, client_id: str | None = None, generation: str | None = None
+    ) -> tuple[str, ...]:
         """The Redis keys of which any one, present, means the token is revoked.
 
         For a caller that checks them in a round trip of its own: the rate limiter takes
@@ -385,20 +413,24 @@ class RedisRevocationStore:
         """
         keys: tuple[str, ...] = (self._token_key(jti),)
         if client_id is not None:
-            keys += (self._client_key(client_id),)
+            keys += tuple(self._client_key(n) for n in client_names(client_id, generation))
         return keys
 
-    def known_verdict(self, jti: str, *, client_id: str | None = None) -> bool | None:
+    def known_verdict(
+        self, jti: str, *, client_id: str | None = None, generation: str | None = None
+    ) -> bool | None:
         """Whether the token (or its client) is revoked, from the mirror, with no round
         trip; ``None`` when the mirror cannot vouch that it is current (see the module
         docstring), and the caller must ask ``is_revoked``."""
         if not self.mirror_in_sync:
             return None
-        return self._mirror.any_live(self.keys_for(jti, client_id), self._clock())
+        return self._mirror.any_live(self.keys_for(jti, client_id, generation), self._clock())
 
-    async def is_revoked(self, jti: str, *, client_id: str | None = None) -> bool:
+    async def is_revoked(
+        self, jti: str, *, client_id: str | None = None, generation: str | None = None
+    ) -> bool:
         try:
-            return await self._checks.submit(self.keys_for(jti, client_id))
+            return await self._checks.submit(self.keys_for(jti, client_id, generation))
         except RedisError as exc:
             raise StoreUnavailable("revocation store unreachable") from exc
 

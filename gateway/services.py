@@ -114,7 +114,19 @@ async def install_schema(engine: AsyncEngine) -> None:
     """
     async with engine.begin() as conn:
         await conn.run_sync(store.metadata.create_all)
+        await conn.run_sync(_add_missing_columns)
     await audit.install_schema(engine)
+
+
+def _add_missing_columns(conn: Any) -> None:
+    """Columns added since a store was made by ``create_all`` (which adds tables, not
+    columns), as the Alembic migration adds them: an embedded store of an earlier
+    version keeps working."""
+    from sqlalchemy import inspect
+
+    present = {c["name"] for c in inspect(conn).get_columns(store.clients.name)}
+    if "person" not in present:
+        conn.exec_driver_sql("ALTER TABLE gw_clients ADD COLUMN person VARCHAR(64)")
 
 
 def audit_origin(settings: Settings) -> str:

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     search_budget_officer: int = Field(default=60, ge=1)
     search_budget_window_seconds: int = Field(default=3600, ge=60, le=86_400 * 7)
     token_rate: str = "60/minute"  # noqa: S105 (a rate, not a secret)
+    # Failed token requests, counted apart from successes (``gateway.routes.oauth``): per
+    # claimed client id, and per source address (which is then refused before checking).
+    token_failure_rate: str = "10/minute"  # noqa: S105
+    token_source_failure_rate: str = "30/minute"  # noqa: S105
     # Multiplies every rate limit; load tests raise it, production leaves it at 1.
     rate_scale: float = Field(default=1.0, gt=0.0)
     # With Redis: how long a lease of requests lasts, 0 to count every request in Redis
@@ -74,6 +78,20 @@ class Settings(BaseSettings):
     witness_timeout_seconds: float = Field(default=3.0, gt=0.0)
     witness_retries: int = Field(default=2, ge=0, le=10)
     witness_lag_alert_seconds: float = Field(default=60.0, gt=0.0)
+    # The surface beside the API. /docs and /redoc (the OpenAPI document stays at
+    # /openapi.json); /metrics, off or behind a bearer token (or a file holding it).
+    docs_enabled: bool = True
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
+    metrics_token_file: Path | None = None
+    # Host names the gateway answers to, comma-separated (empty: any). With it, no
+    # redirect or URL can carry a host taken from a forged Host header.
+    trusted_hosts: str = ""
+    # Console users must be enrolled in TOTP to sign in; only the demo turns this off.
+    console_totp_required: bool = True
+    # Failed console sign-ins: per source address, and per account from one address.
+    console_source_failure_rate: str = "30/15 minutes"
+    console_account_failure_rate: str = "5/15 minutes"
 
     @field_validator("issuer")
     @classmethod
@@ -99,6 +117,13 @@ class Settings(BaseSettings):
 
     def resolved_redis_url(self) -> str | None:
         return _from_file(self.redis_url, self.redis_url_file) or None
+
+    def resolved_metrics_token(self) -> str | None:
+        token = self.metrics_token.get_secret_value() if self.metrics_token else None
+        return _from_file(token, self.metrics_token_file) or None
+
+    def trusted_host_names(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.trusted_hosts.split(",") if h.strip())
 
     def resolved_master_key_file(self) -> Path:
         return self.master_key_file or self.data_dir / "master.key"

@@ -1,4 +1,5 @@
-"""The gateway's own tables: clients, wrapped keys, policy bundles, regions, console users.
+"""The gateway's own tables: clients, proposals, wrapped keys, policy bundles, regions,
+console users.
 
 The audit tables belong to ``audit`` and live in the same database; migrations create both.
 """
@@ -44,6 +45,9 @@ clients = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
     Column("rotated_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    # The registered person (a console user) an ``admin`` or ``audit`` client acts for:
+    # the two-person rule counts persons, not clients (``gateway.proposals``).
+    Column("person", String(64)),
 )
 
 keys = Table(
@@ -82,6 +86,28 @@ regions = Table(
     Column("level", Integer, nullable=False),
     Column("historical", Boolean, nullable=False, default=False),
     Column("list_year", Integer),
+)
+
+proposals = Table(
+    "gw_proposals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # client.create | client.rotate | ...
+    Column("payload", Text, nullable=False),  # JSON object, no secrets
+    Column("proposed_by", String(64), nullable=False),  # a person (console username)
+    Column("status", String(16), nullable=False),  # proposed | approved
+    Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Column("approved_by", String(64)),
+    Column("approved_at", DateTime(timezone=True)),
+)
+
+revoked_reports = Table(
+    "gw_revoked_reports",
+    metadata,
+    Column("report_id", String(64), primary_key=True),  # the report token's jti
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Column("revoked_by", String(64), nullable=False),
 )
 
 console_users = Table(

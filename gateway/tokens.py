@@ -30,6 +30,9 @@ class Principal:
     scopes: frozenset[str]
     jti: str
     expires_at: int
+    # The client's secret generation when the token was issued: a rotation revokes it.
+    generation: str = ""
+    issued_at: int = 0
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -96,4 +99,6 @@ class TokenVerifier:
             scopes=frozenset(scope.split()),
             jti=str(claims["jti"]),
             expires_at=int(claims["exp"]),
+            generation=str(claims.get("gen", "")),
+            issued_at=int(claims["iat"]),
         )

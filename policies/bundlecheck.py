@@ -38,6 +38,8 @@ class Checker:
             "denies": {},
         }
         self.rule_ids: set[str] = set()
+        # Pseudonym domain -> the agency that has it: a domain is one agency's alone.
+        self.domains: dict[str, str] = {}
 
     # -- reporting ---------------------------------------------------------------------
     def error(self, container: Any, key: Any, message: str) -> None:

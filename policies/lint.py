@@ -33,19 +33,6 @@ def _warnings(bundle: Bundle, at: datetime) -> list[BundleIssue]:
     out: list[BundleIssue] = []
     for grant in bundle.grants:
         out.extend(_grant_warnings(bundle, grant, at))
-    domains: dict[str, list[str]] = {}
-    for agency in bundle.agencies.values():
-        domains.setdefault(agency.pseudonym_domain, []).append(agency.id)
-    for domain, ids in domains.items():
-        if len(ids) > 1:
-            where = bundle.locations[f"agency:{ids[1]}"]
-            out.append(
-                _warn(
-                    where,
-                    f"agencies {', '.join(ids)} share the pseudonym domain "
-                    f"{domain!r}: their pseudonyms are linkable",
-                )
-            )
     used = {p for g in bundle.grants for p in g.purposes}
     for code in bundle.purposes:
         if code not in used:

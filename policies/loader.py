@@ -327,12 +327,14 @@ class _Loader(RuleSections):
                     "jurisdiction" if "jurisdiction" in spec else None,
                     f"agency {agency_id!r} needs a jurisdiction (region prefixes)",
                 )
+            domain = self.text(spec, "pseudonym_domain", default=agency_id)
+            self._check_domain(spec, agency_id, domain)
             agency = Agency(
                 id=agency_id,
                 name=self.text(spec, "name", default=agency_id),
                 roles=tuple(roles),
                 jurisdiction=tuple(jurisdiction),
-                pseudonym_domain=self.text(spec, "pseudonym_domain", default=agency_id),
+                pseudonym_domain=domain,
             )
             self.agencies[agency_id] = agency
             self.roles.update(roles)
@@ -343,3 +345,22 @@ class _Loader(RuleSections):
                 sorted(agency.jurisdiction),
                 agency.pseudonym_domain,
             ]
+
+    def _check_domain(self, spec: YMap, agency_id: str, domain: str) -> None:
+        """A pseudonym domain is one agency's alone, and never a reserved one.
+
+        Security decision: two agencies in one domain get the same pseudonyms, so their
+        records link; a domain with a leading ``_`` is the gateway's own (the resident
+        report's, for one), and an agency in it could read or resolve its tokens.
+        """
+        where = "pseudonym_domain" if "pseudonym_domain" in spec else None
+        if domain.startswith("_"):
+            self.error(spec, where, f"pseudonym domain {domain!r} is reserved (leading '_')")
+        owner = self.domains.setdefault(domain, agency_id)
+        if owner != agency_id:
+            self.error(
+                spec,
+                where,
+                f"agencies {owner!r} and {agency_id!r} share the pseudonym domain {domain!r}: "
+                "their pseudonyms would be linkable",
+            )

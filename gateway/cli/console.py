@@ -62,7 +62,7 @@ def _password() -> str:
 
 @app.command("set-password")
 def set_password(username: Annotated[str, typer.Argument(help="An existing console user")]) -> None:
-    """Give a console user a new password (and lift a lock-out). The password comes from
+    """Give a console user a new password (their open sessions end). The password comes from
     $SATUGATE_CONSOLE_PASSWORD or a prompt."""
     from gateway.console import UserError
 
@@ -79,8 +79,13 @@ def add_user(
     username: Annotated[str, typer.Argument(help="Login name: lowercase letters, digits, . _ -")],
     role: Annotated[str, typer.Option(help="admin or auditor")],
     totp: Annotated[
-        bool, typer.Option("--totp", help="Enrol the user in TOTP (prints the secret once)")
-    ] = False,
+        bool,
+        typer.Option(
+            "--totp/--no-totp",
+            help="Enrol the user in TOTP (prints the secret once); the gateway requires it "
+            "unless SATUGATE_CONSOLE_TOTP_REQUIRED=false",
+        ),
+    ] = True,
 ) -> None:
     """Create a console user. The password comes from $SATUGATE_CONSOLE_PASSWORD or a prompt
     (never from the command line, where it would land in the shell history)."""

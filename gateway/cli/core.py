@@ -65,6 +65,8 @@ def demo(
 
     base_url = f"http://{host}:{port}"
     os.environ.setdefault("SATUGATE_ISSUER", base_url)
+    # The demo's console users have passwords only; production requires TOTP as well.
+    os.environ.setdefault("SATUGATE_CONSOLE_TOTP_REQUIRED", "false")
     settings = Settings(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     typer.echo(f"satugate demo: preparing {residents:,} synthetic residents in {data_dir}/sources")

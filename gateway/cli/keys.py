@@ -1,4 +1,8 @@
-"""``satugate keys``: rotate and retire pseudonym keys. Every change is audited."""
+"""``satugate keys``: list and rotate pseudonym keys. Every change is audited.
+
+Retiring a key is a proposal another person approves (``gateway.proposals``), through
+the API or the console, not a command of one operator.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,16 @@ from sqlalchemy import select
 
 from gateway import keys as keymod
 from gateway import store
+from gateway.policy_store import PolicyStore
 from gateway.recorder import operator_event
 from gateway.services import install_schema, open_audit_log
 from gateway.settings import Settings
 
-app = typer.Typer(
-    help="Pseudonym keys per agency domain: list, rotate, retire.", no_args_is_help=True
-)
+app = typer.Typer(help="Pseudonym keys per agency domain: list, rotate.", no_args_is_help=True)
 
 
-async def _change(action: str, domain: str, version: int | None) -> int:
+async def _rotate(domain: str) -> int:
+    """Rotate a domain of the active bundle; the event is appended first (fail closed)."""
     settings = Settings()
     engine = store.create_engine(settings.resolved_database_url())
     try:
@@ -28,21 +32,22 @@ async def _change(action: str, domain: str, version: int | None) -> int:
         keyring = keymod.KeyRing(
             engine, keymod.load_master_key(settings.resolved_master_key_file())
         )
+        policy_store = PolicyStore(engine)
+        await policy_store.bootstrap(settings.policy_dir)  # installs one only if none is
+        active = await policy_store.current()
+        if domain not in {a.pseudonym_domain for a in active.policy.agencies.values()}:
+            raise keymod.KeyError_("keys are made only for pseudonym domains of the active bundle")
         log = await open_audit_log(settings, engine, keyring)
         try:
-            if action == "key.rotate":
-                version = await keyring.rotate(keymod.PSEUDONYM, domain)
-            else:
-                assert version is not None
-                await keyring.retire(keymod.PSEUDONYM, domain, version)
             await log.append(
                 operator_event(
-                    action,
+                    "key.rotate",
                     officer=os.environ.get("USER", "operator"),
                     purpose="administration",
-                    detail={"domain": domain, "version": version},
+                    detail={"domain": domain},
                 )
             )
+            version = await keyring.rotate(keymod.PSEUDONYM, domain)
         finally:
             await log.stop()
     finally:
@@ -52,27 +57,17 @@ async def _change(action: str, domain: str, version: int | None) -> int:
 
 @app.command()
 def rotate(domain: Annotated[str, typer.Option(help="The agency's pseudonym domain")]) -> None:
-    """Make a new key version: new pseudonyms use it, old ones still resolve."""
+    """Make a new key version: new pseudonyms use it, old ones still resolve.
+
+    Retiring a version (its pseudonyms stop resolving) takes two persons: one proposes
+    it (``POST /admin/keys/retire`` or the console), another administrator approves.
+    """
     try:
-        version = asyncio.run(_change("key.rotate", domain, None))
+        version = asyncio.run(_rotate(domain))
     except keymod.KeyError_ as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"domain {domain}: version {version} is now current")
-
-
-@app.command()
-def retire(
-    domain: Annotated[str, typer.Option(help="The agency's pseudonym domain")],
-    version: Annotated[int, typer.Option(help="The version to retire")],
-) -> None:
-    """Retire a version: its pseudonyms no longer resolve (a clear error says so)."""
-    try:
-        asyncio.run(_change("key.retire", domain, version))
-    except keymod.KeyError_ as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"domain {domain}: version {version} retired")
 
 
 @app.command("list")

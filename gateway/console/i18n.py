@@ -25,6 +25,30 @@ MESSAGES: dict[str, dict[str, str]] = {
         "app.console": "konsol",
         "app.footer": "satugate · setiap tindakan di konsol ini tercatat dalam log audit.",
         "nav.label": "Menu utama",
+        "nav.proposals": "Usulan perubahan",
+        "clients.person": "Orang (untuk klien admin atau audit: nama pengguna konsol)",
+        "clients.proposed": "Usulan dicatat; berlaku setelah disetujui orang lain:",
+        "clients.refused": "Usulan ditolak: aturan dua orang atau pemisahan peran.",
+        "proposals.title": "Usulan perubahan akses",
+        "proposals.rule": (
+            "Setiap perubahan yang memperluas akses berlaku setelah disetujui orang lain. Klien "
+            "admin atau audit disetujui oleh orang yang akan memakainya; klien audit di pihak "
+            "auditor."
+        ),
+        "proposals.kind": "Jenis",
+        "proposals.what": "Isi",
+        "proposals.by": "Diusulkan oleh",
+        "proposals.approve": "Setujui",
+        "proposals.own": "usulan Anda",
+        "proposals.none": "Tidak ada usulan yang menunggu.",
+        "proposals.approved": "Disetujui dan berlaku.",
+        "proposals.two_person_rule": "Ditolak: usulan harus disetujui orang lain.",
+        "proposals.approver_not_permitted": "Ditolak: Anda tidak berwenang menyetujui usulan ini.",
+        "proposals.person_required": "Ditolak: perubahan ini memerlukan orang yang terdaftar.",
+        "proposals.conflict": "Usulan ini sudah diputuskan; tidak ada yang diubah.",
+        "proposals.not_found": "Usulan tidak ditemukan.",
+        "proposals.invalid_request": "Usulan tidak lagi dapat diterapkan.",
+        "proposals.scope_separation": "Ditolak: admin dan audit tidak digabung dengan cakupan lain.",
         "nav.dashboard": "Dasbor",
         "nav.clients": "Instansi & klien",
         "nav.policies": "Kebijakan",
@@ -44,8 +68,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "login.totp_hint": "(jika akun Anda memakai TOTP)",
         "login.submit": "Masuk",
         "login.failed": (
-            "Nama pengguna, kata sandi atau kode salah, atau akun sedang dikunci sementara "
-            "karena terlalu banyak percobaan gagal. Coba lagi nanti."
+            "Nama pengguna, kata sandi atau kode salah, atau terlalu banyak percobaan gagal "
+            "dari sini sehingga masuk ditahan sementara. Coba lagi nanti."
         ),
         "error.title": "Tidak dapat diproses",
         "error.title_400": "Permintaan tidak valid",
@@ -255,6 +279,30 @@ MESSAGES: dict[str, dict[str, str]] = {
         "app.console": "console",
         "app.footer": "satugate · every action in this console is recorded in the audit log.",
         "nav.label": "Main menu",
+        "nav.proposals": "Proposed changes",
+        "clients.person": "Person (for an admin or audit client: the console user name)",
+        "clients.proposed": "Proposal recorded; it takes effect when another person approves it:",
+        "clients.refused": "Proposal refused: the two-person rule or the separation of roles.",
+        "proposals.title": "Proposed changes of access",
+        "proposals.rule": (
+            "Every change that widens access takes effect when another person approves it. An "
+            "admin or audit client is approved by the person who will use it; an audit client "
+            "on the auditors' side."
+        ),
+        "proposals.kind": "Kind",
+        "proposals.what": "What",
+        "proposals.by": "Proposed by",
+        "proposals.approve": "Approve",
+        "proposals.own": "your proposal",
+        "proposals.none": "No proposal is waiting.",
+        "proposals.approved": "Approved and in force.",
+        "proposals.two_person_rule": "Refused: a proposal is approved by another person.",
+        "proposals.approver_not_permitted": "Refused: you may not approve this proposal.",
+        "proposals.person_required": "Refused: this change needs a registered person.",
+        "proposals.conflict": "This proposal was already decided; nothing changed.",
+        "proposals.not_found": "No such proposal.",
+        "proposals.invalid_request": "This proposal can no longer be applied.",
+        "proposals.scope_separation": "Refused: admin and audit stand alone on a client.",
         "nav.dashboard": "Dashboard",
         "nav.clients": "Agencies & clients",
         "nav.policies": "Policies",
@@ -274,8 +322,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "login.totp_hint": "(if your account uses TOTP)",
         "login.submit": "Sign in",
         "login.failed": (
-            "Wrong username, password or code, or the account is locked for a while after "
-            "too many failed attempts. Try again later."
+            "Wrong username, password or code, or too many failed attempts from here, so "
+            "signing in is held back for a while. Try again later."
         ),
         "error.title": "Cannot be processed",
         "error.title_400": "Invalid request",

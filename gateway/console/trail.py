@@ -23,6 +23,9 @@ CONSOLE_ACTIONS = frozenset(
         "client.create",
         "client.rotate",
         "client.revoke",
+        "client.scopes",
+        "change.propose",
+        "key.retire",
         "audit.read",
         "subject.report",
     }

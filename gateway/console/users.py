@@ -1,4 +1,4 @@
-"""Console users: argon2id password hashes, optional TOTP, and lock-out.
+"""Console users: argon2id password hashes, TOTP, and the sign-in check.
 
 Console users are city staff (administrators of ``diskominfo``, auditors of
 ``inspektorat``), not API clients: they sign in with a password and, when enrolled, a TOTP
@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pyotp
 from argon2 import PasswordHasher
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_unwrap_with_padding,
     aes_key_wrap_with_padding,
 )
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,11 +34,11 @@ USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._\-]{1,63}")
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 
-# Security decision: five wrong passwords (or TOTP codes) lock the account for fifteen
-# minutes. Online guessing is then limited to 480 guesses a day per account, while a
-# colleague who mistypes is back in a quarter of an hour without an administrator.
-MAX_FAILED_ATTEMPTS = 5
-LOCK_DURATION = timedelta(minutes=15)
+# Security decision: wrong passwords are throttled per source address and per account
+# *from that address* (``gateway.console.pages.auth``), never by locking the account: a
+# lock that anyone could set by guessing would let them keep the real user out. TOTP,
+# required for every console user outside the demo, makes a guessed password alone worth
+# nothing. Failures are still counted per account (``failed_attempts``), for the record.
 
 
 @functools.cache
@@ -199,12 +199,6 @@ async def get_user(engine: AsyncEngine, username: str) -> ConsoleUser | None:
     return None if row is None else ConsoleUser(row.username, row.role, row.password_hash)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC times
-
-
 async def authenticate(
     engine: AsyncEngine,
     username: str,
@@ -215,54 +209,50 @@ async def authenticate(
     now: datetime | None = None,
     hasher: PasswordHasher | None = None,
     totp_fresh: Callable[[str, str], Awaitable[bool]] | None = None,
+    throttled: bool = False,
+    require_totp: bool = False,
 ) -> ConsoleUser:
     """Check a sign-in; raise :class:`SignInFailed` for any refusal.
 
     ``totp_fresh(username, code)`` is asked only for a valid code, and must answer False
     when that code was used before (and remember it otherwise): a code seen over a
     shoulder or in a proxy log cannot be replayed within its 90-second window.
+    ``throttled``: the caller's limits refuse this attempt whatever it holds.
+    ``require_totp``: a user not enrolled in TOTP cannot sign in (production).
 
-    Security decisions: a locked account is refused before its password is checked, so
-    guesses during the lock teach nothing; an unknown username costs one argon2 check
-    like a known one; failures are counted in the database with one atomic update, so
-    concurrent guesses on several replicas cannot slip past the limit.
+    Security decisions: every refusal costs what a check costs and looks the same: an
+    unknown name is checked against a dummy hash and its failure written as for a known
+    one (the update matches no row), and a throttled attempt is checked too, its answer
+    thrown away. Nobody can tell from the answer or its time whether a name exists or
+    an attempt was throttled. Failures are counted with one atomic update.
     """
     now = now or datetime.now(UTC)
     hasher = hasher or default_hasher()
     table = store.console_users
     async with engine.connect() as conn:
         row = (await conn.execute(select(table).where(table.c.username == username))).first()
-    if row is None or len(password) > MAX_PASSWORD_LENGTH:
-        _verify(hasher, _dummy_hash(hasher), password[:MAX_PASSWORD_LENGTH])
-        raise SignInFailed("unknown user")
-    locked_until = _aware(row.locked_until)
-    if locked_until is not None and locked_until > now:
-        raise SignInFailed("locked")
-    password_hash: str = row.password_hash
-    ok = _verify(hasher, password_hash, password)
-    if ok and row.totp_secret is not None:
-        if master_key is None:
-            raise SignInFailed("TOTP enrolled but no master key to read it")
-        secret = unwrap_totp_secret(master_key, bytes(row.totp_secret))
-        code = (totp_code or "").strip().replace(" ", "")
-        ok = code.isdigit() and pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1)
-        if ok and totp_fresh is not None:
-            ok = await totp_fresh(username, code)
+    known = row is not None and len(password) <= MAX_PASSWORD_LENGTH
+    password_hash: str = row.password_hash if known and row is not None else _dummy_hash(hasher)
+    ok = _verify(hasher, password_hash, password[:MAX_PASSWORD_LENGTH]) and known
+    if ok and row is not None:
+        if row.totp_secret is not None:
+            if master_key is None:
+                raise SignInFailed("TOTP enrolled but no master key to read it")
+            secret = unwrap_totp_secret(master_key, bytes(row.totp_secret))
+            code = (totp_code or "").strip().replace(" ", "")
+            ok = code.isdigit() and pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1)
+            if ok and totp_fresh is not None and not throttled:
+                ok = await totp_fresh(username, code)
+        elif require_totp:
+            ok = False
+    ok = ok and not throttled
     async with engine.begin() as conn:
         if not ok:
-            # An expired lock starts a fresh count; reaching the limit sets a new lock.
-            if locked_until is not None and locked_until <= now:
-                failure: dict[str, object] = {"failed_attempts": 1, "locked_until": None}
-            else:
-                count = table.c.failed_attempts + 1
-                reached = count >= MAX_FAILED_ATTEMPTS
-                failure = {
-                    "failed_attempts": case((reached, 0), else_=count),
-                    "locked_until": case(
-                        (reached, now + LOCK_DURATION), else_=table.c.locked_until
-                    ),
-                }
-            await conn.execute(update(table).where(table.c.username == username).values(failure))
+            await conn.execute(
+                update(table)
+                .where(table.c.username == username)
+                .values(failed_attempts=table.c.failed_attempts + 1)
+            )
         else:
             if hasher.check_needs_rehash(password_hash):
                 password_hash = hasher.hash(password)
@@ -271,8 +261,8 @@ async def authenticate(
                 .where(table.c.username == username)
                 .values(failed_attempts=0, locked_until=None, password_hash=password_hash)
             )
-    if not ok:
-        raise SignInFailed("wrong password or code")
+    if not ok or row is None:
+        raise SignInFailed("refused")
     return ConsoleUser(row.username, row.role, password_hash)
 
 

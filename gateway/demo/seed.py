@@ -23,6 +23,8 @@ class DemoClient:
     name: str
     agency: str
     scopes: tuple[str, ...]
+    # The console user an admin or audit client acts for (``gateway.proposals``).
+    person: str | None = None
 
 
 DEMO_CLIENTS = (
@@ -32,9 +34,12 @@ DEMO_CLIENTS = (
                ("residents:read", "residents:search")),
     DemoClient("demo-dinkes", "Dinas Kesehatan", "dinkes", ("residents:read",)),
     DemoClient("demo-bappeda", "Bappeda Kota Surabaya", "bappeda", ("residents:read",)),
-    DemoClient("demo-auditor", "Inspektorat (auditor)", "inspektorat", ("audit",)),
-    DemoClient("demo-admin", "Diskominfo (administrator 1)", "diskominfo", ("admin",)),
-    DemoClient("demo-admin-2", "Diskominfo (administrator 2)", "diskominfo", ("admin",)),
+    DemoClient("demo-auditor", "Inspektorat (auditor)", "inspektorat", ("audit",),
+               "auditor.satu"),
+    DemoClient("demo-admin", "Diskominfo (administrator 1)", "diskominfo", ("admin",),
+               "admin.satu"),
+    DemoClient("demo-admin-2", "Diskominfo (administrator 2)", "diskominfo", ("admin",),
+               "admin.dua"),
 )  # fmt: skip
 
 
@@ -103,11 +108,14 @@ async def seed_store(
         for purpose in (keys.JWT, keys.CHECKPOINT, keys.AUDIT_BLIND):
             await keyring.versions(purpose)
         await PolicyStore(engine).bootstrap(settings.policy_dir)
+        # The people first: the admin and audit clients are bound to them.
+        console_users = await seed_demo_users(engine, hasher=console_hasher)
         existing = {c["client_id"] for c in await clients.list_clients(engine)}
         out_clients = []
         for demo in DEMO_CLIENTS:
             if demo.client_id in existing:
                 creds = await clients.rotate_secret(engine, demo.client_id)
+                await clients.bind_person(engine, demo.client_id, demo.person)
             else:
                 creds = await clients.create_client(
                     engine,
@@ -115,6 +123,7 @@ async def seed_store(
                     agency=demo.agency,
                     scopes=demo.scopes,
                     client_id=demo.client_id,
+                    person=demo.person,
                 )
             out_clients.append(
                 {
@@ -123,9 +132,9 @@ async def seed_store(
                     "client_id": creds.client_id,
                     "client_secret": creds.client_secret,
                     "scopes": list(demo.scopes),
+                    **({"person": demo.person} if demo.person else {}),
                 }
             )
-        console_users = await seed_demo_users(engine, hasher=console_hasher)
     finally:
         await engine.dispose()
     summary = json.loads(

@@ -1,28 +1,36 @@
 """Administration: clients, policy bundles with two-person approval, simulation, keys.
 
-Every change is an audit event; the acting administrator is the calling client.
+The acting person is the one the calling ``admin`` client is bound to (a registered
+console user); a client bound to no person administers nothing. Changes that widen or
+alter access are proposals another person approves (``gateway.proposals``); every step
+and every refusal is an audit event naming the person.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+import audit
 import policies
-from gateway import clients
+from gateway import clients, proposals
 from gateway import keys as keymod
 from gateway.auth import get_services, require
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.recorder import OFFICER_RE, Call
+from gateway.proposals import Person, PersonRequired, Recorder
+from gateway.recorder import Call
 from gateway.tokens import Principal
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 Admin = Annotated[Principal, Depends(require("admin"))]
 # Bundle ids are database integers: a bigger number is a 422, not a driver overflow (500).
 BundleId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ProposalId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ClientId = Annotated[str, Path(max_length=64)]
 
 
 class _Body(BaseModel):
@@ -32,6 +40,12 @@ class _Body(BaseModel):
 class ClientCreate(_Body):
     name: str = Field(min_length=1, max_length=200)
     agency: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
+    scopes: list[str] = Field(min_length=1, max_length=5)
+    # The person an admin or audit client acts for (a registered console user).
+    person: str | None = Field(default=None, max_length=64)
+
+
+class ScopeAddition(_Body):
     scopes: list[str] = Field(min_length=1, max_length=5)
 
 
@@ -53,19 +67,58 @@ class KeyRotation(_Body):
     domain: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
 
 
-def _call(request: Request, principal: Principal, action: str, officer: str | None) -> Call:
-    return Call(
-        services=get_services(request),
-        principal=principal,
-        action=action,
-        purpose="administration",
-        officer=officer if officer and OFFICER_RE.fullmatch(officer) else principal.client_id,
-        legal_basis=None,
-        request_id=request.scope["state"]["request_id"],
-    )
+class KeyRetirement(_Body):
+    domain: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
+    version: int = Field(ge=1, le=2**31 - 1)
 
 
-Officer = Annotated[str | None, Header(alias="X-On-Behalf-Of")]
+def recorder(request: Request, principal: Principal, officer: str, purpose: str) -> Recorder:
+    """The audit events of one API call, naming the acting person as the officer."""
+
+    async def record(
+        action: str,
+        *,
+        decision: str,
+        status: int,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        policy_version: str | None = None,
+    ) -> audit.Receipt:
+        call = Call(
+            services=get_services(request),
+            principal=principal,
+            action=action,
+            purpose=purpose,
+            officer=officer,
+            legal_basis=None,
+            request_id=request.scope["state"]["request_id"],
+        )
+        return await call.record(
+            decision=decision,
+            status=status,
+            reason=reason,
+            detail=detail,
+            policy_version=policy_version,
+        )
+
+    return record
+
+
+async def acting_person(
+    request: Request, principal: Principal, action: str, *, purpose: str = "administration"
+) -> tuple[Person, Recorder]:
+    """The person behind the calling client and the recorder of their events; a client
+    bound to no person is refused (and the refusal recorded)."""
+    person = await proposals.person_of_client(get_services(request), principal.client_id)
+    if person is None:
+        record = recorder(request, principal, principal.client_id, purpose)
+        raise await proposals.refused(
+            record,
+            action,
+            PersonRequired("this client is bound to no registered person"),
+            client_id=principal.client_id,
+        )
+    return person, recorder(request, principal, person.username, purpose)
 
 
 @router.get("/agencies")
@@ -91,61 +144,73 @@ async def list_clients(request: Request, principal: Admin) -> dict[str, Any]:
     return {"clients": await clients.list_clients(get_services(request).engine)}
 
 
-@router.post("/clients", status_code=201)
-async def create_client(
-    request: Request, principal: Admin, body: ClientCreate, officer: Officer = None
+@router.post("/clients", status_code=202, summary="Propose a new client")
+async def create_client(request: Request, principal: Admin, body: ClientCreate) -> dict[str, Any]:
+    """A proposal: the client exists once another person approves it, and the approver
+    receives its secret (for an admin or audit client: the person it is for)."""
+    person, record = await acting_person(request, principal, "change.propose")
+    payload = body.model_dump(exclude_none=True)
+    return await proposals.propose(get_services(request), person, "client.create", payload, record)
+
+
+@router.post("/clients/{client_id}/scopes", status_code=202, summary="Propose more scopes")
+async def add_scopes(
+    request: Request, principal: Admin, client_id: ClientId, body: ScopeAddition
 ) -> dict[str, Any]:
-    services = get_services(request)
-    active = await services.policies.current()
-    if body.agency not in active.policy.agencies:
-        raise InvalidRequest("the agency is not in the active policy bundle")
-    creds = await clients.create_client(
-        services.engine, name=body.name, agency=body.agency, scopes=body.scopes
-    )
-    receipt = await _call(request, principal, "client.create", officer).record(
-        decision="allow",
-        status=201,
-        detail={"client_id": creds.client_id, "agency": body.agency, "scopes": body.scopes},
-    )
-    return {
-        "client_id": creds.client_id,
-        "client_secret": creds.client_secret,
-        "note": "the secret is shown once; store it now",
-        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
-    }
+    person, record = await acting_person(request, principal, "change.propose")
+    payload = {"client_id": client_id, "scopes": body.scopes}
+    return await proposals.propose(get_services(request), person, "client.scopes", payload, record)
 
 
-@router.post("/clients/{client_id}/rotate")
-async def rotate_client(
-    request: Request, principal: Admin, client_id: str, officer: Officer = None
-) -> dict[str, Any]:
-    services = get_services(request)
-    creds = await clients.rotate_secret(services.engine, client_id)
-    receipt = await _call(request, principal, "client.rotate", officer).record(
-        decision="allow", status=200, detail={"client_id": client_id}
-    )
-    return {
-        "client_id": creds.client_id,
-        "client_secret": creds.client_secret,
-        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
-    }
+@router.post("/clients/{client_id}/rotate", status_code=202, summary="Propose a new secret")
+async def rotate_client(request: Request, principal: Admin, client_id: ClientId) -> dict[str, Any]:
+    """A proposal: at approval the old secret and every token issued under it stop, and
+    the approver receives the new secret."""
+    person, record = await acting_person(request, principal, "change.propose")
+    payload = {"client_id": client_id}
+    return await proposals.propose(get_services(request), person, "client.rotate", payload, record)
 
 
-@router.post("/clients/{client_id}/revoke")
+@router.post("/clients/{client_id}/revoke", summary="Revoke a client (or propose to)")
 async def revoke_client(
-    request: Request, principal: Admin, client_id: str, officer: Officer = None
+    request: Request, response: Response, principal: Admin, client_id: ClientId
 ) -> dict[str, Any]:
+    """An agency's data client is revoked at once (200); an admin or audit client on a
+    proposal another person approves (202)."""
     services = get_services(request)
-    await clients.revoke_client(services.engine, client_id)
-    await services.revocation.revoke_client(client_id)
-    receipt = await _call(request, principal, "client.revoke", officer).record(
-        decision="allow", status=200, detail={"client_id": client_id}
-    )
-    return {
-        "client_id": client_id,
-        "status": "revoked",
-        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
-    }
+    person, record = await acting_person(request, principal, "client.revoke")
+    client = await clients.get_client(services.engine, client_id)
+    if client is not None and clients.role_scope(client["scopes"]) is not None:
+        proposed = await proposals.propose(
+            services, person, "client.revoke", {"client_id": client_id}, record
+        )
+        response.status_code = 202
+        return proposed
+    return await proposals.revoke_data_client(services, person, client_id, record)
+
+
+@router.get("/proposals", summary="Changes waiting for a second person, and decided ones")
+async def proposal_list(
+    request: Request,
+    principal: Admin,
+    status: Annotated[str | None, Query(pattern="^(proposed|approved|void|unrecorded)$")] = None,
+) -> dict[str, Any]:
+    return {"proposals": await proposals.listed(get_services(request), status=status)}
+
+
+@router.get("/proposals/{proposal_id}")
+async def proposal_get(
+    request: Request, principal: Admin, proposal_id: ProposalId
+) -> dict[str, Any]:
+    return await proposals.get(get_services(request), proposal_id)
+
+
+@router.post("/proposals/{proposal_id}/approve", summary="Approve another person's proposal")
+async def proposal_approve(
+    request: Request, principal: Admin, proposal_id: ProposalId
+) -> dict[str, Any]:
+    person, record = await acting_person(request, principal, "change.propose")
+    return await proposals.approve(get_services(request), person, proposal_id, record)
 
 
 @router.get("/policies")
@@ -171,38 +236,60 @@ async def policy_diff(request: Request, principal: Admin, bundle_id: BundleId) -
 
 @router.post("/policies", status_code=201)
 async def policy_propose(
-    request: Request, principal: Admin, body: PolicyProposal, officer: Officer = None
+    request: Request, principal: Admin, body: PolicyProposal
 ) -> dict[str, Any]:
     services = get_services(request)
-    proposed = await services.policies.propose(
-        body.files, author=principal.client_id, comment=body.comment
-    )
-    receipt = await _call(request, principal, "policy.propose", officer).record(
-        decision="allow",
-        status=201,
-        policy_version=proposed["policy_version"],
-        detail={"bundle_id": proposed["id"]},
-    )
+    person, record = await acting_person(request, principal, "policy.propose")
+    receipts: list[audit.Receipt] = []
+
+    async def recorded(bundle_id: int, version: str) -> None:
+        receipts.append(
+            await record(
+                "policy.propose",
+                decision="allow",
+                status=201,
+                policy_version=version,
+                detail={"bundle_id": bundle_id},
+            )
+        )
+
+    try:
+        proposed = await services.policies.propose(
+            body.files, author=person.username, comment=body.comment, recorded=recorded
+        )
+    except InvalidRequest as exc:  # the bundle does not validate: on the record too
+        raise await proposals.refused(record, "policy.propose", exc) from None
+    receipt = receipts[0]
     return {**proposed, "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index}}
 
 
 @router.post("/policies/{bundle_id}/approve")
-async def policy_approve(
-    request: Request, principal: Admin, bundle_id: BundleId, officer: Officer = None
-) -> dict[str, Any]:
+async def policy_approve(request: Request, principal: Admin, bundle_id: BundleId) -> dict[str, Any]:
     services = get_services(request)
-    call = _call(request, principal, "policy.approve", officer)
+    person, record = await acting_person(request, principal, "policy.approve")
+    receipts: list[audit.Receipt] = []
+
+    async def recorded(version: str) -> None:
+        receipts.append(
+            await record(
+                "policy.approve",
+                decision="allow",
+                status=200,
+                policy_version=version,
+                detail={"bundle_id": bundle_id},
+            )
+        )
+
     try:
-        approved = await services.policies.approve(bundle_id, approver=principal.client_id)
+        approved = await services.policies.approve(
+            bundle_id, approver=person.username, recorded=recorded
+        )
     except GatewayError as exc:  # two-person rule, not proposed, unknown: all on the record
-        raise await call.refuse(exc, detail={"bundle_id": bundle_id}) from None
+        if receipts:
+            raise
+        raise await proposals.refused(record, "policy.approve", exc, bundle_id=bundle_id) from None
     active = await services.policies.current()
-    receipt = await call.record(
-        decision="allow",
-        status=200,
-        policy_version=active.policy.version,
-        detail={"bundle_id": bundle_id},
-    )
+    receipt = receipts[0]
     return {
         **{k: v for k, v in approved.items() if k != "files"},
         "policy_version": active.policy.version,
@@ -236,16 +323,30 @@ async def simulate(request: Request, principal: Admin, body: Simulation) -> dict
 
 
 @router.post("/keys/rotate")
-async def rotate_key(
-    request: Request, principal: Admin, body: KeyRotation, officer: Officer = None
-) -> dict[str, Any]:
+async def rotate_key(request: Request, principal: Admin, body: KeyRotation) -> dict[str, Any]:
+    """A new pseudonym key for a domain of the active bundle (rotation narrows nothing
+    and widens nothing: old pseudonyms keep resolving until their key is retired)."""
     services = get_services(request)
-    version = await services.keyring.rotate(keymod.PSEUDONYM, body.domain)
-    receipt = await _call(request, principal, "key.rotate", officer).record(
-        decision="allow", status=200, detail={"domain": body.domain, "version": version}
+    _person, record = await acting_person(request, principal, "key.rotate")
+    active = await services.policies.current()
+    domains = {a.pseudonym_domain for a in active.policy.agencies.values()}
+    if body.domain not in domains:
+        error = InvalidRequest("keys are made only for the pseudonym domains of the active bundle")
+        raise await proposals.refused(record, "key.rotate", error, domain=body.domain)
+    receipt = await record(
+        "key.rotate", decision="allow", status=200, detail={"domain": body.domain}
     )
+    version = await services.keyring.rotate(keymod.PSEUDONYM, body.domain)
     return {
         "domain": body.domain,
         "version": version,
         "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
     }
+
+
+@router.post("/keys/retire", status_code=202, summary="Propose to retire a pseudonym key")
+async def retire_key(request: Request, principal: Admin, body: KeyRetirement) -> dict[str, Any]:
+    person, record = await acting_person(request, principal, "change.propose")
+    return await proposals.propose(
+        get_services(request), person, "key.retire", body.model_dump(), record
+    )

@@ -6,10 +6,11 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 import audit
+from gateway import proposals
 from gateway.auth import authenticate, get_services
 from gateway.errors import (
     BadRequest,
@@ -23,7 +24,8 @@ from gateway.leafreads import LeafReads
 from gateway.nik import Nik, NikError, carries_nik, parse_nik
 from gateway.proofs import proof_bundle
 from gateway.recorder import OFFICER_RE, Call
-from gateway.reports import issue_report_token, nik_from_report_token
+from gateway.reports import issue_report_token, read_report_token, revoke_report_token
+from gateway.routes.admin import acting_person
 from gateway.tokens import Principal
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -270,7 +272,7 @@ async def report_token(
     """For the service desk, after it has checked the resident's identity in person."""
     services = get_services(request)
     parsed = _subject(nik)
-    token, expires = await issue_report_token(services, parsed.value)
+    token, expires, report_id = await issue_report_token(services, parsed.value)
     call = _report_call(
         request,
         principal,
@@ -279,10 +281,14 @@ async def report_token(
         legal_basis="UU 27/2022 Pasal 32",
     )
     receipt = await call.record(
-        decision="allow", status=200, subject_niks=[parsed.value], detail={"issued": "report_token"}
+        decision="allow",
+        status=200,
+        subject_niks=[parsed.value],
+        detail={"issued": "report_token", "report_id": report_id},
     )
     return {
         "report_token": token,
+        "report_id": report_id,
         "expires_at": datetime.fromtimestamp(expires, UTC).isoformat(),
         "report_url": f"{services.settings.issuer}/v1/me/accesses",
         "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
@@ -302,31 +308,68 @@ async def my_accesses(
             "a report token is required",
             headers={"WWW-Authenticate": 'Bearer realm="satugate-report"'},
         )
-    nik = await nik_from_report_token(services, authorization[7:].strip())
-    accesses = await services.audit.subject_accesses(
-        nik, include_hidden=False, now=datetime.now(UTC)
-    )
-    # The resident's own reading is on the record too, under the resident's own name.
+    report = await read_report_token(services, authorization[7:].strip())
+    # Every read is on the record, under the resident's subject, before the answer.
     reader = Principal(
-        client_id="resident-report", agency="resident", scopes=frozenset(), jti="", expires_at=0
+        client_id="report-token",
+        agency="resident",
+        scopes=frozenset(),
+        jti=report.report_id,
+        expires_at=report.expires_at,
     )
-    call = Call(
-        services=services,
-        principal=reader,
-        action="subject.report",
-        purpose="subject_access_request",
-        officer=None,
-        legal_basis="UU 27/2022 Pasal 32",
-        request_id=request.scope["state"]["request_id"],
+    call = _report_call(
+        request, reader, "resident", purpose="subject_access_request", legal_basis=None
+    )
+    accesses = await services.audit.subject_accesses(
+        report.nik, include_hidden=False, now=datetime.now(UTC)
     )
     receipt = await call.record(
         decision="allow",
         status=200,
         result_count=len(accesses),
-        subject_niks=[nik],
-        detail={"view": "own_report"},
+        subject_niks=[report.nik],
+        detail={"read": "report_token", "report_id": report.report_id},
     )
     # Each entry's inclusion proof into the served (witnessed) checkpoint: the resident
     # can check the report offline (``satugate audit check-report``).
     proofs = await proof_bundle(services, (a["leaf_index"] for a in accesses))
     return {"accesses": accesses, "proofs": proofs, "audit": receipt.to_dict()}
+
+
+@router.post("/report-tokens/{report_id}/revoke", summary="Revoke a resident's report token")
+async def report_token_revoke(
+    request: Request,
+    principal: Auditor,
+    report_id: Annotated[str, Path(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")],
+    officer: Annotated[str | None, Header(alias="X-On-Behalf-Of")] = None,
+) -> dict[str, Any]:
+    """A lost or stolen report token opens nothing from now on."""
+    services = get_services(request)
+    call = _report_call(request, principal, officer, purpose="audit", legal_basis=None)
+    receipt = await call.record(
+        decision="allow", status=200, detail={"revoked": "report_token", "report_id": report_id}
+    )
+    await revoke_report_token(services, report_id, by=call.officer or principal.client_id)
+    return {
+        "report_id": report_id,
+        "status": "revoked",
+        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+    }
+
+
+@router.get("/proposals", summary="Changes waiting for a second person")
+async def proposal_list(request: Request, principal: Auditor) -> dict[str, Any]:
+    return {"proposals": await proposals.listed(get_services(request), status="proposed")}
+
+
+@router.post(
+    "/proposals/{proposal_id}/approve",
+    summary="Approve a change on the auditors' side (an audit client)",
+)
+async def proposal_approve(
+    request: Request, principal: Auditor, proposal_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
+) -> dict[str, Any]:
+    """An audit client is approved by the auditor it is for, never by administrators
+    alone; the auditor's client must be bound to that person."""
+    person, record = await acting_person(request, principal, "change.propose", purpose="audit")
+    return await proposals.approve(get_services(request), person, proposal_id, record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,6 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy import text
 
 from gateway.auth import get_services
+from gateway.errors import NotFound, Unauthenticated
 from gateway.metrics import render as render_metrics
 from gateway.responses import JSON
 
@@ -47,5 +49,18 @@ async def readyz(request: Request) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    body, content_type = render_metrics(get_services(request).metrics)
+    """Off, open, or behind a bearer token, as the settings say (the counters tell much
+    about who calls the gateway and how)."""
+    services = get_services(request)
+    if not services.settings.metrics_enabled:
+        raise NotFound("no such resource")
+    expected = services.settings.resolved_metrics_token()
+    if expected is not None:
+        header = request.headers.get("authorization", "")
+        given = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthenticated(
+                "the metrics token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+    body, content_type = render_metrics(services.metrics)
     return Response(body, media_type=content_type)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -10,8 +11,9 @@ from sqlalchemy import select
 
 from gateway import store
 from gateway.auth import get_services
-from gateway.errors import RateLimited, RateLimiterUnavailable, UnsupportedMediaType
+from gateway.errors import GatewayError, RateLimited, RateLimiterUnavailable, UnsupportedMediaType
 from gateway.oauth import SCOPES, ClientRecord, client_id_from
+from gateway.ratelimit import RateDecision
 from gateway.ratelimit import RateLimiterUnavailable as LimiterDown
 from gateway.responses import JSON
 
@@ -26,13 +28,17 @@ async def load_client(request: Request, client_id: str) -> ClientRecord | None:
         ).first()
     if row is None:
         return None
+    scopes = tuple(row.scopes.split())
+    # A client stored before the roles were kept apart (admin or audit beside another
+    # scope) gets no token at all: fail closed until its scopes are fixed.
+    separated = not (set(scopes) & {"admin", "audit"}) or len(set(scopes)) == 1
     return ClientRecord(
         client_id=row.client_id,
         name=row.name,
         agency=row.agency,
-        scopes=tuple(row.scopes.split()),
+        scopes=scopes,
         secret_hash=row.secret_hash,
-        active=row.status == "active",
+        active=row.status == "active" and separated,
     )
 
 
@@ -72,25 +78,50 @@ async def token(request: Request) -> JSON:
     headers = {k.lower(): v for k, v in request.headers.items()}
     client_id = client_id_from(headers, form)
     client = await load_client(request, client_id) if client_id and len(client_id) <= 64 else None
-    # Brute force on secrets is slowed per claimed client id (and per unknown id alike).
+    settings, limiter = services.settings, services.limiter
+    source = request.client.host if request.client else "-"
+    # Security decision: failures are counted apart from successes. Wrong secrets spend
+    # their own budgets, per claimed client id and per source address, never the
+    # client's budget of tokens: client ids are not secret, and anyone could otherwise
+    # shut a client out by guessing. An address that has spent its failure budget is
+    # refused before its secret is checked, so guessing from it stops; a failure past
+    # the claimed id's budget is answered 429. The right secret from another address
+    # always gets its token (within the client's own rate).
     try:
-        decision = await services.limiter.hit(
-            f"token:{client_id or '-'}", services.settings.token_rate
+        from_source = await limiter.peek(
+            f"token-fail-src:{source}", settings.token_source_failure_rate
         )
+        if not from_source.allowed:
+            services.metrics.count_token_failure("throttled_source")
+            raise _too_many(from_source)
+        result = services.token_server.issue(
+            client, services.settings.issuer + "/oauth/token", request.headers, form
+        )
+        if result.status == 200:
+            decision = await limiter.hit(f"token:{client_id}", settings.token_rate)
+            if not decision.allowed:
+                raise _too_many(decision)
+        else:
+            services.metrics.count_unauthenticated("token_refused")
+            services.metrics.count_token_failure("refused")
+            by_id = await limiter.hit(f"token-fail:{client_id or '-'}", settings.token_failure_rate)
+            by_source = await limiter.hit(
+                f"token-fail-src:{source}", settings.token_source_failure_rate
+            )
+            if not (by_id.allowed and by_source.allowed):
+                services.metrics.count_token_failure("throttled")
+                raise _too_many(by_id if not by_id.allowed else by_source)
     except LimiterDown as exc:
         raise RateLimiterUnavailable() from exc
-    if not decision.allowed:
-        raise RateLimited(
-            "too many token requests",
-            headers={"Retry-After": str(max(1, int(decision.retry_after)))},
-        )
-    result = services.token_server.issue(
-        client, services.settings.issuer + "/oauth/token", request.headers, form
-    )
-    if result.status != 200:
-        services.metrics.count_unauthenticated("token_refused")
     out_headers = {k: v for k, v in result.headers if k.lower() != "content-type"}
     return JSON(result.body, status_code=result.status, headers=out_headers)
+
+
+def _too_many(decision: RateDecision) -> GatewayError:
+    return RateLimited(
+        "too many token requests",
+        headers={"Retry-After": str(max(1, math.ceil(decision.retry_after)))},
+    )
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys that sign access tokens")

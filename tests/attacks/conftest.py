@@ -51,6 +51,12 @@ class Target:
     settings: Settings
     capture: pytest.CaptureFixture[str]
     seen: str = ""
+    app: Any = None
+
+    def from_address(self, host: str) -> httpx.AsyncClient:
+        """A client of the same gateway calling from another source address."""
+        transport = httpx.ASGITransport(app=self.app, client=(host, 40000))
+        return httpx.AsyncClient(transport=transport, base_url=ISSUER)
 
     def logs(self) -> str:
         """Everything the gateway logged to stdout and stderr so far."""
@@ -113,7 +119,7 @@ async def target(
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
-                yield Target(client, services, demo, settings, capsys)
+                yield Target(client, services, demo, settings, capsys, app=app)
     finally:
         await services.aclose()
 

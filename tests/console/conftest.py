@@ -58,6 +58,9 @@ def make_settings(sources: Path, data_dir: Path, **extra: Any) -> Settings:
         sources_file=sources / "sources.yaml",
         issuer=extra.pop("issuer", ISSUER),
         checkpoint_interval=0.2,
+        # The console users of these tests sign in with passwords, as the demo's do;
+        # the tests of TOTP ask for it.
+        console_totp_required=extra.pop("console_totp_required", False),
         **extra,
     )
 

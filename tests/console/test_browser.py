@@ -122,7 +122,7 @@ def test_propose_as_one_admin_and_approve_as_another(open_page: Opener) -> None:
     approver.get_by_role("button", name="Setujui dan aktifkan").click()
     expect(approver.get_by_role("status")).to_contain_text("sekarang aktif")
     approver.get_by_role("link", name="Kebijakan").click()
-    expect(approver.locator("tr.active").first).to_contain_text("console:admin.dua")
+    expect(approver.locator("tr.active").first).to_contain_text("admin.dua")
 
 
 def test_auditor_searches_the_log_and_opens_a_resident_report(

@@ -23,8 +23,8 @@ async def test_a_post_without_the_token_is_refused(console_app: Console) -> None
     assert await _client_count(console_app) == before
 
     ok = await admin.post("/console/clients", NEW_CLIENT)
-    assert ok.status_code == 201
-    assert await _client_count(console_app) == before + 1
+    assert ok.status_code == 202 and "#1" in ok.text, "with the token: proposed"
+    assert await _client_count(console_app) == before, "a proposal creates nothing yet"
 
 
 async def test_another_sessions_token_does_not_fit(console_app: Console) -> None:

@@ -31,7 +31,7 @@ async def test_two_person_approval_through_the_console(console_app: Console) -> 
     proposer = await console_app.signed_in(ADMIN_1)
     bundle_id = await _propose(console_app, proposer)
     assert (await store.get(bundle_id))["status"] == "proposed"
-    assert (await store.get(bundle_id))["author"] == "console:admin.satu"
+    assert (await store.get(bundle_id))["author"] == "admin.satu"
 
     page = await proposer.get(f"/console/policies/{bundle_id}")
     assert page.status_code == 200
@@ -51,7 +51,7 @@ async def test_two_person_approval_through_the_console(console_app: Console) -> 
     assert "sekarang aktif" in approved.text
     assert (await store.current()).bundle_id == bundle_id
     bundle = await store.get(bundle_id)
-    assert bundle["status"] == "active" and bundle["approved_by"] == "console:admin.dua"
+    assert bundle["status"] == "active" and bundle["approved_by"] == "admin.dua"
     assert (await store.get(first_active))["status"] == "superseded"
 
     again = await approver.post(f"/console/policies/{bundle_id}/approve")

@@ -72,11 +72,12 @@ async def test_console_actions_are_audited_as_the_console_user(console_app: Cons
         "/console/clients",
         {"name": "Sistem Uji", "agency": "bappeda", "scopes": ["residents:read"]},
     )
-    assert created.status_code == 201
+    assert created.status_code == 202
     auditor = await console_app.signed_in(AUDITOR)
     assert (await auditor.get("/console/audit")).status_code == 200
     events = await console_app.events(officer=ADMIN_1[0])
-    assert [e["action"] for e in events] == ["client.create"]
+    assert [e["action"] for e in events] == ["change.propose"]
+    assert events[0]["detail"]["kind"] == "client.create"
     event = events[0]
     assert event["agency"] == "diskominfo" and event["client_id"] == "console"
     assert event["purpose"] == "administration" and event["decision"] == "allow"

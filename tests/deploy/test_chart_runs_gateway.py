@@ -100,12 +100,17 @@ def test_gateway_migrates_and_serves_with_the_charts_environment(
     postgres_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     # two workers per pod: the harder path (shared limits in Redis, summed metrics)
-    objects = render({"config": {"workers": 2}})
+    # and metrics behind the token of their Secret (the chart leaves them off otherwise)
+    objects = render({"config": {"workers": 2}, "metrics": {"existingSecret": "satugate-metrics"}})
     deployment = gateway_container(objects)
     job = only(objects, "Job")["spec"]["template"]["spec"]["containers"][0]
     kubelet = Kubelet(
         objects,
-        secrets={("satugate-database", "url"): postgres_url, ("satugate-redis", "url"): redis_url},
+        secrets={
+            ("satugate-database", "url"): postgres_url,
+            ("satugate-redis", "url"): redis_url,
+            ("satugate-metrics", "token"): "rahasia-metrik",
+        },
     )
     kubelet.mount("/tmp", tmp_path / "tmp")
     kubelet.mount("/run/secrets/satugate", tmp_path / "secrets")
@@ -167,8 +172,16 @@ def test_gateway_migrates_and_serves_with_the_charts_environment(
         # /healthz was asked twice (the probes above) and once by the image's check.
         for _ in range(10):
             assert httpx.get(base + probes["liveness"], headers={"Connection": "close"}).is_success
+        # The chart's trusted host is the issuer's: a scrape names it, with the token.
+        scrape = {
+            "Connection": "close",
+            "Host": "satugate.example.go.id",
+            "Authorization": "Bearer rahasia-metrik",
+        }
+        refused = httpx.get(base + "/metrics", headers={**scrape, "Authorization": ""}, timeout=5)
+        assert refused.status_code == 401
         for _ in range(3):
-            scraped = httpx.get(base + "/metrics", headers={"Connection": "close"}, timeout=5)
+            scraped = httpx.get(base + "/metrics", headers=scrape, timeout=5)
             assert scraped.status_code == 200
             assert healthz_requests(scraped.text, probes["liveness"]) == 13
     finally:

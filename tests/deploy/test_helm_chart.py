@@ -338,6 +338,29 @@ def test_settings_from_config_values() -> None:
     assert config["SATUGATE_POLICY_DIR"] == "/etc/policies"
 
 
+def test_the_surface_beside_the_api_is_closed_by_default() -> None:
+    """No /docs or /redoc, no /metrics without a token, only the issuer's host."""
+    objects = render({})
+    config = only(objects, "ConfigMap")["data"]
+    assert config["SATUGATE_DOCS_ENABLED"] == "false"
+    assert config["SATUGATE_METRICS_ENABLED"] == "false"
+    trusted = config["SATUGATE_TRUSTED_HOSTS"].split(",")
+    assert trusted[0] == "satugate.example.go.id" and len(trusted) == 5
+    assert all(h.startswith("satugate") for h in trusted), "the issuer and the Service only"
+    assert (
+        not only(objects, "Deployment")["spec"]["template"]["metadata"]
+        .get("annotations", {})
+        .get("prometheus.io/scrape")
+    )
+    env = {
+        e["name"]: e for e in gateway_container(render({"metrics": {"existingSecret": "m"}}))["env"]
+    }
+    assert env["SATUGATE_METRICS_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "m",
+        "key": "token",
+    }
+
+
 def test_config_change_rolls_the_pods() -> None:
     def checksum(values: dict[str, Any]) -> str:
         deployment = only(render(values), "Deployment")

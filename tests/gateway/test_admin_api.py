@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 import policies
@@ -95,15 +97,27 @@ async def test_bad_bundle_is_refused_with_its_location(gateway: Gateway) -> None
     assert r.status_code == 422 and "grants.yaml" in r.json()["detail"]
 
 
+async def _approved(gateway: Gateway, proposed: httpx.Response, approver: str) -> dict[str, Any]:
+    """Approve a proposal as another administrator; the approval's body."""
+    assert proposed.status_code == 202, proposed.text
+    pid = proposed.json()["id"]
+    r = await gateway.client.post(
+        f"/admin/proposals/{pid}/approve", headers=await _admin(gateway, approver)
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
 async def test_client_lifecycle(gateway: Gateway) -> None:
     admin = await _admin(gateway, "demo-admin")
-    created = await gateway.client.post(
+    proposed = await gateway.client.post(
         "/admin/clients",
         json={"name": "Dinsos batch job", "agency": "dinsos", "scopes": ["residents:read"]},
         headers=admin,
     )
-    assert created.status_code == 201, created.text
-    cid, secret = created.json()["client_id"], created.json()["client_secret"]
+    assert "client_secret" not in proposed.text, "a proposal creates nothing"
+    created = await _approved(gateway, proposed, "demo-admin-2")
+    cid, secret = created["client_id"], created["client_secret"]
     listed = (await gateway.client.get("/admin/clients", headers=admin)).json()["clients"]
     assert any(c["client_id"] == cid for c in listed) and secret not in str(listed)
 
@@ -115,7 +129,19 @@ async def test_client_lifecycle(gateway: Gateway) -> None:
         return r.status_code
 
     assert await token(secret) == 200
-    rotated = (await gateway.client.post(f"/admin/clients/{cid}/rotate", headers=admin)).json()
+    widened = await _approved(
+        gateway,
+        await gateway.client.post(
+            f"/admin/clients/{cid}/scopes", json={"scopes": ["residents:search"]}, headers=admin
+        ),
+        "demo-admin-2",
+    )
+    assert widened["scopes"] == ["residents:read", "residents:search"]
+    rotated = await _approved(
+        gateway,
+        await gateway.client.post(f"/admin/clients/{cid}/rotate", headers=admin),
+        "demo-admin-2",
+    )
     assert await token(secret) == 401, "the old secret stops working at rotation"
     assert await token(rotated["client_secret"]) == 200
     r = await gateway.client.post(
@@ -129,7 +155,7 @@ async def test_client_lifecycle(gateway: Gateway) -> None:
     live_token = r.json()["access_token"]
     assert (
         await gateway.client.post(f"/admin/clients/{cid}/revoke", headers=admin)
-    ).status_code == 200
+    ).status_code == 200, "an agency's data client is revoked at once"
     assert await token(rotated["client_secret"]) == 401
     r = await gateway.client.get("/v1/catalog", headers={"Authorization": f"Bearer {live_token}"})
     assert r.status_code == 401 and r.json()["code"] == "invalid_token", (
@@ -182,7 +208,10 @@ async def test_reidentification_rotation_and_retirement(
         r = await gateway.client.post("/v1/pseudonyms/resolve", json={"pseudonym": t}, headers=case)
         assert r.status_code == 200 and r.json()["nik"] == nik
 
-    await gateway.services.keyring.retire(keymod.PSEUDONYM, "dinsos", 1)
+    retire = await gateway.client.post(
+        "/admin/keys/retire", json={"domain": "dinsos", "version": 1}, headers=admin
+    )
+    await _approved(gateway, retire, "demo-admin-2")
     r = await gateway.client.post(
         "/v1/pseudonyms/resolve", json={"pseudonym": old_token}, headers=case
     )

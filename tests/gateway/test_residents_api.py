@@ -305,7 +305,8 @@ async def test_the_direct_read_path_answers_as_the_framework_route_does(
     finally:
         app._direct = saved
     routed_events = app.state.services.audit.stats["events"] - size - direct_events
-    assert [a[0] for a in direct] == [200, 200, 422, 422, 401, 401, 422, 422, 422, 307]
+    # A trailing slash is not redirected: a redirect would take its host from the request.
+    assert [a[0] for a in direct] == [200, 200, 422, 422, 401, 401, 422, 422, 422, 404]
     assert direct == routed
     assert direct_events == routed_events > 0
 

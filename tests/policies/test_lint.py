@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 import policies
 from tests.policies.conftest import DEMO, texts
 
@@ -37,9 +39,6 @@ denies:
 
 def test_lint_warns_about_likely_mistakes() -> None:
     files = texts(RULES)
-    files["base.yaml"] = files["base.yaml"].replace(
-        "gamma: {name: Gamma,", "gamma: {pseudonym_domain: alpha, name: Gamma,"
-    )
     issues = policies.lint_bundle_texts(files, at=datetime(2026, 6, 1, tzinfo=UTC))
     messages = [(i.file, i.line, i.message) for i in issues if i.severity == "warning"]
     assert ("rules.yaml", 3, "grant 'shadowed' is entirely overridden by deny no-help") in messages
@@ -55,8 +54,30 @@ def test_lint_warns_about_likely_mistakes() -> None:
     ) in messages
     assert ("rules.yaml", 14, "grant 'nobody' applies to no agency") in messages
     assert ("rules.yaml", 14, "grant 'nobody' has expired") in messages
-    assert any("share the pseudonym domain 'alpha'" in m[2] for m in messages)
     assert not [i for i in issues if i.severity == "error"]
+
+
+def test_a_shared_or_reserved_pseudonym_domain_is_an_error() -> None:
+    """Two agencies in one domain link their pseudonyms; a leading '_' is the gateway's
+    own (the resident report's): both refuse the bundle, naming file and line."""
+    files = texts(RULES)
+    shared = dict(files)
+    shared["base.yaml"] = files["base.yaml"].replace(
+        "gamma: {name: Gamma,", "gamma: {pseudonym_domain: alpha, name: Gamma,"
+    )
+    reserved = dict(files)
+    reserved["base.yaml"] = files["base.yaml"].replace(
+        "gamma: {name: Gamma,", "gamma: {pseudonym_domain: _resident_report, name: Gamma,"
+    )
+    for bundle, message in (
+        (shared, "share the pseudonym domain 'alpha'"),
+        (reserved, "pseudonym domain '_resident_report' is reserved"),
+    ):
+        errors = [i for i in policies.lint_bundle_texts(bundle) if i.severity == "error"]
+        assert [(i.file, message in i.message) for i in errors] == [("base.yaml", True)]
+        assert errors[0].line > 0
+        with pytest.raises(policies.BundleError, match=r"base\.yaml:\d+"):
+            policies.compile_bundle(policies.load_bundle_texts(bundle))
 
 
 def test_lint_reports_errors_too() -> None:

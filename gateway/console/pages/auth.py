@@ -19,7 +19,9 @@ from gateway.console.routing import (
     render,
 )
 from gateway.console.users import SignInFailed, authenticate
+from gateway.errors import RateLimiterUnavailable
 from gateway.logs import get_logger
+from gateway.ratelimit import RateLimiterUnavailable as LimiterDown
 from gateway.services import Services
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -53,6 +55,20 @@ async def _totp_fresh(services: Services, username: str, code: str) -> bool:
     return True
 
 
+def _failure_limits(services: Services, request: Request, username: str) -> list[tuple[str, str]]:
+    """The failure budgets a sign-in spends when refused: its source address's, and the
+    account's from that address. Security decision: an account is never locked for
+    everyone. Guessing from one address soon stops (even the right password is refused
+    there, the same way as a wrong one), while its owner signing in from another
+    address is not held up by it."""
+    source = request.client.host if request.client else "-"
+    settings = services.settings
+    return [
+        (f"console-fail-src:{source}", settings.console_source_failure_rate),
+        (f"console-fail:{username}:{source}", settings.console_account_failure_rate),
+    ]
+
+
 @router.get("/login", name="console_login")
 async def login_form(request: Request) -> Response:
     return _login_page(request)
@@ -72,19 +88,31 @@ async def login(request: Request) -> Response:
         raise Forbidden("error.csrf")
     username = form_text(form, "username", 64).lower()
     password = form.get("password")
+    services: Services = request.app.state.services
+    limits = _failure_limits(services, request, username)
     try:
+        throttled = not all([(await services.limiter.peek(k, r)).allowed for k, r in limits])
         user = await authenticate(
-            request.app.state.services.engine,
+            services.engine,
             username,
             password if isinstance(password, str) else "",
             form_text(form, "totp", 12) or None,
             master_key=keys.master,
             hasher=getattr(request.app.state, "console_hasher", None),
-            totp_fresh=functools.partial(_totp_fresh, request.app.state.services),
+            totp_fresh=functools.partial(_totp_fresh, services),
+            throttled=throttled,
+            require_totp=services.settings.console_totp_required,
         )
     except SignInFailed:
+        try:
+            for key, rate in limits:
+                await services.limiter.hit(key, rate)
+        except LimiterDown as exc:
+            raise RateLimiterUnavailable() from exc
         get_logger().info("console_sign_in", outcome="refused")
         return _login_page(request, failed=True, username=username)
+    except LimiterDown as exc:
+        raise RateLimiterUnavailable() from exc
     get_logger().info("console_sign_in", outcome="ok", role=user.role)
     response = RedirectResponse(f"{PREFIX}/", status_code=303)
     cookie = sessions.issue(

@@ -1,17 +1,52 @@
-"""Agencies and their API clients: create (the secret is shown once), rotate, revoke."""
+"""Agencies and their API clients, and the changes waiting for a second person.
+
+Creating a client, adding scopes, rotating a secret, revoking an admin or audit client
+and retiring a key are proposals (``gateway.proposals``): the same service as the API,
+so the two-person rule holds the same here. The approver sees the new secret, once.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from gateway import clients
-from gateway.console.routing import AdminPage, ConsoleRoute, form_text
+import audit
+from gateway import clients, proposals
+from gateway.console.routing import AdminPage, AnyUser, ConsoleRoute, Page, form_text
 from gateway.console.trail import record_action
-from gateway.errors import NotFound
+from gateway.errors import GatewayError, NotFound
 from gateway.oauth import SCOPES
 
 router = APIRouter(route_class=ConsoleRoute)
+
+
+def person_of(page: Page) -> proposals.Person:
+    """The signed-in console user is the acting person."""
+    return proposals.Person(page.user.username, page.user.role)
+
+
+def recorder_of(page: Page) -> proposals.Recorder:
+    """The audit events of the signed-in person's console actions."""
+
+    async def record(
+        action: str,
+        *,
+        decision: str,
+        status: int,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        policy_version: str | None = None,
+    ) -> audit.Receipt:
+        return await record_action(
+            page.services, page.user, action, request_id=page.request_id,
+            decision=decision, status=status, reason=reason, detail=detail,
+            policy_version=policy_version,
+        )  # fmt: skip
+
+    return record
 
 
 async def _list_page(
@@ -30,6 +65,20 @@ async def _list_page(
     )
 
 
+async def _proposed(page: AdminPage, kind: str, payload: dict[str, Any]) -> Response:
+    try:
+        proposed = await proposals.propose(
+            page.services, person_of(page), kind, payload, recorder_of(page)
+        )
+    except GatewayError as exc:
+        if exc.status >= 500:
+            raise
+        return await _list_page(page, status=exc.status, error="clients.refused")
+    return await _list_page(
+        page, status=202, notice="clients.proposed", notice_id=f"#{proposed['id']}"
+    )
+
+
 @router.get("/clients")
 async def client_list(page: AdminPage) -> Response:
     return await _list_page(page)
@@ -40,28 +89,20 @@ async def client_create(page: AdminPage) -> Response:
     form = await page.form()
     name = form_text(form, "name", 200)
     agency = form_text(form, "agency", 64)
+    person = form_text(form, "person", 64)
     scopes = [s for s in form.getlist("scopes") if isinstance(s, str) and s in SCOPES]
     active = await page.services.policies.current()
     if not name or agency not in active.policy.agencies or not scopes:
         return await _list_page(page, status=422, error="clients.invalid")
-    creds = await clients.create_client(
-        page.services.engine, name=name, agency=agency, scopes=scopes
-    )
-    await record_action(
-        page.services, page.user, "client.create", request_id=page.request_id, status=201,
-        detail={"client_id": creds.client_id, "agency": agency, "scopes": scopes},
-    )  # fmt: skip
-    return page.render("client_secret.html", status=201, creds=creds, created=True)
+    payload: dict[str, Any] = {"name": name, "agency": agency, "scopes": scopes}
+    if person:
+        payload["person"] = person
+    return await _proposed(page, "client.create", payload)
 
 
 @router.post("/clients/{client_id}/rotate")
 async def client_rotate(page: AdminPage, client_id: str) -> Response:
-    creds = await clients.rotate_secret(page.services.engine, client_id)
-    await record_action(
-        page.services, page.user, "client.rotate", request_id=page.request_id,
-        detail={"client_id": client_id},
-    )  # fmt: skip
-    return page.render("client_secret.html", creds=creds, created=False)
+    return await _proposed(page, "client.rotate", {"client_id": client_id})
 
 
 @router.get("/clients/{client_id}/revoke")
@@ -76,11 +117,45 @@ async def client_revoke_confirm(page: AdminPage, client_id: str) -> Response:
 
 @router.post("/clients/{client_id}/revoke")
 async def client_revoke(page: AdminPage, client_id: str) -> Response:
-    await clients.revoke_client(page.services.engine, client_id)
-    # Tokens already issued to the client stop working at once, not when they expire.
-    await page.services.revocation.revoke_client(client_id)
-    await record_action(
-        page.services, page.user, "client.revoke", request_id=page.request_id,
-        detail={"client_id": client_id},
-    )  # fmt: skip
+    client = await clients.get_client(page.services.engine, client_id)
+    if client is not None and clients.role_scope(client["scopes"]) is not None:
+        return await _proposed(page, "client.revoke", {"client_id": client_id})
+    # An agency's data client: revoked at once; its issued tokens stop working too.
+    await proposals.revoke_data_client(page.services, person_of(page), client_id, recorder_of(page))
     return await _list_page(page, notice="clients.revoked", notice_id=client_id)
+
+
+@router.get("/proposals")
+async def proposal_list(page: AnyUser) -> Response:
+    return page.render(
+        "proposals.html",
+        proposals=await proposals.listed(page.services, status="proposed"),
+        message="",
+    )
+
+
+@router.post("/proposals/{proposal_id}/approve")
+async def proposal_approve(page: AnyUser, proposal_id: int) -> Response:
+    """Approve another person's proposal; a new secret is shown to the approver, once."""
+    try:
+        approved = await proposals.approve(
+            page.services, person_of(page), proposal_id, recorder_of(page)
+        )
+    except GatewayError as exc:
+        if exc.status >= 500:
+            raise
+        return page.render(
+            "proposals.html",
+            status=exc.status,
+            proposals=await proposals.listed(page.services, status="proposed"),
+            message=f"proposals.{exc.to_problem()['code']}",
+        )
+    if "client_secret" in approved:
+        return page.render(
+            "client_secret.html", creds=approved, created=approved["kind"] == "client.create"
+        )
+    return page.render(
+        "proposals.html",
+        proposals=await proposals.listed(page.services, status="proposed"),
+        message="proposals.approved",
+    )

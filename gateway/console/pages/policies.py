@@ -25,12 +25,10 @@ ACTIONS = ("read", "search", "batch", "resolve")
 
 
 def author_of(page: Page) -> str:
-    """How a console user is named as a policy author or approver.
-
-    The prefix keeps console people apart from API clients: a console user can never be
-    taken for the client that proposed a bundle through the API, or the reverse.
-    """
-    return f"console:{page.user.username}"
+    """How a console user is named as a policy author or approver: the person's name,
+    as the API names the person its client is bound to (``gateway.proposals``), so one
+    person is one approver, whichever way they come in."""
+    return page.user.username
 
 
 @router.get("/policies")
@@ -109,12 +107,23 @@ async def propose(page: AdminPage) -> Response:
     form = await page.form()
     try:
         files, comment = await _submitted_files(page)
+
+        async def recorded(bundle_id: int, version: str) -> None:
+            await record_action(
+                page.services, page.user, "policy.propose", request_id=page.request_id,
+                status=201, policy_version=version, detail={"bundle_id": bundle_id},
+            )  # fmt: skip
+
         proposed = await page.services.policies.propose(
-            files, author=author_of(page), comment=comment
+            files, author=author_of(page), comment=comment, recorded=recorded
         )
     except InvalidRequest as exc:
         names = [n for n in form.getlist("filename") if isinstance(n, str)]
         texts = [c for c in form.getlist("content") if isinstance(c, str)]
+        await record_action(
+            page.services, page.user, "policy.propose", request_id=page.request_id,
+            decision="deny", status=422, reason=exc.to_problem()["code"],
+        )  # fmt: skip
         return page.render(
             "propose.html",
             status=422,
@@ -122,10 +131,6 @@ async def propose(page: AdminPage) -> Response:
             comment=form_text(form, "comment", 2000),
             error=exc.detail,
         )
-    await record_action(
-        page.services, page.user, "policy.propose", request_id=page.request_id, status=201,
-        policy_version=proposed["policy_version"], detail={"bundle_id": proposed["id"]},
-    )  # fmt: skip
     return RedirectResponse(f"{PREFIX}/policies/{proposed['id']}", status_code=303)
 
 
@@ -133,9 +138,20 @@ async def propose(page: AdminPage) -> Response:
 async def approve(page: AdminPage, bundle_id: int) -> Response:
     """Approve a proposal. The two-person rule is the store's; a refusal is shown plainly
     and recorded in the audit log like the API records it."""
+    recorded_version: list[str] = []
+
+    async def recorded(version: str) -> None:
+        await record_action(
+            page.services, page.user, "policy.approve", request_id=page.request_id,
+            policy_version=version, detail={"bundle_id": bundle_id},
+        )  # fmt: skip
+        recorded_version.append(version)
+
     try:
-        await page.services.policies.approve(bundle_id, approver=author_of(page))
-    except (TwoPersonRule, Conflict, NotFound) as exc:
+        await page.services.policies.approve(bundle_id, approver=author_of(page), recorded=recorded)
+    except (TwoPersonRule, Conflict, NotFound, InvalidRequest) as exc:
+        if recorded_version:
+            raise
         await record_action(
             page.services, page.user, "policy.approve", request_id=page.request_id,
             decision="deny", status=exc.status, reason=exc.to_problem()["code"],
@@ -145,11 +161,6 @@ async def approve(page: AdminPage, bundle_id: int) -> Response:
             raise
         key = "policy.two_person" if isinstance(exc, TwoPersonRule) else "policy.not_proposed"
         return await _policy_page(page, bundle_id, status=exc.status, message=key)
-    active = await page.services.policies.current()
-    await record_action(
-        page.services, page.user, "policy.approve", request_id=page.request_id,
-        policy_version=active.policy.version, detail={"bundle_id": bundle_id},
-    )  # fmt: skip
     return await _policy_page(page, bundle_id, message="policy.approved")
 
 
