@@ -13,6 +13,7 @@ prefixed with ``x``: 1234067 is ``x001/x234/067``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from audit import store
@@ -91,14 +92,43 @@ async def read_tile(log: AuditLog, ref: TileRef) -> bytes | None:
             rows = await store.read_leaves(conn, start, start + ref.width)
             if len(rows) != ref.width:
                 raise ProofError("the log is missing leaves")
-            return b"".join(_bundle_entry(leaf) for _, leaf in rows)
+            return encode_bundle(leaf for _, leaf in rows)
         level = TILE_HEIGHT * ref.level
         ids = [(level, start + i) for i in range(ref.width)]
         found = await store.read_nodes(conn, ids)
     return b"".join(found[i] for i in ids)
 
 
-def _bundle_entry(leaf: bytes) -> bytes:
-    if len(leaf) > 0xFFFF:
-        raise ProofError("a leaf is too long for an entry bundle")
-    return len(leaf).to_bytes(2, "big") + leaf
+def entry_bundles(tree_size: int) -> list[TileRef]:
+    """The entry bundles that hold leaves ``0 .. tree_size - 1``, the last one partial."""
+    full, rest = divmod(tree_size, TILE_WIDTH)
+    refs = [TileRef(None, n, TILE_WIDTH) for n in range(full)]
+    return [*refs, TileRef(None, full, rest)] if rest else refs
+
+
+def parse_bundle(data: bytes, count: int) -> list[bytes]:
+    """The ``count`` leaves of an entry bundle (each a big-endian uint16 length and its
+    bytes); :class:`ProofError` when the bundle does not hold exactly that."""
+    leaves: list[bytes] = []
+    at = 0
+    while at < len(data):
+        if at + 2 > len(data):
+            raise ProofError("an entry bundle ends inside a length")
+        size = int.from_bytes(data[at : at + 2], "big")
+        leaves.append(data[at + 2 : at + 2 + size])
+        at += 2 + size
+        if at > len(data):
+            raise ProofError("an entry bundle ends inside an entry")
+    if len(leaves) != count:
+        raise ProofError(f"the entry bundle holds {len(leaves)} entries, not {count}")
+    return leaves
+
+
+def encode_bundle(leaves: Iterable[bytes]) -> bytes:
+    """An entry bundle: each leaf as a big-endian uint16 length and its bytes."""
+    out = bytearray()
+    for leaf in leaves:
+        if len(leaf) > 0xFFFF:
+            raise ProofError("a leaf is too long for an entry bundle")
+        out += len(leaf).to_bytes(2, "big") + leaf
+    return bytes(out)

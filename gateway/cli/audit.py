@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 import audit
+from audit.tiles import TILE_WIDTH, TileRef, entry_bundles, parse_bundle
 from audit.verify import LogVerifier, VerifyReport, feed_export, locate_first_bad
 
 app = typer.Typer(help="Export the audit log and verify it.", no_args_is_help=True)
@@ -219,21 +220,25 @@ async def _verify_live(
         verifier.expected_size = checkpoint.size
         gate = asyncio.Semaphore(concurrency)
 
-        async def fetch(index: int) -> bytes:
+        async def fetch(bundle: TileRef) -> list[bytes]:
+            """The leaves of one entry bundle (C2SP tlog-tiles): 256 leaves a request."""
             async with gate:
-                response = await client.get(f"/audit/leaves/{index}")
+                response = await client.get(f"/audit/{bundle.path()}")
                 response.raise_for_status()
-                return response.content
+                return parse_bundle(response.content, bundle.width)
 
         with _progress() as progress:
             task = progress.add_task("verifying", total=checkpoint.size)
-            window = max(concurrency * 4, 64)
-            for start in range(0, checkpoint.size, window):
-                end = min(start + window, checkpoint.size)
-                leaves = await asyncio.gather(*(fetch(i) for i in range(start, end)))
-                for offset, leaf in enumerate(leaves):
-                    verifier.add_leaf(start + offset, leaf)
-                progress.advance(task, len(leaves))
+            bundles = entry_bundles(checkpoint.size)
+            window = max(concurrency * 2, 4)
+            for at in range(0, len(bundles), window):
+                batch = bundles[at : at + window]
+                fetched = await asyncio.gather(*(fetch(b) for b in batch))
+                for bundle, leaves in zip(batch, fetched, strict=True):
+                    first = bundle.index * TILE_WIDTH
+                    for offset, leaf in enumerate(leaves):
+                        verifier.add_leaf(first + offset, leaf)
+                    progress.advance(task, len(leaves))
         report = verifier.finish()
         if report.ok or verifier.hashes is None:
             return report, note

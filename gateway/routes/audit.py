@@ -35,7 +35,7 @@ async def _auditor(request: Request) -> Principal:
     """``require("audit")``, with the refusal of a client without the scope recorded."""
     principal = await authenticate(request)
     if not principal.has("audit"):
-        call = _reader_call(request, principal)
+        call = reader_call(request, principal)
         raise await call.refuse(InsufficientScope("this call needs the scope audit"))
     return principal
 
@@ -96,7 +96,7 @@ async def events(
     filters = {"agency": agency, "officer": officer, "subject_nik": subject_nik,
                "purpose": purpose, "decision": decision, "action": action, "from": from_,
                "to": to}  # fmt: skip
-    receipt = await _reader_call(request, principal).record(
+    receipt = await reader_call(request, principal).record(
         decision="allow",
         status=200,
         result_count=len(page.events),
@@ -111,7 +111,7 @@ async def leaf(request: Request, principal: Anyone, index: int) -> Response:
     """Auditors read every leaf; an agency reads the leaves of its own calls, so that it
     can prove what it lawfully received."""
     log = get_services(request).audit
-    call = _reader_call(request, principal)
+    call = reader_call(request, principal)
     # JSON numbers beyond 2**53 are not canonical material: such an index is no leaf's.
     detail = {"view": "leaf", "index": index if 0 <= index < 2**53 else None}
     if index < 0 or index >= await log.size():
@@ -192,7 +192,7 @@ def _leaf_reads(request: Request) -> LeafReads:
     return services.leaf_reads
 
 
-def _reader_call(request: Request, principal: Principal) -> Call:
+def reader_call(request: Request, principal: Principal) -> Call:
     """The record of a read of the log itself (auditors, an agency reading its leaves)."""
     return _report_call(
         request,
@@ -253,7 +253,7 @@ async def subject_accesses(
 @router.get("/alerts", summary="Snooping flags per officer and agency")
 async def alerts(request: Request, principal: Auditor) -> dict[str, Any]:
     found = await get_services(request).audit.alerts(now=datetime.now(UTC))
-    receipt = await _reader_call(request, principal).record(
+    receipt = await reader_call(request, principal).record(
         decision="allow", status=200, result_count=len(found), detail={"view": "alerts"}
     )
     return {

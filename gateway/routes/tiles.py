@@ -14,9 +14,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from audit.errors import ProofError
-from audit.tiles import TileRef, parse_path, read_tile
+from audit.tiles import TILE_WIDTH, TileRef, parse_path, read_tile
 from gateway.auth import get_services, require
 from gateway.errors import NotFound
+from gateway.routes.audit import reader_call
 from gateway.tokens import Principal
 
 router = APIRouter(prefix="/audit/tile", tags=["audit"])
@@ -40,7 +41,16 @@ def _ref(kind: str, rest: str) -> TileRef:
 
 @router.get("/entries/{rest:path}", summary="Entry bundle (C2SP tlog-tiles), auditors only")
 async def entries(request: Request, principal: Auditor, rest: str) -> Response:
-    return await _serve(request, _ref("entries", rest), "private, max-age=31536000, immutable")
+    """The events themselves: every bundle read is on the record, as a leaf read is."""
+    ref = _ref("entries", rest)
+    response = await _serve(request, ref, "private, max-age=31536000, immutable")
+    await reader_call(request, principal).record(
+        decision="allow",
+        status=200,
+        result_count=ref.width,
+        detail={"view": "entries", "first": ref.index * TILE_WIDTH, "count": ref.width},
+    )
+    return response
 
 
 @router.get("/{level}/{rest:path}", summary="Hash tile (C2SP tlog-tiles), public")

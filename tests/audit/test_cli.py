@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 import audit
+from audit.tiles import TILE_WIDTH, encode_bundle, parse_path
 from gateway.cli.audit import _verify_live, app
 from tests.audit.conftest import BLIND_KEY, lookup
 
@@ -105,6 +106,13 @@ def audit_service(log: audit.AuditLog, forged: dict[int, bytes]) -> FastAPI:
     @api.get("/audit/leaves/{index}")
     async def leaf(index: int) -> Response:
         return Response(forged.get(index) or await log.leaf(index), media_type="application/json")
+
+    @api.get("/audit/tile/entries/{rest:path}")
+    async def entries(rest: str) -> Response:
+        ref = parse_path("entries", rest)
+        first = ref.index * TILE_WIDTH
+        leaves = [forged.get(i) or await log.leaf(i) for i in range(first, first + ref.width)]
+        return Response(encode_bundle(leaves), media_type="application/octet-stream")
 
     @api.get("/audit/proof/consistency")
     async def consistency(first: int = Query(), second: int = Query()) -> dict[str, object]:
