@@ -340,7 +340,7 @@ def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iter
             PYTHON,
             "-m",
             "uvicorn",
-            "gateway.app:create_app",
+            "gateway.platform.app:create_app",
             "--factory",
             "--port",
             str(gw_port),

@@ -21,13 +21,13 @@ from benchmarks.e2e import PYTHON, add_setup_arguments, servers
 
 #: The steps of a lookup, reported by cumulative time (function names in the profile).
 STEPS = (
-    ("gateway/middleware.py", "__call__"),
-    ("gateway/auth.py", "authenticate"),
-    ("gateway/residents.py", "_decide"),
-    ("gateway/residents.py", "enforce_rates"),
-    ("gateway/residents.py", "_fetch"),
-    ("gateway/residents.py", "_treat"),
-    ("gateway/recorder.py", "record"),
+    ("gateway/platform/middleware.py", "__call__"),
+    ("gateway/identity/auth.py", "authenticate"),
+    ("gateway/residents/service.py", "_decide"),
+    ("gateway/residents/service.py", "enforce_rates"),
+    ("gateway/residents/service.py", "_fetch"),
+    ("gateway/residents/service.py", "_treat"),
+    ("gateway/auditing/recorder.py", "record"),
     ("audit/log.py", "append"),
     ("audit/drivers/postgres.py", "_commit_predicted"),
     ("audit/drivers/base.py", "_commit"),

@@ -28,7 +28,7 @@ def main() -> None:
     signal.signal(signal.SIGUSR1, start)
     signal.signal(signal.SIGUSR2, stop)
     uvicorn.run(
-        "gateway.app:create_app",
+        "gateway.platform.app:create_app",
         factory=True,
         host="127.0.0.1",
         port=port,

@@ -8,7 +8,7 @@ to the audit log.
 
 After a warm-up, the benchmark process joins as a second replica would: it builds an
 ``audit.AuditLog`` on the same store with the gateway's own wiring
-(``gateway.services.open_audit_log``: the same checkpoint key, origin and blind-index
+(``gateway.platform.services.open_audit_log``: the same checkpoint key, origin and blind-index
 key, so its checkpoints extend the gateway's) and ``--appenders`` concurrent tasks append
 synthetic lookup events (``benchmarks.audit.event``) until the tree has grown by
 ``--events`` leaves. The replica's appends and the gateway's interleave in one tree.
@@ -34,10 +34,10 @@ from typing import Any
 
 from benchmarks.audit import event, nik
 from benchmarks.e2e import Setup, Target, add_setup_arguments, metric_samples, servers
-from gateway import store
-from gateway.keys import KeyRing, load_master_key
-from gateway.services import open_audit_log
-from gateway.settings import Settings
+from gateway.platform import store
+from gateway.platform.keys import KeyRing, load_master_key
+from gateway.platform.services import open_audit_log
+from gateway.platform.settings import Settings
 
 LOOKUP_ROUTE = "/v1/residents/{nik}"
 TENTHS = 10

@@ -63,8 +63,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 async def _export(database_url: str, out: Path | None, record: bool) -> int:
-    from gateway import store
-    from gateway.settings import Settings
+    from gateway.platform import store
+    from gateway.platform.settings import Settings
 
     settings = Settings()
     engine = store.create_engine(database_url or settings.resolved_database_url())
@@ -97,9 +97,9 @@ async def _record_export(settings: object, engine: object) -> None:
     Checkpoints are signed for the origin the log already has (its first checkpoint), so
     that a tool run with other settings than the gateway's cannot mix origins.
     """
-    from gateway import keys as keymod
-    from gateway.recorder import operator_event
-    from gateway.services import audit_origin
+    from gateway.auditing.recorder import operator_event
+    from gateway.platform import keys as keymod
+    from gateway.platform.services import audit_origin
 
     keyring = keymod.KeyRing(
         engine,  # type: ignore[arg-type]

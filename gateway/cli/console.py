@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.settings import Settings
+from gateway.platform.settings import Settings
 
 app = typer.Typer(
     name="console",
@@ -29,10 +29,10 @@ PASSWORD_ENV = "SATUGATE_CONSOLE_PASSWORD"  # noqa: S105 - the name of a variabl
 async def _add_user(
     settings: Settings, username: str, password: str, role: str, totp: str | None
 ) -> None:
-    from gateway import store
     from gateway.console import create_user
-    from gateway.keys import load_master_key
-    from gateway.services import install_schema
+    from gateway.platform import store
+    from gateway.platform.keys import load_master_key
+    from gateway.platform.services import install_schema
 
     engine = store.create_engine(settings.resolved_database_url())
     try:
@@ -44,8 +44,8 @@ async def _add_user(
 
 
 async def _set_password(settings: Settings, username: str, password: str) -> None:
-    from gateway import store
     from gateway.console import set_password
+    from gateway.platform import store
 
     engine = store.create_engine(settings.resolved_database_url())
     try:

@@ -11,13 +11,13 @@ from typing import Annotated
 
 import typer
 
-from gateway.settings import Settings
+from gateway.platform.settings import Settings
 
 
 def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from gateway.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+    from gateway.platform.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 
     # Worker processes build their own settings from the environment: hand ours on.
     os.environ["SATUGATE_DATA_DIR"] = str(settings.data_dir.resolve())
@@ -28,7 +28,7 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         # Every worker counts into shared files so that /metrics shows all of them.
         prepare_multiprocess_dir(settings.data_dir.resolve() / "metrics")
     uvicorn.run(
-        "gateway.app:create_app",
+        "gateway.platform.app:create_app",
         factory=True,
         host=host,
         port=port,
@@ -127,7 +127,7 @@ def deployment_problems(settings: Settings) -> list[str]:
     """
     from connectors.config import read_sources_file
     from connectors.errors import SourceConfigError
-    from gateway.keys import KeyError_, load_master_key
+    from gateway.platform.keys import KeyError_, load_master_key
 
     problems = []
     for name, value, path in (

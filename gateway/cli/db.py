@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from gateway import migrations
-from gateway.settings import Settings
+from gateway.platform.settings import Settings
 
 app = typer.Typer(help="Database schema: migrations and checks.", no_args_is_help=True)
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 
 import audit
-from gateway import keys as keymod
-from gateway import store
 from gateway.cli.witness import load_key, write_key
-from gateway.services import audit_origin
-from gateway.settings import Settings
+from gateway.platform import keys as keymod
+from gateway.platform import store
+from gateway.platform.services import audit_origin
+from gateway.platform.settings import Settings
 
 WITNESS_NAME = "witness.demo.local/w1"
 

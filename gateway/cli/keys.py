@@ -1,6 +1,6 @@
 """``satugate keys``: list and rotate pseudonym keys. Every change is audited.
 
-Retiring a key is a proposal another person approves (``gateway.proposals``), through
+Retiring a key is a proposal another person approves (``gateway.admin.proposals``), through
 the API or the console, not a command of one operator.
 """
 
@@ -13,12 +13,12 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from gateway import keys as keymod
-from gateway import store
-from gateway.policy_store import PolicyStore
-from gateway.recorder import operator_event
-from gateway.services import install_schema, open_audit_log
-from gateway.settings import Settings
+from gateway.admin.policies import PolicyStore
+from gateway.auditing.recorder import operator_event
+from gateway.platform import keys as keymod
+from gateway.platform import store
+from gateway.platform.services import install_schema, open_audit_log
+from gateway.platform.settings import Settings
 
 app = typer.Typer(help="Pseudonym keys per agency domain: list, rotate.", no_args_is_help=True)
 

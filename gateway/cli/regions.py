@@ -20,8 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.regions import Region, RegionFormatError, iter_region_csv, region_level
-from gateway import migrations, store
-from gateway.settings import Settings
+from gateway import migrations
+from gateway.platform import store
+from gateway.platform.settings import Settings
 
 app = typer.Typer(help="Region codes: import the Kemendagri list of the year.",
                   no_args_is_help=True)

@@ -73,7 +73,7 @@ def serve(
     """Serve POST /add-checkpoint (C2SP tlog-witness) for the logs given."""
     import uvicorn
 
-    from gateway.witness_app import create_witness_app
+    from gateway.cli.witness_app import create_witness_app
 
     try:
         witness = Witness(load_key(key_file), [_log_key(k) for k in log], WitnessStore(db))

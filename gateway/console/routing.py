@@ -22,10 +22,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.console import i18n, sessions
 from gateway.console.users import ConsoleUser, get_user
-from gateway.errors import GatewayError, RateLimiterUnavailable
-from gateway.logs import get_logger
-from gateway.revocation import StoreUnavailable
-from gateway.services import Services
+from gateway.identity.revocation import StoreUnavailable
+from gateway.platform.errors import GatewayError, RateLimiterUnavailable
+from gateway.platform.logs import get_logger
+from gateway.platform.services import Services
 
 PREFIX = "/console"
 MAX_FORM_FIELDS = 200

@@ -23,8 +23,8 @@ from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.responses import Response
 
-from gateway.keys import SecretKey, load_master_key
-from gateway.settings import Settings
+from gateway.platform.keys import SecretKey, load_master_key
+from gateway.platform.settings import Settings
 
 SESSION_COOKIE = "satugate_console"
 LOGIN_COOKIE = "satugate_console_login"

@@ -1,6 +1,6 @@
 """Audit events for what console users do, in the same shape as the API's events.
 
-A console action is recorded like an API call (``gateway.recorder.Call.record``) with the
+A console action is recorded like an API call (``gateway.auditing.recorder.Call.record``) with the
 console user as ``officer``, their agency (``diskominfo`` for administrators,
 ``inspektorat`` for auditors) and ``console`` as the client.
 """
@@ -12,8 +12,8 @@ from typing import Any
 
 import audit
 from gateway.console.users import ConsoleUser
-from gateway.errors import AuditUnavailable
-from gateway.services import Services
+from gateway.platform.errors import AuditUnavailable
+from gateway.platform.services import Services
 
 CLIENT_ID = "console"
 CONSOLE_ACTIONS = frozenset(

@@ -26,8 +26,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import store
-from gateway.keys import SecretKey
+from gateway.platform import store
+from gateway.platform.keys import SecretKey
 
 ROLES = ("admin", "auditor")
 USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._\-]{1,63}")

@@ -9,12 +9,13 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
-from gateway import clients, keys, store
+from gateway.admin.policies import PolicyStore
 from gateway.console import seed_demo_users
 from gateway.demo.synthetic import SyntheticSummary, generate_sources
-from gateway.policy_store import PolicyStore
-from gateway.services import install_schema
-from gateway.settings import Settings
+from gateway.identity import clients
+from gateway.platform import keys, store
+from gateway.platform.services import install_schema
+from gateway.platform.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class DemoClient:
     name: str
     agency: str
     scopes: tuple[str, ...]
-    # The console user an admin or audit client acts for (``gateway.proposals``).
+    # The console user an admin or audit client acts for (``gateway.admin.proposals``).
     person: str | None = None
 
 

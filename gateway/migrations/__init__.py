@@ -1,7 +1,7 @@
 """Database migrations (Alembic) for the gateway store and the audit log.
 
 One schema history covers both parts' tables, which live in one database:
-``gateway.store.metadata`` (clients, keys, policy bundles, regions, console users) and
+``gateway.platform.store.metadata`` (clients, keys, policy bundles, regions, console users) and
 ``audit.metadata`` (the append-only event log and its Merkle tree), plus the triggers
 that make the audit tables refuse UPDATE and DELETE.
 
@@ -73,7 +73,7 @@ class UnmanagedSchema(Exception):
 def target_metadata() -> list[MetaData]:
     """The models the migrations must produce (imported late: nothing at import)."""
     import audit
-    from gateway import store
+    from gateway.platform import store
 
     return [store.metadata, audit.metadata]
 
@@ -99,7 +99,7 @@ def upgrade_url(url: str, revision: str = "head") -> None:
     Synchronous: it runs its own event loop, so call it from the CLI or a thread, not
     from inside a running loop (use ``upgrade_engine`` there).
     """
-    from gateway.settings import async_url
+    from gateway.platform.settings import async_url
 
     async def run() -> None:
         engine = create_async_engine(async_url(url), poolclass=NullPool)

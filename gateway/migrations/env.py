@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.migrations import _include_name, target_metadata
-from gateway.settings import async_url
+from gateway.platform.settings import async_url
 
 config = context.config
 

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
 from gateway.demo.seed import prepare_sources, seed_store
-from gateway.services import Services, build_services
-from gateway.settings import Settings
+from gateway.platform.app import create_app
+from gateway.platform.services import Services, build_services
+from gateway.platform.settings import Settings
 
 ISSUER = "http://localhost"
 PROBLEM = "application/problem+json"

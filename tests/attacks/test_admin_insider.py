@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from gateway import clients, store
-from gateway.policy_store import read_bundle_dir
+from gateway.admin.policies import read_bundle_dir
+from gateway.identity import clients
+from gateway.platform import store
 from tests.attacks.conftest import Target, assert_problem, residents_in
 
 

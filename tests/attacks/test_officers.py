@@ -12,7 +12,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
-from gateway.officers import AgencyOfficers, JtiGuard, OfficerRegistry, parse_agency
+from gateway.identity.officers import AgencyOfficers, JtiGuard, OfficerRegistry, parse_agency
 from tests.attacks.conftest import ISSUER, Target, assert_problem
 
 ABSENT = "3578010101990001"

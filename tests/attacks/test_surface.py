@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.app import create_app
 from gateway.demo.seed import seed_store
-from gateway.services import build_services
-from gateway.settings import Settings
+from gateway.platform.app import create_app
+from gateway.platform.services import build_services
+from gateway.platform.settings import Settings
 from tests.attacks.conftest import assert_problem
 
 

@@ -317,8 +317,8 @@ async def test_revoked_client_stays_revoked_after_a_restart(
     refuse the revoked client's unexpired tokens (the store remembers)."""
     import httpx
 
-    from gateway.app import create_app
-    from gateway.services import build_services
+    from gateway.platform.app import create_app
+    from gateway.platform.services import build_services
 
     nik = residents_in(attack_sources)[0]["nik"]
     h = await target.headers("demo-dinsos")

@@ -143,10 +143,10 @@ async def test_live_verification_names_the_altered_leaf(
 
 def test_export_is_itself_logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run against the gateway's own embedded store: the export lands in the log first."""
-    from gateway import store
-    from gateway.keys import create_master_key_file
-    from gateway.services import install_schema
-    from gateway.settings import Settings
+    from gateway.platform import store
+    from gateway.platform.keys import create_master_key_file
+    from gateway.platform.services import install_schema
+    from gateway.platform.settings import Settings
 
     monkeypatch.setenv("SATUGATE_DATA_DIR", str(tmp_path))
     create_master_key_file(tmp_path / "master.key")
@@ -166,8 +166,8 @@ def test_export_is_itself_logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert event["action"] == "audit.export"
 
     async def published_key() -> str:
-        from gateway.keys import KeyRing, load_master_key
-        from gateway.services import audit_origin
+        from gateway.platform.keys import KeyRing, load_master_key
+        from gateway.platform.services import audit_origin
 
         settings = Settings()
         engine = store.create_engine(settings.resolved_database_url())

@@ -109,7 +109,7 @@ def test_audit_counters_are_read_from_the_gateways_metrics() -> None:
     import threading
 
     from benchmarks.e2e import audit_counters, commit_figures
-    from gateway.metrics import create_metrics, render
+    from gateway.platform.metrics import create_metrics, render
 
     metrics = create_metrics()
     metrics.observe_audit_batch(3, 0.0005)

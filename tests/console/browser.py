@@ -13,10 +13,10 @@ from typing import Any
 
 import uvicorn
 
-from gateway.app import create_app
 from gateway.demo.seed import seed_store
-from gateway.services import build_services
-from gateway.settings import Settings
+from gateway.platform.app import create_app
+from gateway.platform.services import build_services
+from gateway.platform.settings import Settings
 from tests.console.conftest import FAST_HASHER, seed_users, with_console
 from tests.console.events import lookup
 

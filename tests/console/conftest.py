@@ -15,11 +15,11 @@ from fastapi import FastAPI
 from starlette.routing import NoMatchFound
 
 from gateway import console
-from gateway.app import create_app
 from gateway.console.users import get_user
 from gateway.demo.seed import prepare_sources, seed_store
-from gateway.services import Services, build_services
-from gateway.settings import Settings
+from gateway.platform.app import create_app
+from gateway.platform.services import Services, build_services
+from gateway.platform.settings import Settings
 
 ISSUER = "http://localhost"
 ADMIN_1 = ("admin.satu", "kata-sandi-admin-satu")

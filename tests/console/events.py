@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.services import Services
+from gateway.platform.services import Services
 
 
 async def lookup(

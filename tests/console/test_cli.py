@@ -11,11 +11,11 @@ import pyotp
 import pytest
 from typer.testing import CliRunner
 
-from gateway import store
 from gateway.cli.console import app
 from gateway.console.users import SignInFailed, authenticate, get_user
-from gateway.keys import create_master_key_file, load_master_key
-from gateway.settings import Settings
+from gateway.platform import store
+from gateway.platform.keys import create_master_key_file, load_master_key
+from gateway.platform.settings import Settings
 
 
 def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:

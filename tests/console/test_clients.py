@@ -6,8 +6,8 @@ import re
 
 from sqlalchemy import select
 
-from gateway import store
-from gateway.oauth import hash_secret
+from gateway.identity.oauth import hash_secret
+from gateway.platform import store
 from tests.console.conftest import ADMIN_1, ADMIN_2, AUDITOR, Console
 
 SECRET_RE = re.compile(r'<code id="client-secret">([^<]+)</code>')

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway import clients
+from gateway.identity import clients
 from tests.console.conftest import ADMIN_1, ADMIN_2, Console, csrf_of
 
 NEW_CLIENT = {"name": "Sistem Uji", "agency": "dinsos", "scopes": ["residents:read"]}

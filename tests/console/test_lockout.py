@@ -19,7 +19,7 @@ import pyotp
 from argon2 import PasswordHasher
 
 from gateway import console
-from gateway.keys import load_master_key
+from gateway.platform.keys import load_master_key
 from tests.console.conftest import (
     ADMIN_1,
     AUDITOR,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import audit
-from gateway import clients
+from gateway.identity import clients
 from tests.console.conftest import ADMIN_1, AUDITOR, Console
 
 AUDITOR_PAGES = ("/console/audit", "/console/residents", "/console/alerts")

@@ -11,10 +11,11 @@ from pydantic import SecretStr
 from sqlalchemy import update
 from starlette.responses import Response
 
-from gateway import console, store
+from gateway import console
 from gateway.console import sessions
-from gateway.keys import load_master_key
-from gateway.settings import Settings
+from gateway.platform import store
+from gateway.platform.keys import load_master_key
+from gateway.platform.settings import Settings
 from tests.console.conftest import (
     ADMIN_1,
     AUDITOR,
@@ -175,7 +176,7 @@ async def test_users_need_a_strong_password_and_a_known_role(console_app: Consol
 def test_the_session_key_comes_from_the_console_secret_or_the_master_key(
     console_settings: Settings, tmp_path
 ) -> None:
-    from gateway.keys import create_master_key_file
+    from gateway.platform.keys import create_master_key_file
 
     create_master_key_file(console_settings.resolved_master_key_file())
     derived = sessions.derive_keys(console_settings)

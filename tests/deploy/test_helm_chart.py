@@ -17,7 +17,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
-from gateway.settings import Settings
+from gateway.platform.settings import Settings
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "satugate"
 OLDEST_SUPPORTED = "1.30.0"

@@ -19,9 +19,10 @@ from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner, Result
 
 import audit
-from gateway import migrations, store
+from gateway import migrations
 from gateway.cli import db as db_cli
-from gateway.settings import async_url
+from gateway.platform import store
+from gateway.platform.settings import async_url
 
 ROOT = Path(__file__).resolve().parents[2]
 

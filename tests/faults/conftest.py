@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.demo.seed import prepare_sources
-from gateway.settings import Settings
+from gateway.platform.settings import Settings
 
 RESIDENTS = 400
 SEED = 11

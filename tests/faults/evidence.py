@@ -20,8 +20,8 @@ import httpx
 
 import audit
 from audit import merkle
-from gateway.settings import async_url
-from gateway.store import create_engine
+from gateway.platform.settings import async_url
+from gateway.platform.store import create_engine
 
 
 @dataclass

@@ -199,7 +199,7 @@ async def seed_data_dir(
     clients, ``demo-clients.json``), in this process to spare an interpreter start.
     """
     from gateway.demo.seed import seed_store, write_demo_clients
-    from gateway.settings import Settings
+    from gateway.platform.settings import Settings
 
     shutil.copytree(sources, data_dir / "sources")
     base_url = f"http://127.0.0.1:{port}"
@@ -239,7 +239,7 @@ class GatewayProcess:
     def start(self, *, timeout: float = 60) -> None:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--host",
+            [PYTHON, "-m", "uvicorn", "gateway.platform.app:create_app", "--factory", "--host",
              "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
              "--no-access-log"],
             env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

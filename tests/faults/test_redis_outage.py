@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
 from gateway.demo.seed import seed_store
-from gateway.services import Services, build_services
-from gateway.settings import Settings
+from gateway.platform.app import create_app
+from gateway.platform.services import Services, build_services
+from gateway.platform.settings import Settings
 from tests.faults.conftest import adult_niks
 from tests.faults.procs import RedisServer
 

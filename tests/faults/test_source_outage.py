@@ -23,10 +23,10 @@ import httpx
 import pytest
 import yaml
 
-from gateway.app import create_app
 from gateway.demo.seed import seed_store
-from gateway.services import Services, build_services
-from gateway.settings import Settings
+from gateway.platform.app import create_app
+from gateway.platform.services import Services, build_services
+from gateway.platform.settings import Settings
 from tests import servers
 from tests.faults.procs import PYTHON, ROOT, free_port, wait_until
 

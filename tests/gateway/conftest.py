@@ -18,10 +18,10 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from gateway.app import create_app
 from gateway.demo.seed import prepare_sources, seed_store
-from gateway.services import Services, build_services
-from gateway.settings import Settings
+from gateway.platform.app import create_app
+from gateway.platform.services import Services, build_services
+from gateway.platform.settings import Settings
 
 ISSUER = "http://localhost"
 # The cheapest argon2 settings: console passwords are not what these tests are about.

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 import policies
-from gateway import keys as keymod
-from gateway.policy_store import read_bundle_dir
+from gateway.admin.policies import read_bundle_dir
+from gateway.platform import keys as keymod
 from tests.gateway.conftest import Gateway
 from tests.gateway.residents import pick
 

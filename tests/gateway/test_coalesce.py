@@ -7,7 +7,7 @@ import contextvars
 
 import pytest
 
-from gateway.coalesce import Coalescer
+from gateway.platform.coalesce import Coalescer
 
 
 class Flushes:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway import keys as keymod
-from gateway import store
-from gateway.services import install_schema
+from gateway.platform import keys as keymod
+from gateway.platform import store
+from gateway.platform.services import install_schema
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import (
+from gateway.platform.metrics import (
     MULTIPROC_ENV,
     Metrics,
     MetricsMiddleware,
@@ -211,7 +211,7 @@ def test_prepare_multiprocess_dir_empties_it(
 WORKER = textwrap.dedent(
     """
     import sys
-    from gateway.metrics import create_metrics
+    from gateway.platform.metrics import create_metrics
     metrics = create_metrics()
     for _ in range(int(sys.argv[1])):
         metrics.observe_decision(agency="dinkes", action="resident.read", outcome="deny")
@@ -222,7 +222,7 @@ WORKER = textwrap.dedent(
 SCRAPER = textwrap.dedent(
     """
     import sys
-    from gateway.metrics import create_metrics, render
+    from gateway.platform.metrics import create_metrics, render
     sys.stdout.write(render(create_metrics())[0].decode())
     """
 )

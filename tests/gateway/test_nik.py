@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.nik import PROVINCES, NikError, parse_nik
+from gateway.residents.nik import PROVINCES, NikError, parse_nik
 
 
 @given(

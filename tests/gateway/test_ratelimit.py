@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from gateway.ratelimit import (
+from gateway.limits.ratelimit import (
     Blocked,
     InProcessRateLimiter,
     Rate,

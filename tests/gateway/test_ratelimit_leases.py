@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from gateway.ratelimit import Blocked, RedisRateLimiter, connect_redis
+from gateway.limits.ratelimit import Blocked, RedisRateLimiter, connect_redis
 
 pytestmark = pytest.mark.redis
 

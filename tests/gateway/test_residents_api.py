@@ -223,8 +223,8 @@ async def test_nik_from_a_region_outside_the_list_is_served_with_a_warning(
 
     from sqlalchemy import insert
 
-    from gateway import store
-    from gateway.regions import load_region_table
+    from gateway.platform import store
+    from gateway.residents.regions import load_region_table
 
     with sqlite3.connect(demo_sources / "civil.db") as conn:
         residents = conn.execute(
@@ -314,7 +314,7 @@ async def test_the_direct_read_path_answers_as_the_framework_route_does(
 async def test_a_bug_on_the_direct_read_path_is_a_500_problem_without_details(
     gateway: Gateway, demo_sources: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gateway import residents as service
+    from gateway.residents import service
 
     async def broken(*_args: object) -> dict:
         raise RuntimeError("secret detail 3578010101900001")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.revocation import (
+from gateway.identity.revocation import (
     InProcessRevocationStore,
     RedisRevocationStore,
     RevocationStore,

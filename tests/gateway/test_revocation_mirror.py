@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from gateway.ratelimit import connect_redis
-from gateway.revocation import InProcessRevocationStore, RedisRevocationStore
+from gateway.identity.revocation import InProcessRevocationStore, RedisRevocationStore
+from gateway.limits.ratelimit import connect_redis
 
 pytestmark = pytest.mark.redis
 

@@ -24,9 +24,9 @@ import httpx
 import pytest
 from redis import Redis
 
-from gateway.ratelimit import connect_redis
-from gateway.revocation import RedisRevocationStore
-from gateway.settings import Settings
+from gateway.identity.revocation import RedisRevocationStore
+from gateway.limits.ratelimit import connect_redis
+from gateway.platform.settings import Settings
 from tests.faults.procs import RedisServer
 from tests.gateway.conftest import Gateway, gateway_settings, running_gateway, sample_in
 from tests.gateway.test_residents_api import assert_problem

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.services import build_services
-from gateway.settings import Settings
+from gateway.platform.app import create_app
+from gateway.platform.services import build_services
+from gateway.platform.settings import Settings
 from tests.faults.procs import RedisServer
 from tests.gateway.conftest import ISSUER, Gateway, gateway_settings, running_gateway, sample_in
 

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.officers import JtiGuard
-from gateway.ratelimit import connect_redis
-from gateway.search_budget import Budget, SearchBudget
+from gateway.identity.officers import JtiGuard
+from gateway.limits.ratelimit import connect_redis
+from gateway.limits.search_budget import Budget, SearchBudget
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from gateway.settings import Settings, async_url
+from gateway.platform.settings import Settings, async_url
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ import pytest
 
 from audit.cosignature import Cosigner, WitnessKey, cosignatures, verify_cosigned
 from audit.witness import format_request
-from gateway.settings import Settings
-from gateway.witnessing import WitnessCollector, build_witness_collector
+from gateway.auditing.witnessing import WitnessCollector, build_witness_collector
+from gateway.platform.settings import Settings
 from tests.faults.procs import free_port
 from tests.gateway.conftest import Gateway
 from tests.gateway.residents import pick

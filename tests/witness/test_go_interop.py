@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 
 import audit
-from gateway import keys as keymod
-from gateway import store
-from gateway.services import audit_origin
-from gateway.settings import Settings
+from gateway.platform import keys as keymod
+from gateway.platform import store
+from gateway.platform.services import audit_origin
+from gateway.platform.settings import Settings
 from tests.faults.procs import (
     GatewayProcess,
     fetch_token,

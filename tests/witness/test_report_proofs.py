@@ -11,9 +11,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from audit.cosignature import Cosigner
+from gateway.auditing.witnessing import WitnessCollector
 from gateway.cli import app
 from gateway.cli.audit import _verify_live
-from gateway.witnessing import WitnessCollector
 from tests.gateway.conftest import ISSUER, Gateway
 from tests.gateway.residents import pick
 from tests.witness.procs import witness_process

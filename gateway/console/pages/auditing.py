@@ -15,7 +15,7 @@ from starlette.responses import Response
 import audit
 from gateway.console.routing import AuditorPage, ConsoleRoute, form_text
 from gateway.console.trail import record_action
-from gateway.nik import NikError, parse_nik
+from gateway.residents.nik import NikError, parse_nik
 
 router = APIRouter(route_class=ConsoleRoute)
 

@@ -19,10 +19,10 @@ from gateway.console.routing import (
     render,
 )
 from gateway.console.users import SignInFailed, authenticate
-from gateway.errors import RateLimiterUnavailable
-from gateway.logs import get_logger
-from gateway.ratelimit import RateLimiterUnavailable as LimiterDown
-from gateway.services import Services
+from gateway.limits.ratelimit import RateLimiterUnavailable as LimiterDown
+from gateway.platform.errors import RateLimiterUnavailable
+from gateway.platform.logs import get_logger
+from gateway.platform.services import Services
 
 router = APIRouter(route_class=ConsoleRoute)
 

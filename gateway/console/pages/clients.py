@@ -1,7 +1,7 @@
 """Agencies and their API clients, and the changes waiting for a second person.
 
 Creating a client, adding scopes, rotating a secret, revoking an admin or audit client
-and retiring a key are proposals (``gateway.proposals``): the same service as the API,
+and retiring a key are proposals (``gateway.admin.proposals``): the same service as the API,
 so the two-person rule holds the same here. The approver sees the new secret, once.
 """
 
@@ -14,11 +14,12 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 import audit
-from gateway import clients, proposals
+from gateway.admin import proposals
 from gateway.console.routing import AdminPage, AnyUser, ConsoleRoute, Page, form_text
 from gateway.console.trail import record_action
-from gateway.errors import GatewayError, NotFound
-from gateway.oauth import SCOPES
+from gateway.identity import clients
+from gateway.identity.oauth import SCOPES
+from gateway.platform.errors import GatewayError, NotFound
 
 router = APIRouter(route_class=ConsoleRoute)
 

@@ -11,11 +11,11 @@ from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
 import policies
+from gateway.admin.policies import TwoPersonRule
 from gateway.console.policy_diff import side_by_side
 from gateway.console.routing import PREFIX, AdminPage, AnyUser, ConsoleRoute, Page, form_text
 from gateway.console.trail import record_action
-from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.policy_store import TwoPersonRule
+from gateway.platform.errors import Conflict, InvalidRequest, NotFound
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -26,7 +26,7 @@ ACTIONS = ("read", "search", "batch", "resolve")
 
 def author_of(page: Page) -> str:
     """How a console user is named as a policy author or approver: the person's name,
-    as the API names the person its client is bound to (``gateway.proposals``), so one
+    as the API names the person its client is bound to (``gateway.admin.proposals``), so one
     person is one approver, whichever way they come in."""
     return page.user.username
 

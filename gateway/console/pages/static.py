@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from gateway.console.routing import ConsoleRoute
-from gateway.errors import NotFound
+from gateway.platform.errors import NotFound
 
 router = APIRouter(route_class=ConsoleRoute)
 

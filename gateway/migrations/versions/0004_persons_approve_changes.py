@@ -3,7 +3,7 @@ report tokens.
 
 ``gw_clients.person`` binds an ``admin`` or ``audit`` client to the registered person (a
 console user) it acts for. ``gw_proposals`` holds the access-widening changes to clients
-and keys until a different person approves them (``gateway.proposals``).
+and keys until a different person approves them (``gateway.admin.proposals``).
 ``gw_revoked_reports`` lists the residents' report tokens an auditor has revoked.
 
 Revision ID: 0004

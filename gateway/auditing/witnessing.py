@@ -1,0 +1,321 @@
+"""Collect witness cosignatures for the audit log's checkpoints (C2SP tlog-witness client).
+
+Each new checkpoint is sent to every configured witness at once, with the consistency
+proof from the size that witness last cosigned; a 409 tells the size it really knows,
+and the request is made again from there. Cosignatures are checked with the witness's
+key before they are served. ``/audit/checkpoint`` then serves the newest checkpoint that
+reached the quorum (or that every witness has answered), with every cosignature received.
+
+Security decision: witnessing runs beside the request path and never in it. A witness
+that is down, slow or refusing stops no lookup; it shows as lag in ``/metrics`` and
+``/readyz``, and a warning is logged when the lag passes ``witness_lag_alert_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+from prometheus_client import CollectorRegistry, Gauge
+
+import audit
+from audit.checkpoint import Checkpoint, parse_note
+from audit.cosignature import WitnessKey, add_signatures, note_body
+from audit.witness import format_request
+from gateway.platform.settings import Settings
+
+logger = structlog.get_logger("satugate.witness")
+
+
+@dataclass
+class _Witness:
+    url: str
+    key: WitnessKey
+    size: int | None = None  # the size it last cosigned, as far as this process knows
+    status: str = "unknown"
+    last_success: float | None = None
+
+
+@dataclass
+class _Round:
+    note: str
+    checkpoint: Checkpoint
+    lines: dict[str, str] = field(default_factory=dict)
+    answered: int = 0
+
+
+class WitnessCollector:
+    """Sends the log's checkpoints to witnesses and keeps the cosigned note to serve."""
+
+    def __init__(
+        self,
+        log: audit.AuditLog,
+        witnesses: list[tuple[str, str]],
+        *,
+        quorum: int,
+        interval: float = 1.0,
+        timeout: float = 3.0,
+        retries: int = 2,
+        lag_alert_seconds: float = 60.0,
+        registry: CollectorRegistry | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._log = log
+        self._witnesses = [
+            _Witness(url.rstrip("/"), WitnessKey.parse(key)) for url, key in witnesses
+        ]
+        if not 0 <= quorum <= len(self._witnesses):
+            raise ValueError("the witness quorum must be between 0 and the number of witnesses")
+        self._quorum = quorum
+        self._interval = interval
+        self._timeout = timeout
+        self._retries = retries
+        self._lag_alert = lag_alert_seconds
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._round: _Round | None = None
+        self._published: str | None = None
+        self._witnessed_size = 0
+        self._log_size = 0
+        self._unwitnessed_since: float | None = None
+        self._alerting = False
+        self._gauges = _gauges(registry)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._client = httpx.AsyncClient(timeout=self._timeout, transport=self._transport)
+            self._task = asyncio.create_task(self._run(), name="witness-collector")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.collect()
+            except audit.AuditError as exc:  # the log's own trouble: retried next interval
+                logger.warning("witness_round_failed", error=type(exc).__name__)
+            await asyncio.sleep(self._interval)
+
+    # --- what is served ------------------------------------------------------------------
+
+    async def checkpoint(self) -> str:
+        """The newest checkpoint with its cosignatures; the log's own before any round."""
+        return self._published if self._published is not None else await self._log.checkpoint()
+
+    def status(self) -> dict[str, Any]:
+        """For ``/readyz``: the witnessed size, the lag, and each witness's last answer."""
+        self._observe()
+        lag = self._lag_seconds()
+        return {
+            "quorum": self._quorum,
+            "witnessed_size": self._witnessed_size,
+            "log_size": self._log_size,
+            "lag_entries": max(0, self._log_size - self._witnessed_size),
+            "lag_seconds": round(lag, 3),
+            "lag_alert": self._alerting,
+            "witnesses": [
+                {"name": w.key.name, "url": w.url, "size": w.size, "status": w.status}
+                for w in self._witnesses
+            ],
+        }
+
+    def _lag_seconds(self) -> float:
+        since = self._unwitnessed_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    # --- one round -----------------------------------------------------------------------
+
+    async def collect(self) -> None:
+        """Send the log's latest checkpoint to the witnesses that have not cosigned it."""
+        note = await self._log.checkpoint()
+        checkpoint = parse_note(note)[0]
+        self._log_size = checkpoint.size
+        if self._round is None or self._round.note != note:
+            self._round = _Round(note, checkpoint)
+        current = self._round
+        if checkpoint.size > self._witnessed_size and self._unwitnessed_since is None:
+            self._unwitnessed_since = time.monotonic()
+        todo = [w for w in self._witnesses if w.key.verifier_id not in current.lines]
+        if todo:
+            current.answered = len(self._witnesses) - len(todo)
+            await asyncio.gather(*(self._submit(w, current) for w in todo))
+        self._publish(current)
+        self._observe()
+
+    async def _submit(self, witness: _Witness, current: _Round) -> None:
+        line = await self._add_checkpoint(witness, current)
+        if line is not None:
+            current.lines[witness.key.verifier_id] = line
+            witness.last_success = time.monotonic()
+        current.answered += 1
+        # Serve the new checkpoint as soon as it has the quorum, not after the slowest.
+        if len(current.lines) >= max(self._quorum, 1):
+            self._publish(current)
+
+    async def _add_checkpoint(self, witness: _Witness, current: _Round) -> str | None:
+        checkpoint = current.checkpoint
+        assert self._client is not None
+        old = witness.size or 0
+        for attempt in range(self._retries + 1):
+            if old > checkpoint.size:
+                if await self._log.size() >= old:
+                    # Another process of this gateway sent a newer checkpoint first.
+                    witness.status = "ok"
+                    return None
+                witness.status = "ahead_of_log"
+                logger.error(
+                    "witness_ahead_of_log",
+                    witness=witness.key.name,
+                    witness_size=old,
+                    log_size=checkpoint.size,
+                )
+                return None
+            proof: tuple[bytes, ...] = ()
+            if 0 < old < checkpoint.size:
+                proof = (await self._log.consistency_proof(old, checkpoint.size)).proof
+            try:
+                response = await self._client.post(
+                    witness.url + "/add-checkpoint",
+                    content=format_request(old, proof, current.note),
+                )
+            except httpx.HTTPError as exc:
+                witness.status = "unreachable"
+                logger.warning(
+                    "witness_unreachable", witness=witness.key.name, error=type(exc).__name__
+                )
+                await asyncio.sleep(min(0.1 * 2**attempt, 1.0))
+                continue
+            if response.status_code == 409:
+                known = response.text.strip()
+                if not known.isdigit() or int(known) == old:
+                    witness.status = "conflict"
+                    logger.error("witness_conflict", witness=witness.key.name, old_size=old)
+                    return None
+                old = witness.size = int(known)
+                continue
+            if response.status_code != 200:
+                witness.status = f"refused_{response.status_code}"
+                log = logger.error if response.status_code == 422 else logger.warning
+                log("witness_refused", witness=witness.key.name, status=response.status_code)
+                if response.status_code >= 500:
+                    await asyncio.sleep(min(0.1 * 2**attempt, 1.0))
+                    continue
+                return None
+            line = _cosignature_line(witness.key, current.note, response.text)
+            if line is None:
+                witness.status = "bad_cosignature"
+                logger.error("witness_bad_cosignature", witness=witness.key.name)
+                return None
+            witness.size, witness.status = checkpoint.size, "ok"
+            return line
+        return None
+
+    def _publish(self, current: _Round) -> None:
+        reached = len(current.lines) >= self._quorum
+        if not reached and current.answered < len(self._witnesses):
+            return  # keep serving the previous witnessed checkpoint while others answer
+        self._published = add_signatures(current.note, current.lines.values())
+        if reached and current.checkpoint.size >= self._witnessed_size:
+            self._witnessed_size = current.checkpoint.size
+            self._unwitnessed_since = None
+            if self._alerting:
+                self._alerting = False
+                logger.info("witness_lag_recovered", witnessed_size=self._witnessed_size)
+
+    def _observe(self) -> None:
+        lag = self._lag_seconds()
+        if lag > self._lag_alert and not self._alerting:
+            self._alerting = True
+            logger.warning(
+                "witness_lag_alert",
+                lag_seconds=round(lag, 1),
+                witnessed_size=self._witnessed_size,
+                log_size=self._log_size,
+                threshold_seconds=self._lag_alert,
+            )
+        size, entries, seconds, alert = self._gauges
+        size.set(self._witnessed_size)
+        entries.set(max(0, self._log_size - self._witnessed_size))
+        seconds.set(lag)
+        alert.set(1 if self._alerting else 0)
+
+
+def _cosignature_line(key: WitnessKey, note: str, text: str) -> str | None:
+    """The line of the witness's answer that is its valid cosignature of ``note``."""
+    body = note_body(note)
+    for line in text.splitlines()[:16]:
+        probe = add_signatures(note, [line])
+        try:
+            sigs = parse_note(probe)[1]
+        except audit.ProofError:
+            continue
+        name, blob = sigs[-1]
+        if key.verify(body, name, blob) is not None:
+            return line
+    return None
+
+
+def _gauges(registry: CollectorRegistry | None) -> tuple[Gauge, Gauge, Gauge, Gauge]:
+    reg = registry if registry is not None else CollectorRegistry()
+    return (
+        Gauge(
+            "satugate_audit_witnessed_size",
+            "Largest checkpoint cosigned by the witness quorum.",
+            registry=reg,
+            multiprocess_mode="max",
+        ),
+        Gauge(
+            "satugate_audit_witness_lag_entries",
+            "Log entries not yet under a witnessed checkpoint.",
+            registry=reg,
+            multiprocess_mode="min",
+        ),
+        Gauge(
+            "satugate_audit_witness_lag_seconds",
+            "How long the log has been ahead of its witnesses.",
+            registry=reg,
+            multiprocess_mode="min",
+        ),
+        Gauge(
+            "satugate_audit_witness_lag_alert",
+            "1 while the witness lag passes its alert setting.",
+            registry=reg,
+            multiprocess_mode="min",
+        ),
+    )
+
+
+async def build_witness_collector(
+    settings: Settings, log: audit.AuditLog, registry: CollectorRegistry | None = None
+) -> WitnessCollector | None:
+    """The started collector for the configured witnesses, or ``None`` without any."""
+    if not settings.witnesses:
+        return None
+    collector = WitnessCollector(
+        log,
+        [(w.url, w.key) for w in settings.witnesses],
+        quorum=min(settings.witness_quorum, len(settings.witnesses)),
+        interval=settings.checkpoint_interval,
+        timeout=settings.witness_timeout_seconds,
+        retries=settings.witness_retries,
+        lag_alert_seconds=settings.witness_lag_alert_seconds,
+        registry=registry,
+    )
+    await collector.start()
+    return collector

@@ -1,0 +1,150 @@
+"""Identity endpoints: the token endpoint, JWKS and RFC 8414 metadata."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+
+from gateway.identity.auth import get_services
+from gateway.identity.oauth import SCOPES, ClientRecord, client_id_from
+from gateway.limits.ratelimit import RateDecision
+from gateway.limits.ratelimit import RateLimiterUnavailable as LimiterDown
+from gateway.platform import store
+from gateway.platform.errors import (
+    GatewayError,
+    RateLimited,
+    RateLimiterUnavailable,
+    UnsupportedMediaType,
+)
+from gateway.platform.responses import JSON
+
+router = APIRouter(tags=["identity"])
+
+
+async def load_client(request: Request, client_id: str) -> ClientRecord | None:
+    services = get_services(request)
+    async with services.engine.connect() as conn:
+        row = (
+            await conn.execute(select(store.clients).where(store.clients.c.client_id == client_id))
+        ).first()
+    if row is None:
+        return None
+    scopes = tuple(row.scopes.split())
+    # A client stored before the roles were kept apart (admin or audit beside another
+    # scope) gets no token at all: fail closed until its scopes are fixed.
+    separated = not (set(scopes) & {"admin", "audit"}) or len(set(scopes)) == 1
+    return ClientRecord(
+        client_id=row.client_id,
+        name=row.name,
+        agency=row.agency,
+        scopes=scopes,
+        secret_hash=row.secret_hash,
+        active=row.status == "active" and separated,
+    )
+
+
+@router.post(
+    "/oauth/token",
+    summary="OAuth 2.0 client credentials grant (RFC 6749 §4.4)",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["grant_type"],
+                        "properties": {
+                            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                            "scope": {"type": "string"},
+                            "client_id": {"type": "string"},
+                            "client_secret": {"type": "string"},
+                        },
+                    }
+                }
+            },
+            "required": True,
+        }
+    },
+)
+async def token(request: Request) -> JSON:
+    services = get_services(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("the token endpoint takes application/x-www-form-urlencoded")
+    body = await request.body()
+    try:
+        form = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        form = {}
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    client_id = client_id_from(headers, form)
+    client = await load_client(request, client_id) if client_id and len(client_id) <= 64 else None
+    settings, limiter = services.settings, services.limiter
+    source = request.client.host if request.client else "-"
+    # Security decision: failures are counted apart from successes. Wrong secrets spend
+    # their own budgets, per claimed client id and per source address, never the
+    # client's budget of tokens: client ids are not secret, and anyone could otherwise
+    # shut a client out by guessing. An address that has spent its failure budget is
+    # refused before its secret is checked, so guessing from it stops; a failure past
+    # the claimed id's budget is answered 429. The right secret from another address
+    # always gets its token (within the client's own rate).
+    try:
+        from_source = await limiter.peek(
+            f"token-fail-src:{source}", settings.token_source_failure_rate
+        )
+        if not from_source.allowed:
+            services.metrics.count_token_failure("throttled_source")
+            raise _too_many(from_source)
+        result = services.token_server.issue(
+            client, services.settings.issuer + "/oauth/token", request.headers, form
+        )
+        if result.status == 200:
+            decision = await limiter.hit(f"token:{client_id}", settings.token_rate)
+            if not decision.allowed:
+                raise _too_many(decision)
+        else:
+            services.metrics.count_unauthenticated("token_refused")
+            services.metrics.count_token_failure("refused")
+            by_id = await limiter.hit(f"token-fail:{client_id or '-'}", settings.token_failure_rate)
+            by_source = await limiter.hit(
+                f"token-fail-src:{source}", settings.token_source_failure_rate
+            )
+            if not (by_id.allowed and by_source.allowed):
+                services.metrics.count_token_failure("throttled")
+                raise _too_many(by_id if not by_id.allowed else by_source)
+    except LimiterDown as exc:
+        raise RateLimiterUnavailable() from exc
+    out_headers = {k: v for k, v in result.headers if k.lower() != "content-type"}
+    return JSON(result.body, status_code=result.status, headers=out_headers)
+
+
+def _too_many(decision: RateDecision) -> GatewayError:
+    return RateLimited(
+        "too many token requests",
+        headers={"Retry-After": str(max(1, math.ceil(decision.retry_after)))},
+    )
+
+
+@router.get("/.well-known/jwks.json", summary="Public keys that sign access tokens")
+async def jwks(request: Request) -> dict[str, Any]:
+    return get_services(request).jwks
+
+
+@router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
+async def metadata(request: Request) -> dict[str, Any]:
+    issuer = get_services(request).settings.issuer
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": [],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "service_documentation": f"{issuer}/docs",
+    }

@@ -1,0 +1,1 @@
+"""How much a caller may do: rate limits and the search budget."""

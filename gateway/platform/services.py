@@ -1,0 +1,230 @@
+"""The composition root's wiring: every long-lived object, built once at startup.
+
+``build_services`` is called from the app's lifespan (and by CLI commands that need the
+store). Nothing is built at import; tests build their own ``Services`` from their own
+``Settings``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from joserfc.jwk import ECKey
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import audit
+import connectors
+import policies
+from gateway.admin.policies import PolicyStore
+from gateway.auditing.sealing import Sealer
+from gateway.auditing.witnessing import WitnessCollector, build_witness_collector
+from gateway.identity.clients import RevokedClients
+from gateway.identity.oauth import TokenServer
+from gateway.identity.officers import JtiGuard, OfficerRegistry
+from gateway.identity.revocation import RevocationStore, build_revocation_store
+from gateway.identity.tokens import TokenVerifier
+from gateway.limits.ratelimit import RateLimiter, build_rate_limiter, connect_redis
+from gateway.limits.search_budget import SearchBudget
+from gateway.platform import keys as keymod
+from gateway.platform import store
+from gateway.platform.keys import KeyRing, load_master_key
+from gateway.platform.metrics import Metrics, create_metrics
+from gateway.platform.settings import Settings
+from gateway.platform.sources import build_federation
+from gateway.residents.regions import load_region_table
+
+if TYPE_CHECKING:
+    from gateway.auditing.leafreads import LeafReads
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    keyring: KeyRing
+    policies: PolicyStore
+    token_server: TokenServer
+    verifier: TokenVerifier
+    jwks: dict[str, Any]
+    federation: connectors.Federation
+    audit: audit.AuditLog
+    limiter: RateLimiter
+    revocation: RevocationStore
+    metrics: Metrics
+    revoked_clients: RevokedClients | None = None
+    # True when the revocation store and the rate limiter are one Redis: a resident call
+    # whose token the store's mirror cannot vouch for then checks it in its rate-limit
+    # round trip (``gateway.identity.auth``).
+    revocation_rides_with_limits: bool = False
+    regions: connectors.RegionTable | None = None
+    witnesses: WitnessCollector | None = None
+    # Opens and closes the sealed facts of audit events (``gateway.auditing.sealing``).
+    sealer: Sealer | None = None
+    # Which agencies' officers must be registered or vouched for (``gateway.identity.officers``).
+    officers: OfficerRegistry | None = None
+    # Distinct residents searches may return (``gateway.limits.search_budget``).
+    search_budget: SearchBudget | None = None
+    # Reads of single leaves, recorded a burst at a time (``gateway.auditing.leafreads``); made on
+    # first use.
+    leaf_reads: LeafReads | None = None
+    # Per client: the batches it may run at once in this process (``gateway.residents``).
+    batch_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
+    _pseudonymisers: dict[str, tuple[object, policies.Pseudonymiser]] = field(default_factory=dict)
+
+    async def pseudonymiser(self, domain: str) -> policies.Pseudonymiser:
+        """The agency domain's pseudonymiser, rebuilt only when its key versions change.
+
+        The entry holds the very versions object it was built from and is reused only for
+        that object. (Keying by ``id()`` was wrong: once a retirement dropped the old
+        object, a new one could get the same id, and a retired key kept resolving.)
+        """
+        versions = await self.keyring.versions(keymod.PSEUDONYM, domain)
+        entry = self._pseudonymisers.get(domain)
+        if entry is not None and entry[0] is versions:
+            return entry[1]
+        built = policies.Pseudonymiser(
+            domain, {v: k.reveal() for v, k in versions.keys.items()}, versions.current
+        )
+        self._pseudonymisers[domain] = (versions, built)
+        return built
+
+    async def aclose(self) -> None:
+        if self.witnesses is not None:
+            await self.witnesses.stop()
+        await self.audit.stop()
+        await self.federation.aclose()
+        await self.limiter.aclose()
+        await self.revocation.aclose()
+        if self.officers is not None:
+            await self.officers.aclose()
+        if self.search_budget is not None:
+            await self.search_budget.aclose()
+        await self.engine.dispose()
+
+
+async def install_schema(engine: AsyncEngine) -> None:
+    """Create the gateway's and the audit log's tables when missing (embedded mode).
+
+    Production installs run the Alembic migrations (``satugate db upgrade``) instead;
+    both produce the same schema.
+    """
+    async with engine.begin() as conn:
+        await conn.run_sync(store.metadata.create_all)
+        await conn.run_sync(_add_missing_columns)
+    await audit.install_schema(engine)
+
+
+def _add_missing_columns(conn: Any) -> None:
+    """Columns added since a store was made by ``create_all`` (which adds tables, not
+    columns), as the Alembic migration adds them: an embedded store of an earlier
+    version keeps working."""
+    from sqlalchemy import inspect
+
+    present = {c["name"] for c in inspect(conn).get_columns(store.clients.name)}
+    if "person" not in present:
+        conn.exec_driver_sql("ALTER TABLE gw_clients ADD COLUMN person VARCHAR(64)")
+
+
+def audit_origin(settings: Settings) -> str:
+    """The checkpoint origin line: the issuer's host and path, then ``/audit``."""
+    return settings.issuer.split("://", 1)[-1] + "/audit"
+
+
+async def open_audit_log(
+    settings: Settings, engine: AsyncEngine, keyring: KeyRing, metrics: Metrics | None = None
+) -> audit.AuditLog:
+    """The audit log with its signing and blind-index keys, its writer started."""
+    # A log keeps the origin of its first checkpoint, whatever the issuer is today (a
+    # demo moved to another port, a renamed host): one log, one name.
+    origin = await audit.log_origin(engine) or audit_origin(settings)
+    signer = audit.CheckpointSigner(origin=origin, private_key=await keyring.checkpoint_key())
+    log = audit.AuditLog(
+        engine,
+        signer=signer,
+        blind_key=(await keyring.current(keymod.AUDIT_BLIND)).reveal(),
+        max_batch=settings.audit_batch_max,
+        max_wait_ms=settings.audit_batch_wait_ms,
+        checkpoint_interval=settings.checkpoint_interval,
+        commit_timeout=settings.audit_timeout_seconds,
+        on_commit=metrics.observe_audit_batch if metrics else None,
+        on_failure=metrics.count_audit_failure if metrics else None,
+    )
+    await log.start()
+    return log
+
+
+async def build_services(settings: Settings, *, create_schema: bool = True) -> Services:
+    engine = store.create_engine(settings.resolved_database_url())
+    if create_schema:
+        await install_schema(engine)
+    keyring = KeyRing(engine, load_master_key(settings.resolved_master_key_file()))
+
+    jwt_versions = await keyring.versions(keymod.JWT)
+    signing: ECKey | None = None
+    public_keys: list[ECKey] = []
+    for version, material in sorted(jwt_versions.keys.items()):
+        private = ECKey.import_key(material.reveal(), parameters={"kid": f"jwt-{version}"})
+        public = ECKey.import_key(
+            private.as_dict(private=False), parameters={"use": "sig", "alg": "ES256"}
+        )
+        public_keys.append(public)
+        if version == jwt_versions.current:
+            signing = private
+    assert signing is not None
+
+    policy_store = PolicyStore(engine)
+    await policy_store.bootstrap(settings.policy_dir)
+
+    metrics = create_metrics()
+    log = await open_audit_log(settings, engine, keyring, metrics)
+
+    federation = build_federation(
+        settings.resolved_sources_file(), metrics, timeout=settings.source_timeout_seconds
+    )
+    redis_url = settings.resolved_redis_url()
+    services = Services(
+        settings=settings,
+        engine=engine,
+        keyring=keyring,
+        policies=policy_store,
+        token_server=TokenServer(
+            issuer=settings.issuer,
+            audience=settings.audience,
+            ttl=settings.token_ttl_seconds,
+            signing_key=signing,
+        ),
+        verifier=TokenVerifier(public_keys, issuer=settings.issuer, audience=settings.audience),
+        jwks={"keys": [k.as_dict(private=False) for k in public_keys]},
+        federation=federation,
+        audit=log,
+        limiter=build_rate_limiter(
+            redis_url,
+            lease_seconds=settings.rate_lease_seconds,
+            lease_max=settings.rate_lease_max,
+        ),
+        revocation=build_revocation_store(redis_url),
+        metrics=metrics,
+        revoked_clients=RevokedClients(engine),
+        revocation_rides_with_limits=redis_url is not None,
+        regions=await load_region_table(engine),
+        witnesses=await build_witness_collector(settings, log, metrics.registry),
+        sealer=Sealer((await keyring.current(keymod.AUDIT_BLIND)).reveal()),
+        search_budget=SearchBudget(
+            hmac.new(
+                (await keyring.current(keymod.AUDIT_BLIND)).reveal(), b"search-budget", "sha256"
+            ).digest(),
+            window_seconds=settings.search_budget_window_seconds,
+            redis=connect_redis(redis_url) if redis_url else None,
+        ),
+        officers=OfficerRegistry.from_file(
+            settings.officers_file,
+            audience=settings.issuer,
+            guard=JtiGuard(connect_redis(redis_url) if redis_url else None),
+        ),
+    )
+    await services.revocation.start()  # its mirror fills in the background
+    return services

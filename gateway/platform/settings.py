@@ -1,0 +1,153 @@
+"""Gateway settings, read from the environment (``SATUGATE_*``) by pydantic-settings.
+
+Secrets may come from files, as Kubernetes mounts them: every ``*_FILE`` setting names a
+file whose content is the value. Nothing here is read at import time: the app factory
+builds a ``Settings`` and hands it on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "bundles" / "demo"
+
+
+class WitnessSetting(BaseModel):
+    """A witness of the audit log: its base URL and its cosignature verifier key."""
+
+    url: str
+    key: str
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SATUGATE_", extra="ignore")
+
+    data_dir: Path = Path(".satugate")
+    database_url: str | None = None
+    database_url_file: Path | None = None
+    redis_url: str | None = None
+    redis_url_file: Path | None = None
+    master_key_file: Path | None = None
+    sources_file: Path | None = None
+    # Agencies whose officers must be registered or vouched for (gateway.identity.officers).
+    officers_file: Path | None = None
+    policy_dir: Path = DEFAULT_POLICY_DIR
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "satugate"
+    token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: str = "info"
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    lookup_rate: str = "600/minute"
+    officer_rate: str = "120/minute"
+    resolve_rate: str = "30/minute"
+    # Batches one client may run at once in one process, and how long a further one waits
+    # for its turn before it is refused (429): one client's batches cannot starve others.
+    batch_concurrency: int = Field(default=2, ge=1, le=64)
+    batch_wait_seconds: float = Field(default=2.0, ge=0.0, le=60.0)
+    # Distinct residents searches may return per window and region (gateway.limits.search_budget).
+    search_budget_client: int = Field(default=500, ge=1)
+    search_budget_officer: int = Field(default=60, ge=1)
+    search_budget_window_seconds: int = Field(default=3600, ge=60, le=86_400 * 7)
+    token_rate: str = "60/minute"  # noqa: S105 (a rate, not a secret)
+    # Failed token requests, counted apart from successes (``gateway.identity.routes``): per
+    # claimed client id, and per source address (which is then refused before checking).
+    token_failure_rate: str = "10/minute"  # noqa: S105
+    token_source_failure_rate: str = "30/minute"  # noqa: S105
+    # Multiplies every rate limit; load tests raise it, production leaves it at 1.
+    rate_scale: float = Field(default=1.0, gt=0.0)
+    # With Redis: how long a lease of requests lasts, 0 to count every request in Redis
+    # (gateway.limits.ratelimit.RedisRateLimiter); the largest lease.
+    rate_lease_seconds: float = Field(default=0.1, ge=0.0, le=5.0)
+    rate_lease_max: int = Field(default=64, ge=1, le=10_000)
+    audit_batch_max: int = Field(default=512, ge=1)
+    audit_batch_wait_ms: float = Field(default=0.0, ge=0.0)
+    audit_timeout_seconds: float = Field(default=5.0, gt=0.0)
+    checkpoint_interval: float = Field(default=1.0, gt=0.0)
+    source_timeout_seconds: float = Field(default=3.0, gt=0.0)
+    console_secret: SecretStr | None = None
+    # Witnesses of the audit log (JSON: [{"url": ..., "key": ...}]); see
+    # gateway.auditing.witnessing.
+    witnesses: list[WitnessSetting] = Field(default_factory=list)
+    witness_quorum: int = Field(default=1, ge=0)
+    witness_timeout_seconds: float = Field(default=3.0, gt=0.0)
+    witness_retries: int = Field(default=2, ge=0, le=10)
+    witness_lag_alert_seconds: float = Field(default=60.0, gt=0.0)
+    # The surface beside the API. /docs and /redoc (the OpenAPI document stays at
+    # /openapi.json); /metrics, off or behind a bearer token (or a file holding it).
+    docs_enabled: bool = True
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
+    metrics_token_file: Path | None = None
+    # Host names the gateway answers to, comma-separated (empty: any). With it, no
+    # redirect or URL can carry a host taken from a forged Host header.
+    trusted_hosts: str = ""
+    # Console users must be enrolled in TOTP to sign in; only the demo turns this off.
+    console_totp_required: bool = True
+    # Failed console sign-ins: per source address, and per account from one address.
+    console_source_failure_rate: str = "30/15 minutes"
+    console_account_failure_rate: str = "5/15 minutes"
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        """HTTPS, or plain HTTP on loopback only (the demo): OAuth 2.0 needs TLS, and the
+        token endpoint refuses to run behind an issuer that does not have it."""
+        parsed = urlsplit(value)
+        loopback = parsed.hostname in ("localhost", "127.0.0.1", "::1")
+        if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
+            raise ValueError("SATUGATE_ISSUER must be an https:// URL (http:// only on localhost)")
+        return value.rstrip("/")
+
+    def resolved_database_url(self) -> str:
+        """The gateway store's SQLAlchemy async URL.
+
+        Operators give a plain ``postgresql://`` or ``sqlite:///`` URL; the driver is the
+        gateway's business. Absent: the embedded SQLite file in the data directory.
+        """
+        raw = _from_file(self.database_url, self.database_url_file)
+        if not raw:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+        return async_url(raw)
+
+    def resolved_redis_url(self) -> str | None:
+        return _from_file(self.redis_url, self.redis_url_file) or None
+
+    def resolved_metrics_token(self) -> str | None:
+        token = self.metrics_token.get_secret_value() if self.metrics_token else None
+        return _from_file(token, self.metrics_token_file) or None
+
+    def trusted_host_names(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.trusted_hosts.split(",") if h.strip())
+
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"
+
+    def resolved_sources_file(self) -> Path:
+        return self.sources_file or self.data_dir / "sources" / "sources.yaml"
+
+
+def _from_file(value: str | None, path: Path | None) -> str | None:
+    if path is not None:
+        return path.read_text(encoding="utf-8").strip()
+    return value
+
+
+def async_url(url: str) -> str:
+    """Map a plain database URL onto the async driver the gateway uses."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+        ("mysql://", "mysql+aiomysql://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url

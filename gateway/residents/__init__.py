@@ -1,0 +1,2 @@
+"""Resident records: read, search, batch and resolve, from the request to the
+released record."""
