@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "bundles" / "demo"
+DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[2] / "policies" / "bundles" / "demo"
 
 
 class WitnessSetting(BaseModel):
