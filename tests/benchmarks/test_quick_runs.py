@@ -177,7 +177,7 @@ def test_profile_attributes_the_gateways_time_to_its_steps() -> None:
     text, result = run_quick("profile")
     assert "ms per lookup" in text
     steps = result["cumulative_us_per_lookup"]
-    assert steps["gateway/residents.py:_fetch"] > 0
+    assert steps["gateway/residents/service.py:_fetch"] > 0
     assert steps["audit/log.py:append"] > 0
 
 
