@@ -25,9 +25,11 @@ from gateway.identity import routes as oauth
 from gateway.platform import health
 from gateway.platform.errors import (
     AuditUnavailable,
+    BadRequest,
     GatewayError,
     InvalidRequest,
-    problem_response,
+    MethodNotAllowed,
+    NotFound,
     render,
 )
 from gateway.platform.logs import configure_logging, get_logger
@@ -248,20 +250,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
-        code = codes.get(exc.status_code, "http_error")
-        return problem_response(
-            exc.status_code,
-            {
-                "type": f"https://satugate.example/problems/{code}",
-                "title": code.replace("_", " ").capitalize(),
-                "status": exc.status_code,
-                "detail": code.replace("_", " "),
-                "code": code,
-                "instance": _instance(request),
-            },
-            headers=getattr(exc, "headers", None),
-        )
+        # The framework's own refusals (no route, no such method, an unreadable request)
+        # are problems like ours; any other status it might raise is a bad request.
+        kind = {404: NotFound, 405: MethodNotAllowed}.get(exc.status_code, BadRequest)
+        error = kind(kind.title.lower(), headers=dict(getattr(exc, "headers", None) or {}))
+        return render(error, instance=_instance(request))
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(ConnectionError)
@@ -284,14 +277,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         # A 500 is always a bug: log its type (not its message, which may hold data).
         log.error("unhandled_error", error_type=type(exc).__name__, request_id=_instance(request))
-        return problem_response(
-            500,
-            {
-                "type": "https://satugate.example/problems/internal_error",
-                "title": "Internal error",
-                "status": 500,
-                "detail": "an unexpected error occurred; nothing was released",
-                "code": "internal_error",
-                "instance": _instance(request),
-            },
+        return render(
+            GatewayError("an unexpected error occurred; nothing was released"),
+            instance=_instance(request),
         )

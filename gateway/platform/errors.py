@@ -48,44 +48,142 @@ class GatewayError(Exception):
         return body
 
 
-def _error(name: str, status: int, code: str, title: str) -> type[GatewayError]:
-    return type(name, (GatewayError,), {"status": status, "code": code, "title": title})
+class BadRequest(GatewayError):
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
 
 
-BadRequest = _error("BadRequest", 400, "bad_request", "Bad request")
-InvalidRequest = _error("InvalidRequest", 422, "invalid_request", "Invalid request")
-InvalidNik = _error("InvalidNik", 422, "invalid_nik", "Invalid NIK")
-InvalidPurpose = _error("InvalidPurpose", 422, "invalid_purpose", "Invalid purpose")
-InvalidOfficer = _error("InvalidOfficer", 422, "invalid_officer", "Invalid officer")
-NikInHeader = _error(
-    "NikInHeader", 422, "nik_in_header", "A free-text header carries a NIK-shaped value"
-)
-InvalidFields = _error("InvalidFields", 422, "invalid_fields", "Unknown fields requested")
-QueryNotSpecific = _error(
-    "QueryNotSpecific", 422, "query_not_specific", "Search query is not specific enough"
-)
-UntrustedHost = _error("UntrustedHost", 400, "untrusted_host", "Untrusted host")
-Unauthenticated = _error("Unauthenticated", 401, "unauthenticated", "Authentication required")
-InvalidToken = _error("InvalidToken", 401, "invalid_token", "Invalid access token")
-InsufficientScope = _error("InsufficientScope", 403, "insufficient_scope", "Insufficient scope")
-PolicyDenied = _error("PolicyDenied", 403, "policy_denied", "Denied by policy")
-NotFound = _error("NotFound", 404, "not_found", "Not found")
-ResidentNotFound = _error("ResidentNotFound", 404, "resident_not_found", "Resident not found")
-Conflict = _error("Conflict", 409, "conflict", "Conflict")
-PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "Request body too large")
-UnsupportedMediaType = _error(
-    "UnsupportedMediaType", 415, "unsupported_media_type", "Unsupported media type"
-)
-RateLimited = _error("RateLimited", 429, "rate_limited", "Too many requests")
-AuditUnavailable = _error(
-    "AuditUnavailable", 503, "audit_unavailable", "Audit trail unavailable; nothing released"
-)
-RateLimiterUnavailable = _error(
-    "RateLimiterUnavailable", 503, "rate_limiter_unavailable", "Rate limiter unavailable"
-)
-SourceUnavailable = _error(
-    "SourceUnavailable", 504, "source_unavailable", "A source of the requested data is unavailable"
-)
+class InvalidRequest(GatewayError):
+    status = 422
+    code = "invalid_request"
+    title = "Invalid request"
+
+
+class InvalidNik(GatewayError):
+    status = 422
+    code = "invalid_nik"
+    title = "Invalid NIK"
+
+
+class InvalidPurpose(GatewayError):
+    status = 422
+    code = "invalid_purpose"
+    title = "Invalid purpose"
+
+
+class InvalidOfficer(GatewayError):
+    status = 422
+    code = "invalid_officer"
+    title = "Invalid officer"
+
+
+class NikInHeader(GatewayError):
+    status = 422
+    code = "nik_in_header"
+    title = "A free-text header carries a NIK-shaped value"
+
+
+class InvalidFields(GatewayError):
+    status = 422
+    code = "invalid_fields"
+    title = "Unknown fields requested"
+
+
+class QueryNotSpecific(GatewayError):
+    status = 422
+    code = "query_not_specific"
+    title = "Search query is not specific enough"
+
+
+class UntrustedHost(GatewayError):
+    status = 400
+    code = "untrusted_host"
+    title = "Untrusted host"
+
+
+class Unauthenticated(GatewayError):
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class InvalidToken(GatewayError):
+    status = 401
+    code = "invalid_token"
+    title = "Invalid access token"
+
+
+class InsufficientScope(GatewayError):
+    status = 403
+    code = "insufficient_scope"
+    title = "Insufficient scope"
+
+
+class PolicyDenied(GatewayError):
+    status = 403
+    code = "policy_denied"
+    title = "Denied by policy"
+
+
+class NotFound(GatewayError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class ResidentNotFound(GatewayError):
+    status = 404
+    code = "resident_not_found"
+    title = "Resident not found"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"
+
+
+class Conflict(GatewayError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+
+class AuditUnavailable(GatewayError):
+    status = 503
+    code = "audit_unavailable"
+    title = "Audit trail unavailable; nothing released"
+
+
+class RateLimiterUnavailable(GatewayError):
+    status = 503
+    code = "rate_limiter_unavailable"
+    title = "Rate limiter unavailable"
+
+
+class SourceUnavailable(GatewayError):
+    status = 504
+    code = "source_unavailable"
+    title = "A source of the requested data is unavailable"
 
 
 class PolicyRefusal(GatewayError):
