@@ -58,7 +58,12 @@ class Gateway(FastAPI):
     directly, inside the same ``GatewayMiddleware`` (request id, body limit, security
     headers, access log, metrics), with errors rendered by the same exception handlers.
     It stays a registered route: the OpenAPI document lists it, and the framework serves
-    it wherever the direct path does not apply (a mounted root path, OpenTelemetry on).
+    it wherever the direct path does not apply (a mounted root path).
+
+    The benchmark that needs it is ``python -m benchmarks e2e`` (the throughput ratio and
+    the added p50); ``tests/gateway/test_residents_api.py::
+    test_the_direct_read_path_answers_as_the_framework_route_does`` proves it answers, and
+    records, exactly as the framework's route does.
     """
 
     _direct: tuple[re.Pattern[str], APIRoute, Endpoint, ASGIApp] | None = None
@@ -115,9 +120,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services if services is not None else await build_services(settings)
-        if isinstance(app, Gateway) and _telemetry_on(app):
-            # OpenTelemetry wraps every request of the framework: let it see this one too.
-            app.disable_direct_path()
         # What startup built (modules, services, compiled policies) lives as long as the
         # process: moved out of the collector's generations, full collections no longer
         # walk it, and their pauses stop growing with it.
@@ -164,11 +166,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     app.serve_directly(read, residents.read_resident, **middleware)
     return app
-
-
-def _telemetry_on(app: FastAPI) -> bool:
-    native = getattr(app, "_native_telemetry", None)
-    return bool(native is not None and native.enabled())
 
 
 def _instance(request: Request) -> str:
