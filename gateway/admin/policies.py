@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import policies
 from gateway.platform import store
 from gateway.platform.errors import Conflict, GatewayError, InvalidRequest, NotFound
+from gateway.platform.tasks import cancel_task
 
 
 class TwoPersonRule(GatewayError):
@@ -87,6 +88,10 @@ class PolicyStore:
                     )
                 )
         await self.refresh(force=True)
+
+    async def aclose(self) -> None:
+        """Stop the poll a request started, if it still runs (the services' shutdown)."""
+        await cancel_task(self._poller)
 
     async def current(self) -> ActivePolicy:
         """The active policy. A background task polls for a newly approved version, so

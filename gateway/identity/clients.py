@@ -19,6 +19,7 @@ from gateway.identity.oauth import SCOPES, hash_secret, new_client_id, new_secre
 from gateway.identity.tokens import Principal
 from gateway.platform import store
 from gateway.platform.errors import GatewayError, InvalidRequest, NotFound
+from gateway.platform.tasks import cancel_task
 
 # Scopes that must stand alone on a client: an administrator or an auditor never holds
 # a data scope, and no client both administers and audits.
@@ -191,6 +192,10 @@ class RevokedClients:
     def _rotated_since(self, principal: Principal) -> bool:
         current = self._generations.get(principal.client_id)
         return bool(principal.generation and current and current != principal.generation)
+
+    async def aclose(self) -> None:
+        """Stop a reload still running (the services' shutdown)."""
+        await cancel_task(self._reloading)
 
     async def _reload(self) -> None:
         if self._reloading is None or self._reloading.done():

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.platform import store
+from gateway.platform.tasks import cancel_task
 
 PSEUDONYM = "pseudonym"
 AUDIT_BLIND = "audit-blind"
@@ -147,6 +148,11 @@ class KeyRing:
             return None
         versions = {int(r.version): self._unwrap(r.wrapped) for r in rows}
         return _Versions(keys=versions, current=max(versions))
+
+    async def aclose(self) -> None:
+        """Stop the background reloads still running (the services' shutdown)."""
+        for task in list(self._refreshing.values()):
+            await cancel_task(task)
 
     async def versions(self, purpose: str, domain: str = GLOBAL) -> _Versions:
         """Active versions of a key, creating version 1 when none exists.

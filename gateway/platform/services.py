@@ -103,6 +103,11 @@ class Services:
             await self.officers.aclose()
         if self.search_budget is not None:
             await self.search_budget.aclose()
+        # The refreshes that requests started in the background end with the services.
+        await self.policies.aclose()
+        if self.revoked_clients is not None:
+            await self.revoked_clients.aclose()
+        await self.keyring.aclose()
         await self.engine.dispose()
 
 
