@@ -14,10 +14,14 @@ async def test_closing_the_services_ends_the_refreshes_requests_started(
     assert services.revoked_clients is not None
     loop = asyncio.get_running_loop()
     never = asyncio.Event()
+
+    async def waiting() -> None:
+        await never.wait()
+
     # Refreshes still running, as requests past their interval start them.
-    poll = services.policies._poller = loop.create_task(never.wait())
-    reload = services.revoked_clients._reloading = loop.create_task(never.wait())
-    key_reload = loop.create_task(never.wait())
+    poll = services.policies._poller = loop.create_task(waiting())
+    reload = services.revoked_clients._reloading = loop.create_task(waiting())
+    key_reload = loop.create_task(waiting())
     services.keyring._refreshing[("jwt", "global")] = key_reload  # type: ignore[assignment]
 
     await services.policies.aclose()
