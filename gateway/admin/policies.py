@@ -163,7 +163,9 @@ class PolicyStore:
                     created_at=store.utcnow(),
                 )
             )
-            bundle_id = int(result.inserted_primary_key[0])
+            inserted = result.inserted_primary_key
+            assert inserted is not None
+            bundle_id = int(inserted[0])
         if recorded is not None:
             try:
                 await recorded(bundle_id, compiled.version)

@@ -52,6 +52,8 @@ async def issue_report_token(services: Services, nik: str) -> tuple[str, int, st
     """The token, its expiry (epoch seconds) and its id."""
     pseudonymiser = await services.pseudonymiser(REPORT_DOMAIN)
     now = int(time.time())
+    expires = now + REPORT_TTL_SECONDS
+    report_id = secrets.token_urlsafe(12)
     key = services.token_server.signing_key
     claims = {
         "iss": services.settings.issuer,
@@ -59,12 +61,12 @@ async def issue_report_token(services: Services, nik: str) -> tuple[str, int, st
         "sub": pseudonymiser.pseudonymise(nik),
         "iat": now,
         "nbf": now,
-        "exp": now + REPORT_TTL_SECONDS,
-        "jti": secrets.token_urlsafe(12),
+        "exp": expires,
+        "jti": report_id,
     }
     header = {"alg": "ES256", "typ": REPORT_TYP, "kid": key.kid}
     token = jwt.encode(header, claims, key, algorithms=["ES256"])
-    return token, int(claims["exp"]), str(claims["jti"])
+    return token, expires, report_id
 
 
 async def read_report_token(services: Services, token: str) -> ReportToken:

@@ -105,7 +105,7 @@ class Gateway(FastAPI):
         for cls in type(exc).__mro__:
             handler = self.exception_handlers.get(cls)
             if handler is not None:
-                return handler  # type: ignore[no-any-return]
+                return handler  # type: ignore[return-value]
         raise exc
 
     def disable_direct_path(self) -> None:
@@ -162,14 +162,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     read = next(
         r
         for r in residents.router.routes
-        if isinstance(r, APIRoute) and r.path == residents.READ_PATH and "GET" in r.methods
+        if isinstance(r, APIRoute) and r.path == residents.READ_PATH and "GET" in (r.methods or ())
     )
     app.serve_directly(read, residents.read_resident, **middleware)
     return app
 
 
 def _instance(request: Request) -> str:
-    return request.scope.get("state", {}).get("request_id", "")
+    return str(request.scope.get("state", {}).get("request_id", ""))
 
 
 def _store_down(exc: Exception) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import os
 import secrets
 import time
@@ -149,6 +150,9 @@ class KeyRing:
         versions = {int(r.version): self._unwrap(r.wrapped) for r in rows}
         return _Versions(keys=versions, current=max(versions))
 
+    def _forget_refresh(self, key: tuple[str, str], _task: asyncio.Task[_Versions]) -> None:
+        self._refreshing.pop(key, None)
+
     async def aclose(self) -> None:
         """Stop the background reloads still running (the services' shutdown)."""
         for task in list(self._refreshing.values()):
@@ -166,7 +170,7 @@ class KeyRing:
             if time.monotonic() - cached.loaded_at >= self._ttl and key not in self._refreshing:
                 task = asyncio.get_running_loop().create_task(self._reload(purpose, domain))
                 self._refreshing[key] = task
-                task.add_done_callback(lambda _t, k=key: self._refreshing.pop(k, None))
+                task.add_done_callback(functools.partial(self._forget_refresh, key))
             return cached
         return await self._reload(purpose, domain)
 

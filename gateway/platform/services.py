@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import audit
 import connectors
-import policies
 from gateway.admin.policies import PolicyStore
 from gateway.auditing.sealing import Sealer
 from gateway.auditing.witnessing import WitnessCollector, build_witness_collector
@@ -35,6 +34,7 @@ from gateway.platform.metrics import Metrics, create_metrics
 from gateway.platform.settings import Settings
 from gateway.platform.sources import build_federation
 from gateway.residents.regions import load_region_table
+from policies import Pseudonymiser
 
 if TYPE_CHECKING:
     from gateway.auditing.leafreads import LeafReads
@@ -73,9 +73,9 @@ class Services:
     # Per client: the batches it may run at once in this process (``gateway.residents``).
     batch_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
-    _pseudonymisers: dict[str, tuple[object, policies.Pseudonymiser]] = field(default_factory=dict)
+    _pseudonymisers: dict[str, tuple[object, Pseudonymiser]] = field(default_factory=dict)
 
-    async def pseudonymiser(self, domain: str) -> policies.Pseudonymiser:
+    async def pseudonymiser(self, domain: str) -> Pseudonymiser:
         """The agency domain's pseudonymiser, rebuilt only when its key versions change.
 
         The entry holds the very versions object it was built from and is reused only for
@@ -86,7 +86,7 @@ class Services:
         entry = self._pseudonymisers.get(domain)
         if entry is not None and entry[0] is versions:
             return entry[1]
-        built = policies.Pseudonymiser(
+        built = Pseudonymiser(
             domain, {v: k.reveal() for v, k in versions.keys.items()}, versions.current
         )
         self._pseudonymisers[domain] = (versions, built)
