@@ -28,6 +28,13 @@ read from the gateway's ``/metrics``: commits per second, events per commit, and
 from a batch's start to its durable commit. Every lookup waits for its batch's commit, so
 this is the part of the added latency that durability costs; on SQLite the event loop
 also waits for it (the commit journal's write and fsync run on the loop's thread).
+
+With ``--witnesses N`` the gateway submits its checkpoints to N witnesses
+(``satugate witness serve`` processes that trust its log's verifier key, started after
+seeding; quorum N), the second and later ones behind a proxy that adds 50 ms each way
+(:mod:`benchmarks.witnesses`). Each phase then also reports how far the witnessed
+checkpoint trails the log's appends over satugate's rounds, from its ``/metrics``
+sampled every 50 ms: the maximum and the median, and whether it stayed within 1 s.
 """
 
 from __future__ import annotations
@@ -45,13 +52,24 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+
+from benchmarks.witnesses import (
+    ADDED_DELAY,
+    GOAL_LAG_SECONDS,
+    LagSampler,
+    RunningWitness,
+    log_verifier_key,
+    running_witnesses,
+    witness_lag,
+    witnesses_setting,
+)
 
 PYTHON = sys.executable
 
@@ -248,6 +266,7 @@ class Setup:
     process: subprocess.Popen[bytes]
     data_dir: Path
     env: dict[str, str]
+    witnesses: list[RunningWitness] = field(default_factory=list)
 
     def signal_gateway(self, signum: int) -> None:
         self.process.send_signal(signum)
@@ -272,12 +291,19 @@ def add_setup_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iterator[Setup]:
+def servers(
+    args: argparse.Namespace, *, profile_to: Path | None = None, witnesses: int = 0
+) -> Iterator[Setup]:
     """Seed demo data in a scratch directory, start the gateway and the bare endpoint.
 
     With ``profile_to`` the gateway runs (one worker) under ``benchmarks.profiled_server``.
+    With ``witnesses`` > 0, that many witnesses of the seeded log start before the gateway,
+    which submits its checkpoints to them all (quorum: all of them); they stop after it.
     """
-    with tempfile.TemporaryDirectory(prefix="satugate-bench-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="satugate-bench-") as tmp,
+        contextlib.ExitStack() as witnessing,
+    ):
         data_dir = Path(tmp) / "data"
         env = {
             **os.environ,
@@ -326,6 +352,14 @@ def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iter
         paths_bare = Path(tmp) / "bare.txt"
         paths_gw.write_text("\n".join(f"/v1/residents/{n}" for n in niks))
         paths_bare.write_text("\n".join(f"/residents/{n}" for n in niks))
+        running: list[RunningWitness] = []
+        if witnesses:
+            log_key = log_verifier_key(data_dir, env)
+            running = witnessing.enter_context(
+                running_witnesses(witnesses, Path(tmp) / "witnesses", log_key)
+            )
+            env["SATUGATE_WITNESSES"] = witnesses_setting(running)
+            env["SATUGATE_WITNESS_QUORUM"] = str(witnesses)
 
         common = [
             "--host",
@@ -396,6 +430,7 @@ def servers(args: argparse.Namespace, *, profile_to: Path | None = None) -> Iter
                 gw,
                 data_dir,
                 env,
+                running,
             )
         finally:
             procs = [p for p in (gw, bare) if p is not None]
@@ -434,6 +469,19 @@ def _commits_line(sg: dict[str, Any]) -> None:
         )
 
 
+def _lag_line(lag: dict[str, Any] | None, witnessed: int) -> None:
+    if not witnessed:
+        return
+    if lag is None:
+        print("witness lag: no figures (the gateway's /metrics did not tell)")
+        return
+    print(
+        f"witness lag over satugate's rounds (witnessed checkpoint behind appends): "
+        f"max {lag['max_s']:.3f} s, p50 {lag['p50_s']:.3f} s "
+        f"({lag['samples']} samples; the gateway's own gauge peaked at {lag['gauge_max_s']:.3f} s)"
+    )
+
+
 def _table(title: str, bare: dict[str, Any], sg: dict[str, Any]) -> None:
     print(title)
     print(
@@ -461,31 +509,68 @@ def main(argv: list[str] | None = None) -> None:
         default=0.5,
         help="the latency phase's rate, as a fraction of satugate's peak (0 skips it)",
     )
+    parser.add_argument(
+        "--witnesses",
+        type=int,
+        default=0,
+        help="submit the gateway's checkpoints to this many witnesses (quorum: all), the "
+        "second and later ones behind 50 ms each way, and report the witness lag",
+    )
     add_setup_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.residents, args.seconds, args.rounds, args.concurrency = 300, 1.0, 1, 4
+    if args.witnesses < 0:
+        parser.error("--witnesses must not be negative")
+    if args.witnesses and args.workers != 1:
+        parser.error("the witness lag is read from one worker's /metrics: --workers must be 1")
 
     counters = cpu_counters()
-    with servers(args) as setup:
+    # the start and end of satugate's rounds in each phase, for the witness lag
+    windows: dict[str, list[tuple[float, float]]] = {"peak": [], "open_load": []}
+
+    def run(target: Target, phase: str, *load: Any) -> dict[str, Any]:
+        result = target.load(*load)
+        if target is gw:
+            end = time.monotonic()
+            windows[phase].append((end - result["seconds"], end))
+        return result
+
+    with servers(args, witnesses=args.witnesses) as setup:
         gw, bare = setup.gateway, setup.bare
-        # warm-up, then interleaved rounds
-        bare.load(1.0, args.concurrency)
-        gw.load(1.0, args.concurrency)
-        peak: dict[str, list[dict[str, Any]]] = {"bare": [], "satugate": []}
-        for _ in range(args.rounds):
-            for target in (bare, gw):
-                peak[target.name].append(target.load(args.seconds, args.concurrency))
-        sg_peak, bare_peak = _summary(peak["satugate"]), _summary(peak["bare"])
-        rate = round(sg_peak["rps"] * args.load_fraction, 1)
-        steady: dict[str, list[dict[str, Any]]] = {"bare": [], "satugate": []}
-        if rate > 0:
+        sampler = LagSampler(lambda: metric_samples(gw.port)) if setup.witnesses else None
+        if sampler is not None:
+            sampler.start()
+        try:
+            # warm-up, then interleaved rounds
+            bare.load(1.0, args.concurrency)
+            gw.load(1.0, args.concurrency)
+            if sampler is not None:
+                sampler.settle()
+            peak: dict[str, list[dict[str, Any]]] = {"bare": [], "satugate": []}
             for _ in range(args.rounds):
                 for target in (bare, gw):
-                    steady[target.name].append(
-                        target.load(args.seconds, max(args.concurrency, 16), rate)
-                    )
+                    peak[target.name].append(run(target, "peak", args.seconds, args.concurrency))
+            sg_peak, bare_peak = _summary(peak["satugate"]), _summary(peak["bare"])
+            rate = round(sg_peak["rps"] * args.load_fraction, 1)
+            steady: dict[str, list[dict[str, Any]]] = {"bare": [], "satugate": []}
+            if rate > 0:
+                for _ in range(args.rounds):
+                    for target in (bare, gw):
+                        steady[target.name].append(
+                            run(target, "open_load", args.seconds, max(args.concurrency, 16), rate)
+                        )
+            if sampler is not None:
+                sampler.settle()
+        finally:
+            if sampler is not None:
+                sampler.stop()
         mode = setup.mode
+        witnessed = len(setup.witnesses)
+    lags = {
+        phase: witness_lag(sampler.points, spans) if sampler is not None else None
+        for phase, spans in windows.items()
+    }
 
     ratio = round(sg_peak["rps"] / bare_peak["rps"], 3) if bare_peak["rps"] else 0.0
     print(
@@ -493,8 +578,18 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.rounds} interleaved rounds of {args.seconds}s per phase, "
         f"{args.residents:,} residents"
     )
+    if witnessed:
+        print(
+            f"witnesses: {witnessed} on this machine (quorum {witnessed})"
+            + (
+                f", {witnessed - 1} of them behind {ADDED_DELAY * 1000:.0f} ms more each way"
+                if witnessed > 1
+                else ""
+            )
+        )
     _table(f"peak: closed load, {args.concurrency} connections", bare_peak, sg_peak)
     _commits_line(sg_peak)
+    _lag_line(lags["peak"], witnessed)
     print(f"throughput ratio satugate/bare = {ratio}")
     result: dict[str, Any] = {
         "benchmark": "e2e",
@@ -503,6 +598,13 @@ def main(argv: list[str] | None = None) -> None:
         "baseline": {"name": "bare-fastapi-same-source", **bare_peak},
         "ratio": ratio,
     }
+    if witnessed:
+        result["witnesses"] = {
+            "count": witnessed,
+            "quorum": witnessed,
+            "added_delay_ms": round(ADDED_DELAY * 1000),
+        }
+        result["witness_lag"] = lags["peak"]
     if steady["satugate"]:
         sg_half, bare_half = _summary(steady["satugate"]), _summary(steady["bare"])
         added = round(sg_half["p50_ms"] - bare_half["p50_ms"], 3)
@@ -512,6 +614,7 @@ def main(argv: list[str] | None = None) -> None:
             sg_half,
         )
         _commits_line(sg_half)
+        _lag_line(lags["open_load"], witnessed)
         print(f"added p50 latency = {added:.3f} ms")
         result["open_load"] = {
             "rate": rate,
@@ -519,6 +622,8 @@ def main(argv: list[str] | None = None) -> None:
             "baseline": bare_half,
             "added_p50_ms": added,
         }
+        if witnessed:
+            result["open_load"]["witness_lag"] = lags["open_load"]
     result["goals"] = goals(result)
     verdicts = (f"{goal} {'met' if met else 'missed'}" for goal, met in result["goals"].items())
     print("goals: " + ", ".join(verdicts))
@@ -530,12 +635,20 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def goals(result: dict[str, Any]) -> dict[str, bool]:
-    """Which of the goals a run met: the throughput ratio, and (when the latency phase
-    ran) the added p50 latency at half of satugate's peak."""
+    """Which of the goals a run met: the throughput ratio, (when the latency phase ran)
+    the added p50 latency at half of satugate's peak, and (with witnesses) the witness
+    lag in every phase; a phase without lag figures misses it."""
     met = {f"ratio >= {GOAL_RATIO}": result["ratio"] >= GOAL_RATIO}
     if "open_load" in result:
         met[f"added p50 <= {GOAL_ADDED_P50_MS} ms"] = (
             result["open_load"]["added_p50_ms"] <= GOAL_ADDED_P50_MS
+        )
+    if "witnesses" in result:
+        phases = [result.get("witness_lag")]
+        if "open_load" in result:
+            phases.append(result["open_load"].get("witness_lag"))
+        met[f"witness lag <= {GOAL_LAG_SECONDS:g} s"] = all(
+            lag is not None and lag["max_s"] <= GOAL_LAG_SECONDS for lag in phases
         )
     return met
 

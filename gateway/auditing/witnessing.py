@@ -6,6 +6,14 @@ and the request is made again from there. Cosignatures are checked with the witn
 key before they are served. ``/audit/checkpoint`` then serves the newest checkpoint that
 reached the quorum (or that every witness has answered), with every cosignature received.
 
+A round starts every half ``interval`` (start to start; at once after a round that took
+longer): an entry is in a checkpoint sent to the witnesses within half an interval of
+its append, and under the quorum's cosignatures within one interval while the witnesses
+answer within the other half. The lag shown counts from the collector's last read that
+found nothing unwitnessed (the log's size then was, or was about to be, cosigned by the
+quorum; the entries past it came later), so it is never shorter than the true age of
+the oldest entry not yet witnessed, as of the collector's last look at the log.
+
 Security decision: witnessing runs beside the request path and never in it. A witness
 that is down, slow or refusing stops no lookup; it shows as lag in ``/metrics`` and
 ``/readyz``, and a warning is logged when the lag passes ``witness_lag_alert_seconds``.
@@ -45,6 +53,8 @@ class _Witness:
 class _Round:
     note: str
     checkpoint: Checkpoint
+    read_at: float
+    """``time.monotonic()`` when the log's checkpoint was read for this round."""
     lines: dict[str, str] = field(default_factory=dict)
     answered: int = 0
 
@@ -82,6 +92,7 @@ class WitnessCollector:
         self._round: _Round | None = None
         self._published: str | None = None
         self._witnessed_size = 0
+        self._covered_at: float | None = None  # the last read with nothing unwitnessed
         self._log_size = 0
         self._unwitnessed_since: float | None = None
         self._alerting = False
@@ -105,12 +116,15 @@ class WitnessCollector:
             self._client = None
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             try:
                 await self.collect()
-            except audit.AuditError as exc:  # the log's own trouble: retried next interval
+            except audit.AuditError as exc:  # the log's own trouble: retried next round
                 logger.warning("witness_round_failed", error=type(exc).__name__)
-            await asyncio.sleep(self._interval)
+            # Start to start: the time a round took is not added to the wait for the next.
+            await asyncio.sleep(max(0.0, started + self._interval / 2 - loop.time()))
 
     # --- what is served ------------------------------------------------------------------
 
@@ -143,14 +157,21 @@ class WitnessCollector:
 
     async def collect(self) -> None:
         """Send the log's latest checkpoint to the witnesses that have not cosigned it."""
+        read_at = time.monotonic()
         note = await self._log.checkpoint()
         checkpoint = parse_note(note)[0]
         self._log_size = checkpoint.size
         if self._round is None or self._round.note != note:
-            self._round = _Round(note, checkpoint)
+            self._round = _Round(note, checkpoint, read_at)
         current = self._round
-        if checkpoint.size > self._witnessed_size and self._unwitnessed_since is None:
-            self._unwitnessed_since = time.monotonic()
+        if checkpoint.size <= self._witnessed_size:
+            self._unwitnessed_since = None
+            self._covered_at = read_at
+        elif self._unwitnessed_since is None:
+            # The entries past the witnessed size came after the read that found it.
+            since = self._covered_at
+            self._unwitnessed_since = read_at if since is None else since
+        self._observe()
         todo = [w for w in self._witnesses if w.key.verifier_id not in current.lines]
         if todo:
             current.answered = len(self._witnesses) - len(todo)
@@ -233,6 +254,8 @@ class WitnessCollector:
         self._published = add_signatures(current.note, current.lines.values())
         if reached and current.checkpoint.size >= self._witnessed_size:
             self._witnessed_size = current.checkpoint.size
+            if self._covered_at is None or current.read_at > self._covered_at:
+                self._covered_at = current.read_at
             self._unwitnessed_since = None
             if self._alerting:
                 self._alerting = False

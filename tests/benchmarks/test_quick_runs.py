@@ -71,6 +71,65 @@ def test_e2e_measures_the_peak_and_the_latency_under_open_load() -> None:
     assert f"goals: ratio >= 0.5 {verdicts[0]}, added p50 <= 1.0 ms {verdicts[1]}" in text
 
 
+@pytest.mark.slow
+def test_e2e_with_two_witnesses_reports_how_far_the_witnessed_checkpoint_trails() -> None:
+    text, result = run_quick("e2e", "--witnesses", "2")
+    assert result["witnesses"] == {"count": 2, "quorum": 2, "added_delay_ms": 50}
+    for side in (result["satugate"], result["open_load"]["satugate"]):
+        assert side["requests"] > 0 and side["errors"] == 0
+    for lag in (result["witness_lag"], result["open_load"]["witness_lag"]):
+        assert lag["samples"] > 0
+        assert 0 <= lag["p50_s"] <= lag["max_s"]
+        # every lookup appends: under load the log runs ahead of its witnesses a while
+        assert lag["max_s"] > 0
+    assert "witnesses: 2 on this machine (quorum 2), 1 of them behind 50 ms more each way" in text
+    assert text.count("witness lag over satugate's rounds") == 2
+    worst = max(result["witness_lag"]["max_s"], result["open_load"]["witness_lag"]["max_s"])
+    assert result["goals"]["witness lag <= 1 s"] == (worst <= 1.0)
+    assert f"witness lag <= 1 s {'met' if worst <= 1.0 else 'missed'}" in text
+
+
+def test_the_witness_lag_counts_from_the_last_moment_all_was_witnessed() -> None:
+    from benchmarks.witnesses import LagPoint, witness_lag
+
+    # the tree is 10 + events; witnessed 10, then 14 (events 0..9 appended over 1 s)
+    points = [
+        LagPoint(0.0, 0, 10, 0.0),
+        LagPoint(0.5, 4, 10, 0.0),
+        LagPoint(1.0, 8, 14, 0.2),
+        LagPoint(1.5, 8, 18, 0.0),
+        LagPoint(2.0, 9, 18, 0.0),
+    ]
+    lag = witness_lag(points, [(0.4, 2.1)])
+    # at 0.5 s: nothing past 10 witnessed since 0.0; at 1.0 s: past 14 since 0.5 s;
+    # at 1.5 s: all witnessed; at 2.0 s: past 18 since 1.5 s
+    assert lag == {"max_s": 0.5, "p50_s": 0.5, "samples": 4, "gauge_max_s": 0.2}
+    assert witness_lag(points, [(0.0, 0.1)]) == {
+        "max_s": 0.0,
+        "p50_s": 0.0,
+        "samples": 1,
+        "gauge_max_s": 0.0,
+    }
+    assert witness_lag(points, [(3.0, 4.0)]) is None
+    assert witness_lag([], [(0.0, 1.0)]) is None
+
+
+def test_goals_with_witnesses_judge_the_lag_of_every_phase() -> None:
+    from benchmarks.e2e import goals
+
+    result: dict[str, Any] = {
+        "ratio": 0.6,
+        "witnesses": {"count": 2},
+        "witness_lag": {"max_s": 0.9},
+        "open_load": {"added_p50_ms": 0.5, "witness_lag": {"max_s": 1.2}},
+    }
+    assert goals(result)["witness lag <= 1 s"] is False
+    result["open_load"]["witness_lag"] = {"max_s": 1.0}
+    assert goals(result)["witness lag <= 1 s"] is True
+    result["witness_lag"] = None  # no figures: not met
+    assert goals(result)["witness lag <= 1 s"] is False
+
+
 _BURNER = (
     "import subprocess, sys, time\n"
     "subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"

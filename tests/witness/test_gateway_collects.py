@@ -167,3 +167,65 @@ async def test_two_processes_share_a_witness_without_false_alarms(
         finally:
             for collector in pair:
                 await collector.stop()
+
+
+async def test_the_witnessed_checkpoint_stays_within_an_interval_of_appends(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    """While the log grows, every entry is under a checkpoint the quorum cosigned within
+    one interval of its append, with a witness 100 ms away (a round trip); and the lag
+    the collector reports shows that wait rather than only its rounds' own length."""
+    from audit.checkpoint import VerifierKey
+    from audit.witness import Witness, WitnessStore
+
+    log = gateway.services.audit
+    cosigner = Cosigner.generate("witness.test/far")
+    witness = Witness(
+        cosigner, [VerifierKey.parse(log.signer.verifier_key())], WitnessStore(tmp_path / "w.db")
+    )
+
+    async def far_away(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.1)
+        answer = witness.add_checkpoint(request.content)
+        return httpx.Response(answer.status, content=answer.body)
+
+    interval = 0.8
+    collector = WitnessCollector(
+        log,
+        [("http://witness.test", cosigner.verifier_key())],
+        quorum=1,
+        interval=interval,
+        transport=httpx.MockTransport(far_away),
+    )
+    appended: dict[int, float] = {}  # leaf index -> when its append returned
+    seen: list[tuple[float, int, float]] = []  # when, witnessed size, reported lag
+    await collector.start()
+    try:
+
+        async def grow() -> None:
+            for i in range(300):
+                receipt = await log.append(event(i))
+                appended[receipt.leaf_index] = time.monotonic()
+                await asyncio.sleep(0.01)
+
+        async def watch(done: asyncio.Task[None]) -> None:
+            while not done.done():
+                status = collector.status()
+                seen.append((time.monotonic(), status["witnessed_size"], status["lag_seconds"]))
+                await asyncio.sleep(0.01)
+
+        growing = asyncio.create_task(grow())
+        await asyncio.gather(growing, watch(growing))
+    finally:
+        await collector.stop()
+        witness.store.close()
+    first = min(appended)
+    lags = [
+        at - appended[size]
+        for at, size, _ in seen
+        if size >= first and size in appended and appended[size] <= at
+    ]
+    assert len(lags) > 100
+    assert max(lags) <= interval, f"an entry waited {max(lags):.3f} s for the witnesses"
+    reported = max(lag for _, _, lag in seen)
+    assert reported >= max(lags) / 2, f"reported {reported:.3f} s, waited {max(lags):.3f} s"
