@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from gateway.demo.seed import seed_store
 from gateway.platform.app import create_app
@@ -28,7 +29,7 @@ async def production(attack_sources: Path, tmp_path: Path) -> AsyncIterator[http
         sources_file=attack_sources / "sources.yaml",
         issuer="https://satugate.example.go.id",
         docs_enabled=False,
-        metrics_token="rahasia-metrik-uji",
+        metrics_token=SecretStr("rahasia-metrik-uji"),
         trusted_hosts="satugate.example.go.id",
     )
     await seed_store(settings, base_url=settings.issuer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 
 import pyotp
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
@@ -174,7 +175,7 @@ async def test_users_need_a_strong_password_and_a_known_role(console_app: Consol
 
 
 def test_the_session_key_comes_from_the_console_secret_or_the_master_key(
-    console_settings: Settings, tmp_path
+    console_settings: Settings, tmp_path: Path
 ) -> None:
     from gateway.platform.keys import create_master_key_file
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.gateway.conftest import Gateway
@@ -13,10 +15,10 @@ from tests.gateway.residents import pick, welfare_nik
 PROBLEM = "application/problem+json"
 
 
-def assert_problem(r, status: int, code: str) -> dict:
+def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith(PROBLEM)
-    body = r.json()
+    body: dict[str, Any] = r.json()
     assert body["status"] == status and body["code"] == code
     assert {"type", "title", "detail"} <= set(body)
     return body
@@ -140,7 +142,7 @@ async def test_refusals_are_problems_and_audited(gateway: Gateway, demo_sources:
         await client.get(f"/v1/residents/{nik}", headers=no_purpose), 422, "invalid_purpose"
     )
     bad_officer = {**h, "X-On-Behalf-Of": "x\u200by".encode()}
-    r = await client.get(f"/v1/residents/{nik}", headers=bad_officer)
+    r = await client.get(f"/v1/residents/{nik}", headers=bad_officer)  # type: ignore[arg-type]
     assert_problem(r, 422, "invalid_officer")
     assert_problem(await client.get("/audit/events", headers=h), 403, "insufficient_scope")
 
@@ -282,7 +284,7 @@ async def test_the_direct_read_path_answers_as_the_framework_route_does(
         (f"/v1/residents/{nik}/", h, None),
     ]
 
-    async def answers() -> list[tuple[int, dict, dict]]:
+    async def answers() -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
         out = []
         for path, headers, params in requests:
             r = await gateway.client.get(
@@ -316,7 +318,7 @@ async def test_a_bug_on_the_direct_read_path_is_a_500_problem_without_details(
 ) -> None:
     from gateway.residents import service
 
-    async def broken(*_args: object) -> dict:
+    async def broken(*_args: object) -> dict[str, Any]:
         raise RuntimeError("secret detail 3578010101900001")
 
     monkeypatch.setattr(service, "read_resident", broken)

@@ -25,7 +25,7 @@ import pytest
 from redis import Redis
 
 from gateway.identity.revocation import RedisRevocationStore
-from gateway.limits.ratelimit import connect_redis
+from gateway.limits.ratelimit import RedisRateLimiter, connect_redis
 from gateway.platform.settings import Settings
 from tests.faults.procs import RedisServer
 from tests.gateway.conftest import Gateway, gateway_settings, running_gateway, sample_in
@@ -34,6 +34,19 @@ from tests.gateway.test_residents_api import assert_problem
 __all__ = ["gateway_settings"]  # the fixture, imported for use here
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
+
+def _in_sync_mirror(gw: Gateway) -> bool:
+    """Whether the gateway's revocation mirror (the Redis store's) vouches for itself."""
+    store = gw.services.revocation
+    assert isinstance(store, RedisRevocationStore)
+    return store.mirror_in_sync
+
+
+def _redis_limiter(gw: Gateway) -> RedisRateLimiter:
+    limiter = gw.services.limiter
+    assert isinstance(limiter, RedisRateLimiter)
+    return limiter
+
 
 
 @pytest.fixture
@@ -58,7 +71,7 @@ async def _in_sync(
     """The gateway on the private Redis, its revocation mirror in sync."""
     update = {"redis_url": redis.url, "rate_lease_seconds": LEASE, **update}
     async with running_gateway(settings.model_copy(update=update)) as gw:
-        await _until(lambda: gw.services.revocation.mirror_in_sync)
+        await _until(lambda: _in_sync_mirror(gw))
         yield gw
 
 
@@ -234,7 +247,7 @@ async def _busy(gw: Gateway, private_redis: RedisServer) -> None:
     runs = _more(before, _calls(private_redis.url)).get("evalsha", 0)
     # Request by request only in the first window; leases sized to the traffic after it.
     assert 0 < runs <= lookups // 2, (runs, lookups)
-    assert gw.services.limiter.stats["leased"] >= lookups - runs
+    assert _redis_limiter(gw).stats["leased"] >= lookups - runs
 
 
 async def test_a_token_revoked_by_another_replica_is_refused_here(
@@ -246,7 +259,7 @@ async def test_a_token_revoked_by_another_replica_is_refused_here(
         assert (await gw.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
     await asyncio.sleep(LEASE)
     assert (await gw.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
-    leased = gw.services.limiter.stats["leased"]
+    leased = _redis_limiter(gw).stats["leased"]
 
     principal = gw.services.verifier.verify(h["Authorization"].removeprefix("Bearer "))
     replica = RedisRevocationStore(connect_redis(private_redis.url))
@@ -262,7 +275,7 @@ async def test_a_token_revoked_by_another_replica_is_refused_here(
     asked = set(_more(before, _calls(private_redis.url))) - {"ping"}  # the mirror's health
     assert asked == set(), "refused without asking Redis"
     assert await gw.services.audit.size() == events
-    assert gw.services.limiter.stats["leased"] == leased, "no lease spent on it"
+    assert _redis_limiter(gw).stats["leased"] == leased, "no lease spent on it"
     other = await gw.headers("demo-dinsos")
     assert (await gw.client.get(f"/v1/residents/{nik}", headers=other)).status_code == 200
 
@@ -282,7 +295,7 @@ async def test_a_token_revoked_during_a_lookup_gets_no_data(
         await gw.services.revocation.revoke_token(
             principal.jti, datetime.now(UTC) + timedelta(minutes=10)
         )
-        return await fetch(*args, **kwargs)
+        return await fetch(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(federation, "fetch", revoked_meanwhile)
     events = await gw.services.audit.size()

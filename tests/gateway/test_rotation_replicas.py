@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.identity.revocation import RedisRevocationStore
 from gateway.platform.app import create_app
 from gateway.platform.services import build_services
 from gateway.platform.settings import Settings
@@ -25,6 +26,13 @@ from tests.gateway.conftest import ISSUER, Gateway, gateway_settings, running_ga
 __all__ = ["gateway_settings"]  # the fixture, imported for use here
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(120)]
+
+def _in_sync_mirror(gw: Gateway) -> bool:
+    """Whether the gateway's revocation mirror (the Redis store's) vouches for itself."""
+    store = gw.services.revocation
+    assert isinstance(store, RedisRevocationStore)
+    return store.mirror_in_sync
+
 
 
 @pytest.fixture
@@ -69,8 +77,8 @@ async def test_a_rotation_stops_old_tokens_on_every_replica_at_once(
 ) -> None:
     settings = gateway_settings.model_copy(update={"redis_url": private_redis.url})
     async with running_gateway(settings) as a, _replica(settings) as b:
-        await _until(lambda: a.services.revocation.mirror_in_sync)
-        await _until(lambda: b.services.revocation.mirror_in_sync)
+        await _until(lambda: _in_sync_mirror(a))
+        await _until(lambda: _in_sync_mirror(b))
         nik = sample_in(a.demo, "35.78")[0]["nik"]
         old = await a.headers("demo-dinsos")
         assert (await b.client.get(f"/v1/residents/{nik}", headers=old)).status_code == 200
