@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: demo test lint typecheck bench bench-quick clean
+.PHONY: demo test check lint typecheck bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,13 @@ test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check gateway policies connectors audit tests benchmarks
+	$(BIN)/ruff check gateway policies connectors audit tests benchmarks scripts/image-smoke
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
+
+## The static checks CI runs before the tests: lint and strict types over every part.
+check: lint typecheck
 
 ## All benchmarks at full size (minutes), or a tiny run to prove they still work.
 bench: $(VENV)/.dev-installed
