@@ -116,7 +116,7 @@ async def person_of_client(services: Services, client_id: str) -> Person | None:
 
 
 def _receipt(receipt: audit.Receipt) -> dict[str, Any]:
-    return {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index}
+    return receipt.to_dict()
 
 
 async def refused(

@@ -261,7 +261,7 @@ async def policy_propose(
     except InvalidRequest as exc:  # the bundle does not validate: on the record too
         raise await proposals.refused(record, "policy.propose", exc) from None
     receipt = receipts[0]
-    return {**proposed, "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index}}
+    return {**proposed, "audit": receipt.to_dict()}
 
 
 @router.post("/policies/{bundle_id}/approve")
@@ -294,7 +294,7 @@ async def policy_approve(request: Request, principal: Admin, bundle_id: BundleId
     return {
         **{k: v for k, v in approved.items() if k != "files"},
         "policy_version": active.policy.version,
-        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+        "audit": receipt.to_dict(),
     }
 
 
@@ -341,7 +341,7 @@ async def rotate_key(request: Request, principal: Admin, body: KeyRotation) -> d
     return {
         "domain": body.domain,
         "version": version,
-        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+        "audit": receipt.to_dict(),
     }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import audit
+from gateway.auditing.events import AuditEvent
 from gateway.identity.auth import check_revocation, revoked_token
 from gateway.identity.officers import normalise_officer
 from gateway.identity.tokens import Principal
@@ -110,34 +111,31 @@ class Call:
             generation=self.principal.generation,
         ):  # revoked while the call was under way, and the mirror has heard of it
             raise revoked_token(self.services)
-        event: dict[str, Any] = {
-            "action": self.action,
-            "agency": self.principal.agency,
-            "client_id": self.principal.client_id,
+        event = AuditEvent(
+            action=self.action,
+            agency=self.principal.agency,
+            client_id=self.principal.client_id,
             # Malformed values are not copied into the evidence; the reason says why.
-            "officer": self._safe(self.officer, OFFICER_RE),
-            "purpose": self._safe(self.purpose, PURPOSE_RE),
-            "legal_basis": self._safe(self.legal_basis, LEGAL_BASIS_RE),
-            "decision": decision,
-            "reason": reason,
-            "rule_ids": list(rule_ids),
-            "policy_version": policy_version,
-            "fields": dict(fields or {}),
-            "result_count": result_count,
-            "request_id": self.request_id,
-            "status": status,
-            "specific_data": specific_data,
-            "hidden_until": None,
-        }
-        if detail:
-            event["detail"] = dict(detail)
-        if sealed is not None:
-            event["sealed"] = sealed
+            officer=self._safe(self.officer, OFFICER_RE),
+            purpose=self._safe(self.purpose, PURPOSE_RE),
+            legal_basis=self._safe(self.legal_basis, LEGAL_BASIS_RE),
+            decision=decision,
+            reason=reason,
+            rule_ids=tuple(rule_ids),
+            policy_version=policy_version,
+            fields=dict(fields or {}),
+            result_count=result_count,
+            request_id=self.request_id,
+            status=status,
+            specific_data=specific_data,
+            detail=detail,
+            sealed=sealed,
+        )
         self.services.metrics.observe_decision(
             agency=self.principal.agency, action=self.action, outcome=reason or decision
         )
         try:
-            receipt = await self.services.audit.append(event, subject_niks=subject_niks)
+            receipt = await self.services.audit.append(event.leaf(), subject_niks=subject_niks)
         except audit.AuditUnavailable as exc:
             raise AuditUnavailable() from exc
         self.recorded = True
@@ -157,7 +155,7 @@ class Call:
         if truth is not None:
             event["sealed"] = self.seal({"reason": truth})
         receipt = await self.record(decision=decision, status=error.status, reason=code, **event)
-        error.extra["audit"] = {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index}
+        error.extra["audit"] = receipt.to_dict()
         return error
 
 
@@ -166,22 +164,13 @@ def operator_event(
 ) -> dict[str, Any]:
     """The audit event of an operator's command-line action (key rotation, export):
     the same fields as a request's event, with the data steward's agency."""
-    return {
-        "action": action,
-        "agency": "diskominfo",
-        "client_id": "cli",
-        "officer": officer if OFFICER_RE.fullmatch(officer) else "operator",
-        "purpose": purpose,
-        "legal_basis": None,
-        "decision": "allow",
-        "reason": None,
-        "rule_ids": [],
-        "policy_version": None,
-        "fields": {},
-        "result_count": 0,
-        "request_id": None,
-        "status": 0,
-        "specific_data": False,
-        "hidden_until": None,
-        "detail": dict(detail),
-    }
+    return AuditEvent(
+        action=action,
+        agency="diskominfo",
+        client_id="cli",
+        officer=officer if OFFICER_RE.fullmatch(officer) else "operator",
+        purpose=purpose,
+        decision="allow",
+        status=0,
+        detail=detail,
+    ).leaf()

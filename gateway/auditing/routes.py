@@ -246,7 +246,7 @@ async def subject_accesses(
     )
     return {
         "accesses": accesses,
-        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+        "audit": receipt.to_dict(),
     }
 
 
@@ -291,7 +291,7 @@ async def report_token(
         "report_id": report_id,
         "expires_at": datetime.fromtimestamp(expires, UTC).isoformat(),
         "report_url": f"{services.settings.issuer}/v1/me/accesses",
-        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+        "audit": receipt.to_dict(),
     }
 
 
@@ -353,7 +353,7 @@ async def report_token_revoke(
     return {
         "report_id": report_id,
         "status": "revoked",
-        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+        "audit": receipt.to_dict(),
     }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import audit
+from gateway.auditing.events import AuditEvent
 from gateway.console.users import ConsoleUser
 from gateway.platform.errors import AuditUnavailable
 from gateway.platform.services import Services
@@ -55,27 +56,21 @@ async def record_action(
     """
     if action not in CONSOLE_ACTIONS:
         raise ValueError(f"not a console action: {action}")
-    event: dict[str, Any] = {
-        "action": action,
-        "agency": user.agency,
-        "client_id": CLIENT_ID,
-        "officer": user.username,
-        "purpose": _PURPOSE[user.role],
-        "legal_basis": None,
-        "decision": decision,
-        "reason": reason,
-        "rule_ids": [],
-        "policy_version": policy_version,
-        "fields": {},
-        "result_count": result_count,
-        "request_id": request_id,
-        "status": status,
-        "specific_data": False,
-        "hidden_until": None,
-    }
-    if detail:
-        event["detail"] = dict(detail)
+    event = AuditEvent(
+        action=action,
+        agency=user.agency,
+        client_id=CLIENT_ID,
+        officer=user.username,
+        purpose=_PURPOSE[user.role],
+        decision=decision,
+        status=status,
+        reason=reason,
+        policy_version=policy_version,
+        result_count=result_count,
+        request_id=request_id,
+        detail=detail,
+    )
     try:
-        return await services.audit.append(event, subject_niks=subject_niks)
+        return await services.audit.append(event.leaf(), subject_niks=subject_niks)
     except audit.AuditUnavailable as exc:
         raise AuditUnavailable("the audit log could not record this action") from exc

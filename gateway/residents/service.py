@@ -321,7 +321,7 @@ async def read_resident(call: Call, raw_nik: str, raw_fields: str | None) -> dic
         "record": treated.record,
         "treatments": treated.treatments,
         "sources": treated.sources,
-        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+        "audit": receipt.to_dict(),
     }
     if missing:
         body["unavailable"] = missing
@@ -447,7 +447,7 @@ async def search_residents(
     )
     return {
         "matches": matches,
-        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+        "audit": receipt.to_dict(),
     }
 
 
@@ -643,7 +643,7 @@ async def _batch(
     )
     body: dict[str, Any] = {
         "results": results,
-        "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index},
+        "audit": receipt.to_dict(),
     }
     if over_cap:
         body["cap"] = cap
@@ -712,4 +712,4 @@ async def resolve_pseudonym(call: Call, token: str) -> dict[str, Any]:
         result_count=1,
         subject_niks=[nik],
     )
-    return {"nik": nik, "audit": {"event_id": receipt.event_id, "leaf_index": receipt.leaf_index}}
+    return {"nik": nik, "audit": receipt.to_dict()}
