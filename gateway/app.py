@@ -27,7 +27,7 @@ from gateway.errors import (
 )
 from gateway.logs import configure_logging, get_logger
 from gateway.middleware import GatewayMiddleware
-from gateway.routes import admin, audit, health, oauth, residents, tiles
+from gateway.routes import admin, audit, health, investigations, oauth, residents, tiles
 from gateway.services import Services, build_services
 from gateway.settings import Settings
 
@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         residents.router,
         audit.router,
         audit.resident_router,
+        investigations.router,
         tiles.router,
         admin.router,
         health.router,

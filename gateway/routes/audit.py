@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 import audit
-from gateway import proposals
+from gateway import investigations, proposals
 from gateway.auth import authenticate, get_services
 from gateway.errors import (
     BadRequest,
@@ -241,6 +241,9 @@ async def subject_accesses(
     call = _report_call(request, principal, officer, purpose="audit", legal_basis=None)
     now = datetime.now(UTC)
     accesses = await services.audit.subject_accesses(parsed.value, include_hidden=True, now=now)
+    # Every entry, those under a running investigation marked with its id.
+    running = await investigations.running_for(services, parsed.value, now)
+    accesses = investigations.for_auditor(accesses, running)
     receipt = await call.record(
         decision="allow", status=200, result_count=len(accesses), subject_niks=[parsed.value]
     )
@@ -320,9 +323,11 @@ async def my_accesses(
     call = _report_call(
         request, reader, "resident", purpose="subject_access_request", legal_basis=None
     )
-    accesses = await services.audit.subject_accesses(
-        report.nik, include_hidden=False, now=datetime.now(UTC)
-    )
+    now = datetime.now(UTC)
+    accesses = await services.audit.subject_accesses(report.nik, include_hidden=False, now=now)
+    # Entries under a running investigation are left out, and nothing says so.
+    running = await investigations.running_for(services, report.nik, now)
+    accesses = investigations.for_resident(accesses, running)
     receipt = await call.record(
         decision="allow",
         status=200,
