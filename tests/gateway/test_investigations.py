@@ -135,9 +135,10 @@ async def test_a_long_investigation_needs_a_second_auditor(
     assert item["status"] == "proposed" and item["proposal_id"]
     # Not yet approved: nothing is hidden.
     assert "officer.budi" in {x["officer"] for x in await _report(gateway, first, a["nik"])}
-    own = await gateway.client.post(f"/audit/proposals/{item['proposal_id']}/approve", headers=first)
+    approve = f"/audit/proposals/{item['proposal_id']}/approve"
+    own = await gateway.client.post(approve, headers=first)
     assert own.status_code == 403 and own.json()["code"] == "two_person_rule"
-    ok = await gateway.client.post(f"/audit/proposals/{item['proposal_id']}/approve", headers=second)
+    ok = await gateway.client.post(approve, headers=second)
     assert ok.status_code == 200, ok.text
     assert ok.json()["investigation"]["status"] == "open"
     assert "officer.budi" not in {x["officer"] for x in await _report(gateway, first, a["nik"])}
