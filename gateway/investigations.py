@@ -17,7 +17,7 @@ rows are append-only and never changed: the state lives in ``gw_investigations``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ from sqlalchemy import insert, select, update
 
 from audit.events import parse_time
 from gateway import store
-from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.errors import AuditUnavailable, Conflict, GatewayError, InvalidRequest, NotFound
 from gateway.nik import carries_nik
 from gateway.services import Services
 
@@ -210,3 +210,84 @@ def for_auditor(
         ids = [i["id"] for i in running_items if covers(i, entry)]
         out.append({**entry, "investigations": ids} if ids else dict(entry))
     return out
+
+
+async def open_investigation(
+    services: Services,
+    person: Any,
+    *,
+    subject_nik: str,
+    hidden_until: datetime,
+    reason: str,
+    now: datetime,
+    record_open: Callable[[dict[str, Any]], Awaitable[Any]],
+    record: Any,
+) -> tuple[dict[str, Any], Any]:
+    """Open an investigation for a checked NIK, time and reason; the item and the receipt
+    of its ``investigation.open`` event. Stored inert, then recorded, then made to hide
+    (or, more than 30 days away, proposed to a second auditor): a failed append leaves
+    it void. ``record_open(detail)`` appends the event with the resident as its subject;
+    ``record`` is the proposals' recorder of the acting person."""
+    from gateway import proposals  # it builds on this module
+
+    long = needs_second_auditor(hidden_until, now)
+    investigation_id = await create(
+        services,
+        subject=subject_key(services, subject_nik),
+        hidden_until=hidden_until,
+        reason=reason,
+        opened_by=person.username,
+        status="unrecorded",
+    )
+    try:
+        receipt = await record_open(
+            {"investigation_id": investigation_id, "hidden_until": hidden_until.isoformat(),
+             "second_auditor": long}
+        )  # fmt: skip
+        proposal_id: int | None = None
+        if long:
+            proposed = await proposals.propose(
+                services, person, "investigation.open", {"investigation_id": investigation_id},
+                record,
+            )  # fmt: skip
+            proposal_id = int(proposed["id"])
+    except (AuditUnavailable, GatewayError):
+        await set_status(services, investigation_id, "void", expect="unrecorded")
+        raise
+    await set_status(
+        services, investigation_id, "proposed" if long else "open", expect="unrecorded",
+        proposal_id=proposal_id,
+    )  # fmt: skip
+    return await get(services, investigation_id), receipt
+
+
+async def close_investigation(
+    services: Services, person: Any, investigation_id: int, note: str, *, now: datetime,
+    record: Any,
+) -> tuple[dict[str, Any], Any, int | None]:  # fmt: skip
+    """Close a running investigation: the item, the event's receipt, and the proposal id
+    when a second auditor must approve (``hidden_until`` more than 30 days away)."""
+    from gateway import proposals
+
+    if not isinstance(note, str) or len(note) > REASON_MAX:
+        raise InvalidRequest("note is text of at most 500 characters")
+    if carries_nik(note):
+        raise InvalidRequest("the note must not carry a NIK")
+    item = await get(services, investigation_id)
+    if item["status"] != "open":
+        raise Conflict(f"the investigation is {item['status']}, not open")
+    if needs_second_auditor(datetime.fromisoformat(item["hidden_until"]), now):
+        proposed = await proposals.propose(
+            services, person, "investigation.close",
+            {"investigation_id": investigation_id, "note": note, "by": person.username}, record,
+        )  # fmt: skip
+        return item, proposed["audit"], int(proposed["id"])
+    receipt = await record(
+        "investigation.close", decision="allow", status=200,
+        detail={"investigation_id": investigation_id},
+    )  # fmt: skip
+    await set_status(
+        services, investigation_id, "closed", expect="open", closed_by=person.username,
+        closed_at=now, close_note=note or None,
+    )  # fmt: skip
+    return await get(services, investigation_id), receipt, None

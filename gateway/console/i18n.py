@@ -15,6 +15,8 @@ from datetime import datetime
 from fastapi import Request
 from starlette.responses import Response
 
+from gateway.console.i18n_more import MORE as _MORE
+
 LANGUAGES = ("id", "en")
 DEFAULT = "id"
 COOKIE = "satugate_lang"
@@ -528,6 +530,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "verify.previous_signature.skipped": "",
     },
 }
+
+# The audit log's event pages, exports and investigations.
+for _lang, _more in _MORE.items():
+    MESSAGES[_lang].update(_more)
 
 
 def language(request: Request) -> str:

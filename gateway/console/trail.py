@@ -28,6 +28,9 @@ CONSOLE_ACTIONS = frozenset(
         "key.retire",
         "audit.read",
         "subject.report",
+        "audit.export",
+        "investigation.open",
+        "investigation.close",
     }
 )
 _PURPOSE = {"admin": "administration", "auditor": "audit"}

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 
 from gateway import investigations, proposals
 from gateway.auth import get_services
-from gateway.errors import AuditUnavailable, Conflict, GatewayError, InvalidNik, InvalidRequest
-from gateway.nik import NikError, carries_nik, parse_nik
+from gateway.errors import GatewayError, InvalidNik
+from gateway.nik import NikError, parse_nik
 from gateway.proposals import Person, Recorder
 from gateway.recorder import Call
 from gateway.routes.admin import acting_person
@@ -71,43 +71,17 @@ async def open_investigation(
         reason = investigations.check_reason(body.get("reason"))
     except GatewayError as exc:
         raise await proposals.refused(record, "investigation.open", exc) from None
-    long = investigations.needs_second_auditor(hidden_until, now)
-    # Stored inert first; it hides nothing until its event is on the record.
-    investigation_id = await investigations.create(
-        services,
-        subject=investigations.subject_key(services, subject_nik),
-        hidden_until=hidden_until,
-        reason=reason,
-        opened_by=person.username,
-        status="unrecorded",
-    )
-    detail = {"investigation_id": investigation_id, "hidden_until": hidden_until.isoformat()}
-    try:
-        receipt = await _call(request, principal, person, "investigation.open").record(
-            decision="allow",
-            status=201,
-            subject_niks=[subject_nik],
-            detail={**detail, "second_auditor": long},
+
+    async def record_open(detail: dict[str, Any]) -> Any:
+        return await _call(request, principal, person, "investigation.open").record(
+            decision="allow", status=201, subject_niks=[subject_nik], detail=detail
         )
-        proposal_id: int | None = None
-        if long:
-            proposed = await proposals.propose(
-                services,
-                person,
-                "investigation.open",
-                {"investigation_id": investigation_id},
-                record,
-            )
-            proposal_id = int(proposed["id"])
-    except (AuditUnavailable, GatewayError):
-        await investigations.set_status(services, investigation_id, "void", expect="unrecorded")
-        raise
-    status = "proposed" if long else "open"
-    await investigations.set_status(
-        services, investigation_id, status, expect="unrecorded", proposal_id=proposal_id
-    )
-    out = {**(await investigations.get(services, investigation_id)), "audit": _receipt(receipt)}
-    return JSONResponse(out, status_code=201)
+
+    item, receipt = await investigations.open_investigation(
+        services, person, subject_nik=subject_nik, hidden_until=hidden_until, reason=reason,
+        now=now, record_open=record_open, record=record,
+    )  # fmt: skip
+    return JSONResponse({**item, "audit": _receipt(receipt)}, status_code=201)
 
 
 @router.get("/investigations", summary="Investigations, newest first")
@@ -149,43 +123,17 @@ async def close_investigation(
     now = datetime.now(UTC)
     note = (body or {}).get("note", "")
     try:
-        if not isinstance(note, str) or len(note) > investigations.REASON_MAX:
-            raise InvalidRequest("note is text of at most 500 characters")
-        if carries_nik(note):
-            raise InvalidRequest("the note must not carry a NIK")
-        item = await investigations.get(services, investigation_id)
-        if item["status"] != "open":
-            raise Conflict(f"the investigation is {item['status']}, not open")
+        item, receipt, proposal_id = await investigations.close_investigation(
+            services, person, investigation_id, note, now=now, record=record
+        )
     except GatewayError as exc:
+        if exc.status == 503:
+            raise
         raise await proposals.refused(
             record, "investigation.close", exc, investigation_id=investigation_id
         ) from None
-    hidden_until = datetime.fromisoformat(item["hidden_until"])
-    if investigations.needs_second_auditor(hidden_until, now):
-        proposed = await proposals.propose(
-            services,
-            person,
-            "investigation.close",
-            {"investigation_id": investigation_id, "note": note, "by": person.username},
-            record,
-        )
+    if proposal_id is not None:
         return JSONResponse(
-            {**item, "proposal_id": proposed["id"], "audit": proposed["audit"]}, status_code=202
+            {**item, "proposal_id": proposal_id, "audit": receipt}, status_code=202
         )
-    receipt = await record(
-        "investigation.close",
-        decision="allow",
-        status=200,
-        detail={"investigation_id": investigation_id},
-    )
-    await investigations.set_status(
-        services,
-        investigation_id,
-        "closed",
-        expect="open",
-        closed_by=person.username,
-        closed_at=now,
-        close_note=note or None,
-    )
-    out = {**(await investigations.get(services, investigation_id)), "audit": _receipt(receipt)}
-    return JSONResponse(out, status_code=200)
+    return JSONResponse({**item, "audit": _receipt(receipt)}, status_code=200)

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 import audit
+from gateway import investigations
 from gateway.console.routing import AuditorPage, ConsoleRoute, form_text
 from gateway.console.trail import record_action
 from gateway.nik import NikError, parse_nik
@@ -45,7 +46,11 @@ async def _options(page: AuditorPage) -> dict[str, Any]:
     }
 
 
-async def _search(page: AuditorPage, values: dict[str, str]) -> Response:
+def query_of(
+    values: dict[str, str], cursor: str | None, limit: int
+) -> tuple[audit.EventQuery | None, str | None, list[str]]:
+    """The search the form asks for, the NIK in it, and the message keys of what is wrong
+    (then no query): the same filters as ``GET /audit/events``."""
     errors: list[str] = []
     nik: str | None = None
     if values["nik"]:
@@ -56,16 +61,11 @@ async def _search(page: AuditorPage, values: dict[str, str]) -> Response:
     day_from, day_to = _day(values["date_from"]), _day(values["date_to"])
     if (values["date_from"] and day_from is None) or (values["date_to"] and day_to is None):
         errors.append("audit.bad_date")
-    cursor = values["cursor"] or None
     # ASCII digits within a leaf index's range ('²' is a digit to str.isdigit()).
     if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
         errors.append("audit.bad_cursor")
-    options = await _options(page)
     if errors:
-        return page.render(
-            "audit.html", status=422, values={**values, "nik": "", "cursor": ""}, errors=errors,
-            events=[], next_cursor=None, **options,
-        )  # fmt: skip
+        return None, None, errors
     query = audit.EventQuery(
         agency=values["agency"] or None,
         officer=values["officer"] or None,
@@ -78,8 +78,20 @@ async def _search(page: AuditorPage, values: dict[str, str]) -> Response:
         if day_to is None
         else datetime.combine(day_to + timedelta(days=1), time.min, UTC),
         cursor=cursor,
-        limit=PAGE_SIZE,
+        limit=limit,
     )
+    return query, nik, []
+
+
+async def _search(page: AuditorPage, values: dict[str, str]) -> Response:
+    cursor = values["cursor"] or None
+    query, nik, errors = query_of(values, cursor, PAGE_SIZE)
+    options = await _options(page)
+    if query is None:
+        return page.render(
+            "audit.html", status=422, values={**values, "nik": "", "cursor": ""}, errors=errors,
+            events=[], next_cursor=None, **options,
+        )  # fmt: skip
     result = await page.services.audit.search(query)
     used = sorted(k for k in FILTERS if values[k])
     await record_action(
@@ -124,9 +136,10 @@ async def report(page: AuditorPage) -> Response:
         return page.render(
             "resident.html", status=422, accesses=None, masked="", error="audit.bad_nik"
         )
-    accesses = await page.services.audit.subject_accesses(
-        nik, include_hidden=True, now=datetime.now(UTC)
-    )
+    now = datetime.now(UTC)
+    accesses = await page.services.audit.subject_accesses(nik, include_hidden=True, now=now)
+    running = await investigations.running_for(page.services, nik, now)
+    accesses = investigations.for_auditor(accesses, running)
     await record_action(
         page.services, page.user, "subject.report", request_id=page.request_id,
         result_count=len(accesses), subject_niks=[nik],
