@@ -39,8 +39,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def prepare(settings: Settings) -> dict[str, Any]:
-    """Seed the store, the console users and a few lookups to audit."""
+async def prepare(settings: Settings, volume: int = 0) -> dict[str, Any]:
+    """Seed the store, the console users and a few lookups to audit; ``volume`` more
+    lookups of many officers and residents (the log at a working day's size)."""
     demo = await seed_store(settings, base_url=settings.issuer, console_hasher=FAST_HASHER)
     services = await build_services(settings)
     try:
@@ -51,6 +52,13 @@ async def prepare(settings: Settings) -> dict[str, Any]:
         for i in range(5):
             await lookup(
                 services, niks[0], agency="dinkes", purpose="health_insurance", decision="deny"
+            )
+        for start in range(0, volume, 500):
+            await asyncio.gather(
+                *(
+                    lookup(services, niks[3 + i % (len(niks) - 3)], officer=f"petugas.{i % 37}")
+                    for i in range(start, min(start + 500, volume))
+                )
             )
     finally:
         await services.aclose()
@@ -69,10 +77,10 @@ class Served:
         self.thread.join(timeout=15)
 
 
-def serve(settings: Settings) -> Served:
+def serve(settings: Settings, volume: int = 0) -> Served:
     # Its own thread: Playwright's sync API keeps an event loop in the main thread.
     with ThreadPoolExecutor(1) as pool:
-        demo = pool.submit(asyncio.run, prepare(settings)).result(timeout=120)
+        demo = pool.submit(asyncio.run, prepare(settings, volume)).result(timeout=300)
     app = with_console(create_app(settings))
     app.state.console_hasher = FAST_HASHER
     config = uvicorn.Config(
