@@ -59,6 +59,9 @@ MORE: dict[str, dict[str, str]] = {
         "investigations.done": "Investigasi #{id}: {status}.",
         "investigations.refused": "Tidak dapat diproses: periksa tanggal (di masa depan, paling lama tiga tahun), alasan (tanpa NIK), atau status investigasi.",
         "resident.investigation": "tersembunyi dari penduduk oleh investigasi #{ids}",
+        "clients.rotate_title": "Ganti rahasia klien?",
+        "clients.rotate_warning": "Rahasia baru untuk {name} ({agency}) diusulkan; setelah disetujui orang lain, rahasia lama dan semua tokennya berhenti berlaku, dan sistem instansi harus memakai rahasia baru.",
+        "clients.rotate_confirm": "Ya, usulkan rahasia baru",
     },
     "en": {
         "audit.released": "Released",
@@ -114,5 +117,8 @@ MORE: dict[str, dict[str, str]] = {
         "investigations.done": "Investigation #{id}: {status}.",
         "investigations.refused": "Could not be done: check the date (in the future, at most three years away), the reason (no NIK), or the investigation's status.",
         "resident.investigation": "hidden from the resident by investigation #{ids}",
+        "clients.rotate_title": "Rotate the client's secret?",
+        "clients.rotate_warning": "A new secret for {name} ({agency}) is proposed; once another person approves, the old secret and all its tokens stop working, and the agency's system must use the new one.",
+        "clients.rotate_confirm": "Yes, propose a new secret",
     },
 }

@@ -246,3 +246,17 @@ def test_an_administrator_signs_in_and_has_no_investigations(open_page: Opener) 
     for path in ("/console/investigations", "/console/audit/events/0"):
         response = page.goto(path)
         assert response is not None and response.status == 403
+
+    # "Ganti rahasia" asks first, as "Cabut" does: nothing is proposed until confirmed.
+    page.goto("/console/clients")
+    row = page.locator("tr", has_text="demo-dinkes")
+    row.get_by_role("link", name="Ganti rahasia").click()
+    expect(page.get_by_role("heading", name="Ganti rahasia klien?")).to_be_visible()
+    page.get_by_role("link", name="Batal").click()
+    page.get_by_role("navigation").get_by_role("link", name="Usulan perubahan").click()
+    expect(page.locator("main")).not_to_contain_text("demo-dinkes")
+    page.goto("/console/clients")
+    page.locator("tr", has_text="demo-dinkes").get_by_role("link", name="Ganti rahasia").click()
+    page.get_by_role("button", name="Ya, usulkan rahasia baru").click()
+    page.get_by_role("navigation").get_by_role("link", name="Usulan perubahan").click()
+    expect(page.locator("main")).to_contain_text("demo-dinkes")
