@@ -38,6 +38,8 @@ ACTIONS: frozenset[str] = frozenset(
         "subject.report",
         "investigation.open",
         "investigation.close",
+        "alert.acknowledge",
+        "alert.close",
     }
 )
 """Every action an event may record. A closed set, so that a search by action is complete."""

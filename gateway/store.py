@@ -127,6 +127,20 @@ investigations = Table(
     Column("close_note", Text),
 )
 
+alert_notes = Table(
+    "gw_alert_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # The alerts of one kind, agency and officer are one group: repeats are grouped.
+    Column("alert_key", String(200), nullable=False, index=True),
+    Column("state", String(16), nullable=False),  # acknowledged | closed
+    Column("note", Text, nullable=False),
+    Column("noted_by", String(64), nullable=False),  # a person (console username)
+    Column("noted_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    # The group's newest evidence when noted: later lookups open it again.
+    Column("last_time", String(32), nullable=False),
+)
+
 console_users = Table(
     "gw_console_users",
     metadata,

@@ -31,6 +31,8 @@ CONSOLE_ACTIONS = frozenset(
         "audit.export",
         "investigation.open",
         "investigation.close",
+        "alert.acknowledge",
+        "alert.close",
     }
 )
 _PURPOSE = {"admin": "administration", "auditor": "audit"}

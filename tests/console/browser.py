@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,11 @@ async def prepare(settings: Settings, volume: int = 0) -> dict[str, Any]:
             await lookup(
                 services, niks[0], agency="dinkes", purpose="health_insurance", decision="deny"
             )
+        if volume:  # lookups at 03:00 WIB: an off-hours alert, whatever the time now
+            night = datetime.now(UTC).replace(hour=20, minute=0, second=0, microsecond=0)
+            for days in (1, 2, 3):
+                moment = (night - timedelta(days=days)).isoformat()
+                await lookup(services, niks[2], officer="petugas.malam", time=moment)
         for start in range(0, volume, 500):
             await asyncio.gather(
                 *(

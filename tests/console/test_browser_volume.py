@@ -238,6 +238,37 @@ def test_an_investigation_hides_entries_from_the_residents_report(
     assert "dinsos" in {a["agency"] for a in _resident_report(served, nik)}
 
 
+def test_an_alert_acknowledged_then_closed_with_notes(open_page: Opener) -> None:
+    expect = playwright_sync.expect
+    page = open_page()
+    sign_in(page, AUDITOR)
+    page.get_by_role("navigation").get_by_role("link", name="Peringatan").click()
+    row = page.locator("#alerts tr", has_text="petugas.malam").filter(has_text="jam kerja")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("terbuka")
+    # Its evidence links to the events.
+    row.locator("td.evidence a").first.click()
+    page.wait_for_url(re.compile(r".*/console/audit/events/\d+$"))
+    expect(page.locator("#leaf")).to_contain_text("petugas.malam")
+    page.go_back()
+    row = page.locator("#alerts tr", has_text="petugas.malam").filter(has_text="jam kerja")
+    row.get_by_label("Catatan").fill("Ditinjau bersama atasan")
+    row.get_by_role("button", name="Akui").click()
+    expect(page.get_by_role("status")).to_contain_text("diakui")
+    row = page.locator("#alerts tr", has_text="petugas.malam").filter(has_text="jam kerja")
+    expect(row).to_contain_text("auditor.satu: Ditinjau bersama atasan")
+    row.get_by_label("Catatan").fill("Tugas piket malam, sah")
+    row.get_by_role("button", name="Tutup").click()
+    expect(page.get_by_role("status")).to_contain_text("ditutup")
+    row = page.locator("#alerts tr", has_text="petugas.malam").filter(has_text="jam kerja")
+    expect(row).to_contain_text("ditutup")
+    expect(row.get_by_role("button")).to_have_count(0)
+    page.get_by_role("link", name="Log audit").click()
+    page.get_by_label("Tindakan").select_option("alert.close")
+    page.get_by_role("button", name="Cari", exact=True).click()
+    expect(page.locator("table.events tbody tr")).to_have_count(1)
+
+
 def test_an_administrator_signs_in_and_has_no_investigations(open_page: Opener) -> None:
     expect = playwright_sync.expect
     page = open_page()

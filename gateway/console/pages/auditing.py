@@ -13,9 +13,10 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 import audit
-from gateway import investigations
+from gateway import alert_notes, investigations
 from gateway.console.routing import AuditorPage, ConsoleRoute, form_text
 from gateway.console.trail import record_action
+from gateway.errors import GatewayError
 from gateway.nik import NikError, parse_nik
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -149,9 +150,43 @@ async def report(page: AuditorPage) -> Response:
 
 @router.get("/alerts")
 async def alert_list(page: AuditorPage) -> Response:
+    return await _alerts(page)
+
+
+async def _alerts(page: AuditorPage, *, status: int = 200, error: str = "",
+                  done: str = "") -> Response:  # fmt: skip
     found = await page.services.audit.alerts(now=datetime.now(UTC))
     await record_action(
         page.services, page.user, "audit.read", request_id=page.request_id,
         result_count=len(found), detail={"view": "alerts"},
     )  # fmt: skip
-    return page.render("alerts.html", alerts=[a.to_dict() for a in found])
+    notes = await alert_notes.latest(page.services)
+    groups = alert_notes.grouped([a.to_dict() for a in found], notes)
+    return page.render("alerts.html", status=status, groups=groups, error=error, done=done)
+
+
+@router.post("/alerts/note")
+async def alert_note(page: AuditorPage) -> Response:
+    """Acknowledge or close a group of alerts with a note; on the record first."""
+    form = await page.form()
+    key, state = form_text(form, "key", 200), form_text(form, "state", 16)
+    note = form_text(form, "note", 600)
+    found = await page.services.audit.alerts(now=datetime.now(UTC))
+    groups = {g["key"]: g for g in alert_notes.grouped([a.to_dict() for a in found], {})}
+    try:
+        alert_notes.check_note(state, note)
+    except GatewayError:
+        return await _alerts(page, status=422, error="alerts.bad_note")
+    group = groups.get(key)
+    if group is None:
+        return await _alerts(page, status=404, error="alerts.gone")
+    await record_action(
+        page.services, page.user, "alert.acknowledge" if state == "acknowledged" else "alert.close",
+        request_id=page.request_id, result_count=group["alerts"],
+        detail={"kind": group["kind"], "agency": group["agency"], "officer": group["officer"],
+                "leaf_indexes": group["leaf_indexes"][:50]},
+    )  # fmt: skip
+    await alert_notes.add(
+        page.services, key, state, note, by=page.user.username, last_time=group["last_time"]
+    )
+    return await _alerts(page, done="alerts.done_" + state)
