@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.console.browser import CHROMIUM, CHROMIUM_ARGS, Served, free_port, serve
-from tests.console.conftest import ADMIN_1, AUDITOR, make_settings
+from tests.console.conftest import ADMIN_1, ADMIN_2, AUDITOR, make_settings
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -291,3 +291,45 @@ def test_an_administrator_signs_in_and_has_no_investigations(open_page: Opener) 
     page.get_by_role("button", name="Ya, usulkan rahasia baru").click()
     page.get_by_role("navigation").get_by_role("link", name="Usulan perubahan").click()
     expect(page.locator("main")).to_contain_text("demo-dinkes")
+
+
+def test_the_policy_history_keeps_each_versions_changes_in_aligned_panes(
+    open_page: Opener,
+) -> None:
+    expect = playwright_sync.expect
+    proposer = open_page()
+    sign_in(proposer, ADMIN_1)
+    proposer.get_by_role("navigation").get_by_role("link", name="Kebijakan").click()
+    proposer.get_by_role("link", name="Usulkan versi baru").click()
+    purposes = proposer.get_by_label("purposes.yaml")
+    text = purposes.input_value()
+    purposes.fill(text.replace("Producing sectoral statistics", "City statistics"))
+    proposer.get_by_label("Keterangan").fill("Uraian tujuan statistik")
+    proposer.get_by_role("button", name="Kirim usulan").click()
+    proposer.wait_for_url(re.compile(r".*/console/policies/\d+$"))
+    version_url = proposer.url
+
+    approver = open_page()
+    sign_in(approver, ADMIN_2)
+    approver.goto(version_url)
+    approver.get_by_role("button", name="Setujui dan aktifkan").click()
+    expect(approver.get_by_role("status")).to_contain_text("sekarang aktif")
+    # After approval the version still shows what it changed, against what it replaced.
+    approver.goto(version_url)
+    expect(approver.locator("h2").first).to_contain_text("versi yang digantikannya")
+    change = approver.locator("table.diff tr.change")
+    expect(change).to_have_count(1)
+    expect(change.locator("td.new")).to_contain_text("City statistics")
+    expect(change.locator("td.old")).to_contain_text("Producing sectoral statistics")
+    old = change.locator("td.old").bounding_box()
+    new = change.locator("td.new").bounding_box()
+    numbers = change.locator("td.no").first.bounding_box()
+    head = approver.locator("table.diff th").first.bounding_box()
+    assert old and new and numbers and head
+    print(
+        f"\npolicy diff panes: old {old['width']:.0f}px at x={old['x']:.0f}, new"
+        f" {new['width']:.0f}px at x={new['x']:.0f}; line numbers {numbers['width']:.0f}px"
+    )
+    assert abs(old["width"] - new["width"]) <= 2 and abs(old["y"] - new["y"]) <= 1
+    assert numbers["width"] < 80
+    assert abs(head["x"] - numbers["x"]) <= 2, "the header spans its own pane"
