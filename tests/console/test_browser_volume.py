@@ -129,6 +129,7 @@ def test_the_audit_log_with_10000_events(open_page: Opener, served: Served) -> N
     print(f"\naudit log, {VOLUME}+ events, 1366x768: height {height}px, width {width}px; "
           f"server answer median {median:.0f} ms (of {[round(t) for t in timings]})")  # fmt: skip
     expect(page.locator("table.events tbody tr")).to_have_count(50)
+    expect(page.locator("table.events tbody tr").first).to_contain_text("WIB")
     assert height < 2000, height
     assert width <= VIEWPORT["width"], "no sideways overflow"
     assert median < 300, timings

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path
 from starlette.responses import Response
@@ -62,7 +63,9 @@ async def investigation_open(page: AuditorPage) -> Response:
         day = date.fromisoformat(form_text(form, "hidden_until", 10))
     except ValueError:
         return await _list(page, status=422, error="audit.bad_date")
-    until = datetime.combine(day, time(23, 59, 59), UTC).isoformat()
+    # The end of that day in the city's time zone.
+    zone = ZoneInfo(page.services.settings.timezone)
+    until = datetime.combine(day, time(23, 59, 59), zone).isoformat()
     person = Person(page.user.username, page.user.role)
     try:
         hidden_until = investigations.parse_hidden_until(until, now)
