@@ -22,14 +22,14 @@ from tests.console.browser import CHROMIUM, CHROMIUM_ARGS, Served, free_port, se
 from tests.console.conftest import ADMIN_1, ADMIN_2, AUDITOR, make_settings
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, ViewportSize
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 VOLUME = 10_000
-VIEWPORT = {"width": 1366, "height": 768}
+VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 
 
 @pytest.fixture(scope="module")

@@ -72,9 +72,10 @@ async def investigation_open(page: AuditorPage) -> Response:
         reason = investigations.check_reason(form_text(form, "reason", 600))
 
         async def record_open(detail: dict[str, Any]) -> audit.Receipt:
-            return await _recorder(page, nik)(
+            receipt: audit.Receipt = await _recorder(page, nik)(
                 "investigation.open", decision="allow", status=201, detail=detail
             )
+            return receipt
 
         item, _ = await investigations.open_investigation(
             page.services, person, subject_nik=nik, hidden_until=hidden_until, reason=reason,
