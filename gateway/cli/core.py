@@ -106,6 +106,14 @@ def demo(
     if summary is None:
         typer.echo("  sources already present (use --regenerate to rebuild)")
     content = asyncio.run(seed_store(settings, base_url=base_url))
+    from gateway.demo.history import seed_history
+
+    added = asyncio.run(seed_history(settings, list(content["sample_niks"])))
+    if added:
+        typer.echo(
+            f"  {added} synthetic lookups over the last 30 days added to the log for the"
+            " dashboard (officer riwayat.sintetis, detail synthetic: demo history)"
+        )
     clients_file = settings.data_dir / "demo-clients.json"
     write_demo_clients(clients_file, content)
     typer.echo(f"  clients and sample residents written to {clients_file}")

@@ -38,7 +38,13 @@ def test_a_busy_port_changes_nothing(tmp_path: Path) -> None:
 
 def test_reset_starts_afresh_and_only_in_a_demo_folder(tmp_path: Path) -> None:
     data = tmp_path / "demo"
-    assert _demo("--data-dir", str(data), "--no-serve", cwd=tmp_path).returncode == 0
+    made = _demo("--data-dir", str(data), "--no-serve", cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    # Thirty days of history for the dashboard, labelled as synthetic, added once.
+    assert "synthetic lookups over the last 30 days" in made.stdout
+    assert (data / "history.seeded").exists()
+    rerun = _demo("--data-dir", str(data), "--no-serve", cwd=tmp_path)
+    assert rerun.returncode == 0 and "synthetic lookups" not in rerun.stdout
     first = json.loads((data / "demo-clients.json").read_text())
     (data / "stray.txt").write_text("gone after a reset")
     again = _demo("--data-dir", str(data), "--no-serve", "--reset", cwd=tmp_path)
