@@ -36,6 +36,10 @@ ACTIONS: frozenset[str] = frozenset(
         "audit.export",
         "audit.read",
         "subject.report",
+        "investigation.open",
+        "investigation.close",
+        "alert.acknowledge",
+        "alert.close",
     }
 )
 """Every action an event may record. A closed set, so that a search by action is complete."""

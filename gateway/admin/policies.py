@@ -203,9 +203,30 @@ class PolicyStore:
             ).all()
         return [_row(r, with_files=False) for r in rows]
 
+    async def _replaced(self, bundle: dict[str, Any]) -> int:
+        """What a bundle is compared with: a proposal with the active version; a version
+        that was in force with the one it replaced (itself for the first), so that the
+        history keeps what each approval changed."""
+        if bundle["status"] not in ("active", "superseded"):
+            return (await self.current()).bundle_id
+        table = store.policy_bundles
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(table.c.id, table.c.approved_at).where(
+                        table.c.status.in_(("active", "superseded")), table.c.id != bundle["id"]
+                    )
+                )
+            ).all()
+        mine = bundle["approved_at"] or ""
+        # A version in force without an approval time is the first one (the bootstrap).
+        earlier = [(r.approved_at.isoformat() if r.approved_at else "", r.id) for r in rows]
+        earlier = [e for e in earlier if e[0] < mine or (not e[0] and mine)]
+        return max(earlier)[1] if earlier else int(bundle["id"])
+
     async def diff(self, bundle_id: int) -> dict[str, Any]:
         proposed = await self.get(bundle_id)
-        active = await self.get((await self.current()).bundle_id)
+        active = await self.get(await self._replaced(proposed))
         names = sorted(set(proposed["files"]) | set(active["files"]))
         files = []
         for name in names:

@@ -49,7 +49,12 @@ from gateway.platform.errors import (
 )
 from gateway.platform.services import Services
 
-KINDS = ("client.create", "client.scopes", "client.rotate", "client.revoke", "key.retire")
+KINDS = (
+    "client.create", "client.scopes", "client.rotate", "client.revoke", "key.retire",
+    "investigation.open", "investigation.close",
+)  # fmt: skip
+# Investigations (``gateway.auditing.investigations``) hidden for more than 30 days: auditors.
+_AUDITORS_KINDS = ("investigation.open", "investigation.close")
 _ROLE_OF_SCOPE = {"admin": "admin", "audit": "auditor"}
 
 
@@ -185,13 +190,19 @@ async def _set_status(services: Services, proposal_id: int, status: str) -> None
 
 def _safe(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The payload's fields that may go into an event (names, ids, scopes: no secrets)."""
-    keep = ("client_id", "name", "agency", "scopes", "person", "domain", "version")
+    keep = ("client_id", "name", "agency", "scopes", "person", "domain", "version",
+            "investigation_id")  # fmt: skip
     return {k: payload[k] for k in keep if k in payload}
 
 
 async def _check_proposal(
     services: Services, person: Person, kind: str, payload: dict[str, Any]
 ) -> None:
+    if kind in _AUDITORS_KINDS:
+        if person.role != "auditor":
+            raise PersonRequired("only auditors propose this change")
+        await _check_investigation(services, kind, payload)
+        return
     if person.role != "admin" and kind != "client.create":
         raise PersonRequired("only administrators propose this change")
     if kind == "client.create":
@@ -340,7 +351,9 @@ async def _still_valid(services: Services, proposal: dict[str, Any]) -> None:
     """The change can still be made as proposed (the clients, the keys or the active
     bundle may have changed since)."""
     kind, payload = proposal["kind"], proposal["payload"]
-    if kind == "client.create":
+    if kind in _AUDITORS_KINDS:
+        await _check_investigation(services, kind, payload)
+    elif kind == "client.create":
         clients.check_scopes(payload["scopes"])
         if payload["agency"] not in (await services.policies.current()).policy.agencies:
             raise InvalidRequest("the agency is no longer in the active policy bundle")
@@ -354,6 +367,10 @@ async def _still_valid(services: Services, proposal: dict[str, Any]) -> None:
 
 async def _check_approver(services: Services, person: Person, proposal: dict[str, Any]) -> None:
     kind, payload = proposal["kind"], proposal["payload"]
+    if kind in _AUDITORS_KINDS:
+        if person.role != "auditor":
+            raise WrongApprover("an investigation is approved by a second auditor")
+        return
     if kind == "client.create":
         bound = payload.get("person")
         role = clients.role_scope(payload.get("scopes", []))
@@ -381,6 +398,8 @@ async def _check_approver(services: Services, person: Person, proposal: dict[str
 
 async def _apply(services: Services, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     engine = services.engine
+    if kind in _AUDITORS_KINDS:
+        return await _apply_investigation(services, kind, payload)
     if kind == "client.create":
         creds = await clients.create_client(
             engine,
@@ -403,6 +422,35 @@ async def _apply(services: Services, kind: str, payload: dict[str, Any]) -> dict
         return {"client_id": payload["client_id"], "client_status": "revoked"}
     await services.keyring.retire(keymod.PSEUDONYM, payload["domain"], payload["version"])
     return {"domain": payload["domain"], "version": payload["version"]}
+
+
+async def _check_investigation(services: Services, kind: str, payload: Mapping[str, Any]) -> None:
+    from gateway.auditing import investigations  # it builds on this module
+
+    investigation_id = payload.get("investigation_id")
+    if not isinstance(investigation_id, int):
+        raise InvalidRequest("an investigation proposal names its investigation")
+    item = await investigations.get(services, investigation_id)
+    expected = ("unrecorded", "proposed") if kind == "investigation.open" else ("open",)
+    if item["status"] not in expected:
+        raise Conflict(f"the investigation is {item['status']}")
+
+
+async def _apply_investigation(
+    services: Services, kind: str, payload: Mapping[str, Any]
+) -> dict[str, Any]:
+    from gateway.auditing import investigations
+
+    investigation_id = int(payload["investigation_id"])
+    if kind == "investigation.open":
+        await investigations.set_status(services, investigation_id, "open", expect="proposed")
+    else:
+        await investigations.set_status(
+            services, investigation_id, "closed", expect="open",
+            closed_by=payload.get("by"), closed_at=store.utcnow(),
+            close_note=payload.get("note") or None,
+        )  # fmt: skip
+    return {"investigation": await investigations.get(services, investigation_id)}
 
 
 async def revoke_generation(services: Services, client_id: str, generation: str) -> None:

@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse, Response
 import audit
 from gateway.admin import proposals
 from gateway.admin.routes import acting_person
+from gateway.auditing import investigations
 from gateway.auditing.leafreads import LeafReads
 from gateway.auditing.proofs import proof_bundle
 from gateway.auditing.recorder import OFFICER_RE, Call
@@ -241,6 +242,9 @@ async def subject_accesses(
     call = _report_call(request, principal, officer, purpose="audit", legal_basis=None)
     now = datetime.now(UTC)
     accesses = await services.audit.subject_accesses(parsed.value, include_hidden=True, now=now)
+    # Every entry, those under a running investigation marked with its id.
+    running = await investigations.running_for(services, parsed.value, now)
+    accesses = investigations.for_auditor(accesses, running)
     receipt = await call.record(
         decision="allow", status=200, result_count=len(accesses), subject_niks=[parsed.value]
     )
@@ -320,9 +324,11 @@ async def my_accesses(
     call = _report_call(
         request, reader, "resident", purpose="subject_access_request", legal_basis=None
     )
-    accesses = await services.audit.subject_accesses(
-        report.nik, include_hidden=False, now=datetime.now(UTC)
-    )
+    now = datetime.now(UTC)
+    accesses = await services.audit.subject_accesses(report.nik, include_hidden=False, now=now)
+    # Entries under a running investigation are left out, and nothing says so.
+    running = await investigations.running_for(services, report.nik, now)
+    accesses = investigations.for_resident(accesses, running)
     receipt = await call.record(
         decision="allow",
         status=200,

@@ -64,10 +64,13 @@ def _fail(message: str) -> typer.Exit:
 
 async def _export(database_url: str, out: Path | None, record: bool) -> int:
     from gateway.platform import store
-    from gateway.platform.settings import Settings
+    from gateway.platform.settings import Settings, async_url
 
     settings = Settings()
-    engine = store.create_engine(database_url or settings.resolved_database_url())
+    # A plain ``sqlite:///`` or ``postgresql://`` URL, as everywhere else: the driver is ours.
+    engine = store.create_engine(
+        async_url(database_url) if database_url else settings.resolved_database_url()
+    )
     lines = 0
     try:
         if record:
@@ -139,10 +142,23 @@ def export(
     ] = True,
 ) -> None:
     """Write the log as JSON lines: every leaf and every signed checkpoint."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.platform.keys import KeyError_
+
+    if database_url.startswith("sqlite") and ":///" in database_url:
+        path = Path(database_url.split(":///", 1)[1])
+        if not path.is_file():
+            raise _fail(f"no database at {path}")
     try:
         lines = asyncio.run(_export(database_url, out, record))
     except audit.AuditError as exc:
         raise _fail(str(exc)) from None
+    except (OSError, SQLAlchemyError, KeyError_, ValueError) as exc:
+        # One line, never a traceback: e.g. no store at that URL, or no master key to
+        # record the export with (``--no-record`` exports without it).
+        first = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
+        raise _fail(f"cannot export: {type(exc).__name__}: {first}") from None
     if out:
         console.print(f"wrote {lines} lines to {out}")
 
@@ -283,6 +299,18 @@ def _print(report: VerifyReport) -> None:
         console.print(f"  - {problem}")
 
 
+def _print_consistency(earlier: str, size: int, since: Path | None) -> None:
+    """What ``--since`` checked: the saved checkpoint's root was recomputed from the first
+    leaves of this log, so the log only grew by appending since it was saved."""
+    lines = earlier.split("\n")
+    saved = int(lines[1]) if len(lines) > 2 and lines[1].isdigit() else 0
+    console.print(
+        f"consistency    checked against {since}: its root (size {saved}) is this log's"
+        f" first {saved} leaves; {size - saved} appended since (size {saved} -> {size})",
+        soft_wrap=True,
+    )
+
+
 @app.command()
 def verify(
     export_file: Annotated[
@@ -358,6 +386,8 @@ def verify(
     _print(report)
     if not report.ok:
         raise typer.Exit(1)
+    if earlier is not None:
+        _print_consistency(earlier, report.tree_size, since)
     if save_checkpoint is not None and note is not None:
         save_checkpoint.write_text(note)
         console.print(f"saved the checkpoint to {save_checkpoint}")

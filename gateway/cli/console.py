@@ -7,7 +7,9 @@ import os
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.platform.keys import KeyError_
 from gateway.platform.settings import Settings
 
 app = typer.Typer(
@@ -34,10 +36,11 @@ async def _add_user(
     from gateway.platform.keys import load_master_key
     from gateway.platform.services import install_schema
 
+    # The master key first: without it nothing is written.
+    master = load_master_key(settings.resolved_master_key_file()) if totp else None
     engine = store.create_engine(settings.resolved_database_url())
     try:
         await install_schema(engine)
-        master = load_master_key(settings.resolved_master_key_file()) if totp else None
         await create_user(engine, username, password, role, totp, master_key=master)
     finally:
         await engine.dispose()
@@ -47,11 +50,29 @@ async def _set_password(settings: Settings, username: str, password: str) -> Non
     from gateway.console import set_password
     from gateway.platform import store
 
-    engine = store.create_engine(settings.resolved_database_url())
+    url = settings.resolved_database_url()
+    if url.startswith("sqlite") and ":///" in url:
+        path = url.split(":///", 1)[1]
+        if not os.path.isfile(path):
+            raise FileNotFoundError(2, "no console users' store", path)
+    engine = store.create_engine(url)
     try:
         await set_password(engine, username, password)
     finally:
         await engine.dispose()
+
+
+def _setting_problem(exc: Exception) -> typer.Exit:
+    """One line on stderr for a store or key that cannot be used; never a traceback."""
+    if isinstance(exc, FileNotFoundError):
+        what = (
+            f"{exc.filename} does not exist (see SATUGATE_DATA_DIR, SATUGATE_DATABASE_URL,"
+            " SATUGATE_MASTER_KEY_FILE)"
+        )
+    else:
+        what = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
+    typer.echo(f"error: {type(exc).__name__}: {what}", err=True)
+    return typer.Exit(2)
 
 
 def _password() -> str:
@@ -71,6 +92,8 @@ def set_password(username: Annotated[str, typer.Argument(help="An existing conso
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except (OSError, SQLAlchemyError, KeyError_) as exc:
+        raise _setting_problem(exc) from None
     typer.echo(f"password of {username} changed; their open sessions have ended")
 
 
@@ -102,6 +125,8 @@ def add_user(
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except (OSError, SQLAlchemyError, KeyError_) as exc:
+        raise _setting_problem(exc) from None
     typer.echo(f"console user {username} ({role}) created")
     if secret is not None:
         uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="satugate")

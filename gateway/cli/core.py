@@ -59,10 +59,42 @@ def demo(
     witness: Annotated[
         bool, typer.Option(help="Run a local witness that cosigns the audit checkpoints")
     ] = True,
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Start afresh: remove the demo's folder (sources, store, keys, log, clients)",
+        ),
+    ] = False,
 ) -> None:
-    """Seed synthetic demo data and serve the gateway (embedded SQLite by default)."""
+    """Seed synthetic demo data and serve the gateway (embedded SQLite by default).
+
+    A rerun keeps the sources, the master key, the store (keys, audit log, policy
+    versions, clients) and issues new secrets to the demo clients; it refuses to start
+    while something listens on the port, before it writes anything, so the credentials
+    of a running demo never change. ``--reset`` starts from nothing."""
+    from gateway.cli.demo_run import announce_when_listening, port_problem
+    from gateway.cli.demo_run import reset as reset_folder
     from gateway.demo.seed import prepare_sources, seed_store, write_demo_clients
 
+    if not no_serve:
+        ports = [port, port + 100] if witness and "SATUGATE_WITNESSES" not in os.environ else [port]
+        for p in ports:
+            problem = port_problem(host, p)
+            if problem is not None:
+                typer.echo(f"satugate demo: {problem}; nothing was changed.", err=True)
+                typer.echo(
+                    "  A running demo keeps its credentials in its demo-clients.json;"
+                    " stop it first, or choose another --port.",
+                    err=True,
+                )
+                raise typer.Exit(1)
+    if reset:
+        problem = reset_folder(data_dir)
+        if problem is not None:
+            typer.echo(f"satugate demo: {problem}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"satugate demo: {data_dir} removed; starting afresh")
     base_url = f"http://{host}:{port}"
     os.environ.setdefault("SATUGATE_ISSUER", base_url)
     # The demo's console users have passwords only; production requires TOTP as well.
@@ -74,6 +106,14 @@ def demo(
     if summary is None:
         typer.echo("  sources already present (use --regenerate to rebuild)")
     content = asyncio.run(seed_store(settings, base_url=base_url))
+    from gateway.demo.history import seed_history
+
+    added = asyncio.run(seed_history(settings, list(content["sample_niks"])))
+    if added:
+        typer.echo(
+            f"  {added} synthetic lookups over the last 30 days added to the log for the"
+            " dashboard (officer riwayat.sintetis, detail synthetic: demo history)"
+        )
     clients_file = settings.data_dir / "demo-clients.json"
     write_demo_clients(clients_file, content)
     typer.echo(f"  clients and sample residents written to {clients_file}")
@@ -92,7 +132,9 @@ def demo(
         os.environ["SATUGATE_WITNESSES"] = configured
         settings = Settings(data_dir=data_dir)
         typer.echo(f"  witness on http://{host}:{port + 100}  (key in {data_dir}/witness.key)")
-    typer.echo(f"  serving on {base_url}  (API docs: {base_url}/docs)")
+    announce_when_listening(
+        host, port, typer.echo, f"  serving on {base_url}  (API docs: {base_url}/docs)"
+    )
     if witness_proc is not None:
         # uvicorn hands a SIGTERM back to the handler it found: end by exiting, so that
         # the witness is stopped below rather than left running.

@@ -19,7 +19,17 @@ parameters; production leaves it unset and gets argon2id's defaults.
 
 from fastapi import APIRouter
 
-from gateway.console.pages import auditing, auth, checkpoint, clients, dashboard, policies, static
+from gateway.console.pages import (
+    auditing,
+    auth,
+    checkpoint,
+    clients,
+    dashboard,
+    investigating,
+    logbook,
+    policies,
+    static,
+)
 from gateway.console.routing import PREFIX
 from gateway.console.trail import record_action
 from gateway.console.users import (
@@ -34,7 +44,9 @@ from gateway.console.users import (
 )
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-for _module in (auth, dashboard, clients, policies, auditing, checkpoint, static):
+for _module in (
+    auth, dashboard, clients, policies, logbook, auditing, investigating, checkpoint, static
+):  # fmt: skip
     router.include_router(_module.router)
 
 __all__ = [

@@ -19,11 +19,19 @@ def _fmt(value: int) -> str:
     return f"{value:,}".replace(",", ".")  # Indonesian thousands separator
 
 
+# Average width of a label's character at the chart's font size, generously rounded up:
+# the label column is as wide as its longest label, so that none is cut.
+CHAR_WIDTH = 7.5
+
+
 def hbar_chart(rows: Sequence[tuple[str, int]], *, title: str, width: int = 560) -> Markup:
     """Horizontal bars, one per ``(label, value)``, scaled to the largest value."""
     height = max(1, len(rows)) * ROW_HEIGHT + 8
     top = max((v for _, v in rows), default=0)
-    span = width - LABEL_WIDTH - VALUE_WIDTH
+    longest = max((len(label) for label, _ in rows), default=0)
+    label_width = max(LABEL_WIDTH, round(longest * CHAR_WIDTH) + 16)
+    width = max(width, label_width + 200 + VALUE_WIDTH)
+    span = width - label_width - VALUE_WIDTH
     parts = [
         f'<svg class="chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}"'
         f' width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
@@ -35,11 +43,11 @@ def hbar_chart(rows: Sequence[tuple[str, int]], *, title: str, width: int = 560)
         y = 4 + i * ROW_HEIGHT
         bar = 0 if top == 0 else max(1, round(span * value / top)) if value else 0
         parts.append(
-            f'<text class="chart-label" x="{LABEL_WIDTH - 8}" y="{y + 15}" text-anchor="end">'
+            f'<text class="chart-label" x="{label_width - 8}" y="{y + 15}" text-anchor="end">'
             f"{escape(label)}</text>"
-            f'<rect class="bar" x="{LABEL_WIDTH}" y="{y + 3}" width="{bar}"'
+            f'<rect class="bar" x="{label_width}" y="{y + 3}" width="{bar}"'
             f' height="{ROW_HEIGHT - 6}"/>'
-            f'<text class="chart-value" x="{LABEL_WIDTH + bar + 6}" y="{y + 15}">'
+            f'<text class="chart-value" x="{label_width + bar + 6}" y="{y + 15}">'
             f"{_fmt(value)}</text>"
         )
     parts.append("</svg>")
@@ -55,9 +63,10 @@ def day_chart(
     height: int = 180,
 ) -> Markup:
     """Vertical stacked bars per day: ``(day label, allowed, denied)``."""
-    step = 46
+    step = 46 if len(days) <= 14 else 30
     width = max(1, len(days)) * step + 40
-    plot = height - 40
+    head = 20  # room above the tallest bar for its figure: never clipped
+    plot = height - 40 - head
     top = max((a + d for _, a, d in days), default=0)
     parts = [
         f'<svg class="chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}"'
@@ -68,7 +77,7 @@ def day_chart(
         x = 20 + i * step
         h_ok = 0 if top == 0 else round(plot * ok / top)
         h_no = 0 if top == 0 else round(plot * no / top)
-        base = 10 + plot
+        base = 10 + head + plot
         parts.append(
             f'<rect class="bar" x="{x}" y="{base - h_ok}" width="{step - 8}" height="{h_ok}">'
             f"<title>{escape(label)}: {_fmt(ok)} {escape(allowed)}</title></rect>"

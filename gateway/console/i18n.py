@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from starlette.responses import Response
+
+from gateway.console.i18n_more import MORE as _MORE
 
 LANGUAGES = ("id", "en")
 DEFAULT = "id"
@@ -224,7 +227,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "audit.results": "{n} peristiwa",
         "audit.none": "Tidak ada peristiwa yang cocok.",
         "audit.next": "Halaman berikutnya",
-        "audit.time": "Waktu (UTC)",
+        "audit.time": "Waktu",
         "audit.fields": "Kolom",
         "audit.count": "Jumlah",
         "audit.bad_nik": "NIK tidak valid: harus 16 angka dengan kode wilayah dan tanggal lahir yang benar.",
@@ -477,7 +480,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "audit.results": "{n} events",
         "audit.none": "No matching events.",
         "audit.next": "Next page",
-        "audit.time": "Time (UTC)",
+        "audit.time": "Time",
         "audit.fields": "Fields",
         "audit.count": "Count",
         "audit.bad_nik": "Invalid NIK: it needs 16 digits with a valid region code and birth date.",
@@ -529,6 +532,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+# The audit log's event pages, exports and investigations.
+for _lang, _more in _MORE.items():
+    MESSAGES[_lang].update(_more)
+
 
 def language(request: Request) -> str:
     """The page language: ``?lang=`` first, then the cookie, then Indonesian."""
@@ -559,12 +566,19 @@ def translator(lang: str) -> Callable[[str], str]:
     return t
 
 
-def short_time(value: object) -> str:
-    """``2026-11-28T10:15:00.123Z`` → ``2026-11-28 10:15:00``; other values unchanged."""
+ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
+
+
+def short_time(value: object, zone: str | None = None) -> str:
+    """``2026-11-28T10:15:00.123Z`` → ``2026-11-28 17:15:00 WIB`` in the city's time zone
+    (``zone``; UTC without one); other values unchanged."""
     if not isinstance(value, str) or not value:
         return "" if value is None else str(value)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return value
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    if zone is None or moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    local = moment.astimezone(ZoneInfo(zone))
+    return local.strftime("%Y-%m-%d %H:%M:%S ") + ZONE_NAMES.get(zone, local.strftime("%Z"))

@@ -103,8 +103,22 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["short_time"] = i18n.short_time
+    env.filters["short_time"] = _local_time
     return env
+
+
+@jinja2.pass_context
+def _local_time(context: Any, value: object) -> str:
+    """A time in the city's time zone (``timezone`` setting), named (WIB, WITA, WIT)."""
+    zone = context.get("timezone")
+    return i18n.short_time(value, zone if isinstance(zone, str) else None)
+
+
+def _zone(request: Request) -> str | None:
+    services = getattr(request.app.state, "services", None)
+    settings = getattr(services, "settings", None)
+    zone = getattr(settings, "timezone", None)
+    return zone if isinstance(zone, str) else None
 
 
 def render(
@@ -127,6 +141,7 @@ def render(
             csrf=csrf,
             path=request.url.path,
             prefix=PREFIX,
+            timezone=_zone(request),
             **context,
         )
     )

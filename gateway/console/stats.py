@@ -28,6 +28,7 @@ class Overview:
     by_agency: list[tuple[str, int]]
     by_purpose: list[tuple[str, int]]
     by_day: list[tuple[date, int, int]]  # day, allowed, denied (errors included)
+    by_reason: list[tuple[str, int]]  # refusals by their problem code
     open_alerts: int
     truncated: bool  # more than MAX_EVENTS events in the window: figures are partial
     computed_at: datetime
@@ -41,7 +42,7 @@ async def overview(
     log: audit.AuditLog,
     *,
     now: datetime | None = None,
-    days: int = 14,
+    days: int = 30,
     max_events: int = MAX_EVENTS,
     page_size: int = PAGE,
 ) -> Overview:
@@ -52,6 +53,7 @@ async def overview(
     purposes: Counter[str] = Counter()
     allowed_per_day: Counter[date] = Counter()
     refused_per_day: Counter[date] = Counter()
+    reasons: Counter[str] = Counter()
     lookups = denied = errors = scanned = 0
     cursor: str | None = None
     truncated = False
@@ -70,6 +72,7 @@ async def overview(
                 allowed_per_day[day] += 1
             else:
                 refused_per_day[day] += 1
+                reasons[str(event.get("reason") or decision or "-")] += 1
                 if decision == "deny":
                     denied += 1
                 else:
@@ -90,6 +93,7 @@ async def overview(
         by_agency=agencies.most_common(),
         by_purpose=purposes.most_common(),
         by_day=[(d, allowed_per_day[d], refused_per_day[d]) for d in day_list],
+        by_reason=reasons.most_common(),
         open_alerts=len(alerts),
         truncated=truncated,
         computed_at=now,

@@ -29,6 +29,11 @@ CONSOLE_ACTIONS = frozenset(
         "key.retire",
         "audit.read",
         "subject.report",
+        "audit.export",
+        "investigation.open",
+        "investigation.close",
+        "alert.acknowledge",
+        "alert.close",
     }
 )
 _PURPOSE = {"admin": "administration", "auditor": "audit"}

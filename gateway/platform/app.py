@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from audit import AuditUnavailable as AuditLogUnavailable
 from gateway import console
 from gateway.admin import routes as admin
+from gateway.auditing import investigation_routes as investigations
 from gateway.auditing import routes as audit
 from gateway.auditing import tiles
 from gateway.identity import routes as oauth
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         residents.router,
         audit.router,
         audit.resident_router,
+        investigations.router,
         tiles.router,
         admin.router,
         health.router,

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "info"
+    # The city's time zone: the console shows every time in it (Asia/Jakarta for WIB,
+    # Asia/Makassar for WITA, Asia/Jayapura for WIT); stored times stay UTC.
+    timezone: str = "Asia/Jakarta"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     lookup_rate: str = "600/minute"
     officer_rate: str = "120/minute"
@@ -93,6 +96,17 @@ class Settings(BaseSettings):
     # Failed console sign-ins: per source address, and per account from one address.
     console_source_failure_rate: str = "30/15 minutes"
     console_account_failure_rate: str = "5/15 minutes"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Jakarta)") from None
+        return value
 
     @field_validator("issuer")
     @classmethod

@@ -1,5 +1,5 @@
 """The gateway's own tables: clients, proposals, wrapped keys, policy bundles, regions,
-console users.
+console users, investigations.
 
 The audit tables belong to ``audit`` and live in the same database; migrations create both.
 """
@@ -108,6 +108,37 @@ revoked_reports = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=False, default=utcnow),
     Column("revoked_by", String(64), nullable=False),
+)
+
+investigations = Table(
+    "gw_investigations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # The resident as the audit log's keyed blind index (HMAC of the NIK), never the NIK.
+    Column("subject", String(128), nullable=False, index=True),
+    Column("hidden_until", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # proposed | open | closed | void
+    Column("opened_by", String(64), nullable=False),  # a person (console username)
+    Column("opened_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Column("proposal_id", Integer),  # the second auditor's approval, when one was needed
+    Column("closed_by", String(64)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("close_note", Text),
+)
+
+alert_notes = Table(
+    "gw_alert_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # The alerts of one kind, agency and officer are one group: repeats are grouped.
+    Column("alert_key", String(200), nullable=False, index=True),
+    Column("state", String(16), nullable=False),  # acknowledged | closed
+    Column("note", Text, nullable=False),
+    Column("noted_by", String(64), nullable=False),  # a person (console username)
+    Column("noted_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    # The group's newest evidence when noted: later lookups open it again.
+    Column("last_time", String(32), nullable=False),
 )
 
 console_users = Table(

@@ -74,11 +74,34 @@ def test_export_then_verify_then_catch_tampering(
         app, ["verify", str(dump), "--key", signer.verifier_key(), "--since", str(saved)]
     )
     assert result.exit_code == 0, result.output
+    # It says what --since checked, and the sizes.
+    assert "consistency" in result.output and "(size 25 -> 40)" in result.output
 
     tamper(dump, 31)
     result = runner.invoke(app, ["verify", str(dump), "--key", signer.verifier_key()])
     assert result.exit_code == 1
     assert "first bad index 31" in result.output
+
+
+def test_export_takes_a_plain_sqlite_url_and_fails_in_one_line(
+    tmp_path: Path, signer: audit.CheckpointSigner
+) -> None:
+    asyncio.run(grow(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}", signer, 3))
+    dump = tmp_path / "audit.jsonl"
+    plain = f"sqlite:///{tmp_path / 'gateway.db'}"
+    result = runner.invoke(app, ["export", "--database-url", plain, "--no-record", "-o", str(dump)])
+    assert result.exit_code == 0, result.output
+    assert dump.read_text().count('"type": "leaf"') + dump.read_text().count('"type":"leaf"') == 3
+    for args in (
+        ["export", "--database-url", f"sqlite:///{tmp_path / 'missing.db'}", "--no-record"],
+        # Recording the export needs the master key, which this folder lacks.
+        ["export", "--database-url", plain],
+    ):
+        result = runner.invoke(app, args, env={"SATUGATE_DATA_DIR": str(tmp_path / "none")})
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output and "error:" in result.output
+        assert len(result.output.strip().splitlines()) <= 2, result.output
+    assert not (tmp_path / "missing.db").exists()
 
 
 def test_verify_needs_a_key_and_one_source(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def prepare(settings: Settings) -> dict[str, Any]:
-    """Seed the store, the console users and a few lookups to audit."""
+async def prepare(settings: Settings, volume: int = 0) -> dict[str, Any]:
+    """Seed the store, the console users and a few lookups to audit; ``volume`` more
+    lookups of many officers and residents (the log at a working day's size)."""
     demo = await seed_store(settings, base_url=settings.issuer, console_hasher=FAST_HASHER)
     services = await build_services(settings)
     try:
@@ -51,6 +53,18 @@ async def prepare(settings: Settings) -> dict[str, Any]:
         for i in range(5):
             await lookup(
                 services, niks[0], agency="dinkes", purpose="health_insurance", decision="deny"
+            )
+        if volume:  # lookups at 03:00 WIB: an off-hours alert, whatever the time now
+            night = datetime.now(UTC).replace(hour=20, minute=0, second=0, microsecond=0)
+            for days in (1, 2, 3):
+                moment = (night - timedelta(days=days)).isoformat()
+                await lookup(services, niks[2], officer="petugas.malam", time=moment)
+        for start in range(0, volume, 500):
+            await asyncio.gather(
+                *(
+                    lookup(services, niks[3 + i % (len(niks) - 3)], officer=f"petugas.{i % 37}")
+                    for i in range(start, min(start + 500, volume))
+                )
             )
     finally:
         await services.aclose()
@@ -69,10 +83,10 @@ class Served:
         self.thread.join(timeout=15)
 
 
-def serve(settings: Settings) -> Served:
+def serve(settings: Settings, volume: int = 0) -> Served:
     # Its own thread: Playwright's sync API keeps an event loop in the main thread.
     with ThreadPoolExecutor(1) as pool:
-        demo = pool.submit(asyncio.run, prepare(settings)).result(timeout=120)
+        demo = pool.submit(asyncio.run, prepare(settings, volume)).result(timeout=300)
     app = with_console(create_app(settings))
     app.state.console_hasher = FAST_HASHER
     config = uvicorn.Config(

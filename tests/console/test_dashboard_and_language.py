@@ -26,7 +26,7 @@ async def test_dashboard_counts_lookups(console_app: Console) -> None:
     text = page.text
     assert '<span class="figure">8</span>' in text
     assert "25.0%" in text
-    assert text.count("<svg") == 3
+    assert text.count("<svg") == 4  # per day, agency, purpose, refusal reason
     assert "Dinas Sosial Kota Surabaya</text>" in text and "Dinas Kesehatan</text>" in text
     assert "Health insurance</text>" in text
     assert not await console_app.events(action="audit.read"), "counts only: not an audit read"

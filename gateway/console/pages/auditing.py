@@ -13,8 +13,10 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 import audit
+from gateway.auditing import alert_notes, investigations
 from gateway.console.routing import AuditorPage, ConsoleRoute, form_text
 from gateway.console.trail import record_action
+from gateway.platform.errors import GatewayError
 from gateway.residents.nik import NikError, parse_nik
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -45,7 +47,11 @@ async def _options(page: AuditorPage) -> dict[str, Any]:
     }
 
 
-async def _search(page: AuditorPage, values: dict[str, str]) -> Response:
+def query_of(
+    values: dict[str, str], cursor: str | None, limit: int
+) -> tuple[audit.EventQuery | None, str | None, list[str]]:
+    """The search the form asks for, the NIK in it, and the message keys of what is wrong
+    (then no query): the same filters as ``GET /audit/events``."""
     errors: list[str] = []
     nik: str | None = None
     if values["nik"]:
@@ -56,16 +62,11 @@ async def _search(page: AuditorPage, values: dict[str, str]) -> Response:
     day_from, day_to = _day(values["date_from"]), _day(values["date_to"])
     if (values["date_from"] and day_from is None) or (values["date_to"] and day_to is None):
         errors.append("audit.bad_date")
-    cursor = values["cursor"] or None
     # ASCII digits within a leaf index's range ('²' is a digit to str.isdigit()).
     if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
         errors.append("audit.bad_cursor")
-    options = await _options(page)
     if errors:
-        return page.render(
-            "audit.html", status=422, values={**values, "nik": "", "cursor": ""}, errors=errors,
-            events=[], next_cursor=None, **options,
-        )  # fmt: skip
+        return None, None, errors
     query = audit.EventQuery(
         agency=values["agency"] or None,
         officer=values["officer"] or None,
@@ -78,8 +79,20 @@ async def _search(page: AuditorPage, values: dict[str, str]) -> Response:
         if day_to is None
         else datetime.combine(day_to + timedelta(days=1), time.min, UTC),
         cursor=cursor,
-        limit=PAGE_SIZE,
+        limit=limit,
     )
+    return query, nik, []
+
+
+async def _search(page: AuditorPage, values: dict[str, str]) -> Response:
+    cursor = values["cursor"] or None
+    query, nik, errors = query_of(values, cursor, PAGE_SIZE)
+    options = await _options(page)
+    if query is None:
+        return page.render(
+            "audit.html", status=422, values={**values, "nik": "", "cursor": ""}, errors=errors,
+            events=[], next_cursor=None, **options,
+        )  # fmt: skip
     result = await page.services.audit.search(query)
     used = sorted(k for k in FILTERS if values[k])
     await record_action(
@@ -124,9 +137,10 @@ async def report(page: AuditorPage) -> Response:
         return page.render(
             "resident.html", status=422, accesses=None, masked="", error="audit.bad_nik"
         )
-    accesses = await page.services.audit.subject_accesses(
-        nik, include_hidden=True, now=datetime.now(UTC)
-    )
+    now = datetime.now(UTC)
+    accesses = await page.services.audit.subject_accesses(nik, include_hidden=True, now=now)
+    running = await investigations.running_for(page.services, nik, now)
+    accesses = investigations.for_auditor(accesses, running)
     await record_action(
         page.services, page.user, "subject.report", request_id=page.request_id,
         result_count=len(accesses), subject_niks=[nik],
@@ -136,9 +150,43 @@ async def report(page: AuditorPage) -> Response:
 
 @router.get("/alerts")
 async def alert_list(page: AuditorPage) -> Response:
+    return await _alerts(page)
+
+
+async def _alerts(page: AuditorPage, *, status: int = 200, error: str = "",
+                  done: str = "") -> Response:  # fmt: skip
     found = await page.services.audit.alerts(now=datetime.now(UTC))
     await record_action(
         page.services, page.user, "audit.read", request_id=page.request_id,
         result_count=len(found), detail={"view": "alerts"},
     )  # fmt: skip
-    return page.render("alerts.html", alerts=[a.to_dict() for a in found])
+    notes = await alert_notes.latest(page.services)
+    groups = alert_notes.grouped([a.to_dict() for a in found], notes)
+    return page.render("alerts.html", status=status, groups=groups, error=error, done=done)
+
+
+@router.post("/alerts/note")
+async def alert_note(page: AuditorPage) -> Response:
+    """Acknowledge or close a group of alerts with a note; on the record first."""
+    form = await page.form()
+    key, state = form_text(form, "key", 200), form_text(form, "state", 16)
+    note = form_text(form, "note", 600)
+    found = await page.services.audit.alerts(now=datetime.now(UTC))
+    groups = {g["key"]: g for g in alert_notes.grouped([a.to_dict() for a in found], {})}
+    try:
+        alert_notes.check_note(state, note)
+    except GatewayError:
+        return await _alerts(page, status=422, error="alerts.bad_note")
+    group = groups.get(key)
+    if group is None:
+        return await _alerts(page, status=404, error="alerts.gone")
+    await record_action(
+        page.services, page.user, "alert.acknowledge" if state == "acknowledged" else "alert.close",
+        request_id=page.request_id, result_count=group["alerts"],
+        detail={"kind": group["kind"], "agency": group["agency"], "officer": group["officer"],
+                "leaf_indexes": group["leaf_indexes"][:50]},
+    )  # fmt: skip
+    await alert_notes.add(
+        page.services, key, state, note, by=page.user.username, last_time=group["last_time"]
+    )
+    return await _alerts(page, done="alerts.done_" + state)

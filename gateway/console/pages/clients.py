@@ -106,6 +106,16 @@ async def client_rotate(page: AdminPage, client_id: str) -> Response:
     return await _proposed(page, "client.rotate", {"client_id": client_id})
 
 
+@router.get("/clients/{client_id}/rotate")
+async def client_rotate_confirm(page: AdminPage, client_id: str) -> Response:
+    """A new secret stops the old one's tokens once approved: ask before proposing it."""
+    listed = {c["client_id"]: c for c in await clients.list_clients(page.services.engine)}
+    client = listed.get(client_id)
+    if client is None or client["status"] != "active":
+        raise NotFound("no active client with this id")
+    return page.render("client_rotate.html", client=client)
+
+
 @router.get("/clients/{client_id}/revoke")
 async def client_revoke_confirm(page: AdminPage, client_id: str) -> Response:
     """Revoking stops an agency's system at once: ask before doing it."""

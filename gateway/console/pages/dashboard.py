@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from fastapi import APIRouter
 from starlette.responses import Response
 
@@ -9,6 +11,18 @@ from gateway.console import charts, i18n, stats
 from gateway.console.routing import AnyUser, ConsoleRoute
 
 router = APIRouter(route_class=ConsoleRoute)
+
+
+def _purposes(
+    counts: list[tuple[str, int]], names: dict[str, str], invalid: str
+) -> list[tuple[str, int]]:
+    """Known purposes by name; whatever a malformed request carried (``xx``, ``-``, an
+    unknown code) is counted once, as not valid, never charted as a category."""
+    known = {**names, "administration": "administration", "audit": "audit"}
+    rows: Counter[str] = Counter()
+    for code, n in counts:
+        rows[known.get(code, invalid)] += n
+    return rows.most_common()
 
 
 @router.get("/")
@@ -29,8 +43,10 @@ async def dashboard(page: AnyUser) -> Response:
             [(names.get(a, a), n) for a, n in figures.by_agency], title=t("dash.by_agency")
         ),
         purpose_chart=charts.hbar_chart(
-            [(purposes.get(p, p), n) for p, n in figures.by_purpose], title=t("dash.by_purpose")
+            _purposes(figures.by_purpose, purposes, t("dash.invalid_purpose")),
+            title=t("dash.by_purpose"),
         ),
+        reason_chart=charts.hbar_chart(figures.by_reason, title=t("dash.by_reason")),
         day_chart=charts.day_chart(
             [(d.strftime("%d/%m"), ok, no) for d, ok, no in figures.by_day],
             title=t("dash.by_day"),
