@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from audit import AuditUnavailable as AuditLogUnavailable
@@ -213,6 +214,26 @@ async def _record_rejected(request: Request, error: GatewayError) -> None:
         await call.refuse(error)
 
 
+def _allow(request: Request, exc: StarletteHTTPException) -> dict[str, str]:
+    """A 405's headers, its ``Allow`` naming every method of the path (RFC 9110 §15.5.6),
+    not only those of the first route that matched it. Only 405s pay for the walk."""
+    methods = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    headers = dict(exc.headers or {})
+    if methods:
+        headers["Allow"] = ", ".join(methods)
+    return headers
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     log = get_logger()
 
@@ -255,7 +276,7 @@ def _install_error_handlers(app: FastAPI) -> None:
                 "code": code,
                 "instance": _instance(request),
             },
-            headers=getattr(exc, "headers", None),
+            headers=_allow(request, exc) if exc.status_code == 405 else dict(exc.headers or {}),
         )
 
     @app.exception_handler(DBAPIError)

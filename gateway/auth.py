@@ -23,12 +23,15 @@ from gateway.errors import (
     InvalidToken,
     RateLimiterUnavailable,
     Unauthenticated,
+    bearer_challenge,
 )
 from gateway.revocation import StoreUnavailable
 from gateway.services import Services
 from gateway.tokens import Principal
 
-BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="satugate"'}
+BEARER_CHALLENGE = {"WWW-Authenticate": bearer_challenge()}
+# RFC 6750 §3.1: a token that was sent and is not good says so.
+INVALID_TOKEN_CHALLENGE = {"WWW-Authenticate": bearer_challenge("invalid_token")}
 
 
 def get_services(request: Request) -> Services:
@@ -57,7 +60,7 @@ async def authenticate_call(request: Request, scope: str) -> tuple[Principal, bo
     if not principal.has(scope):
         if pending:  # a revoked token is told it is revoked, whatever it asks
             await check_revocation(get_services(request), principal)
-        raise InsufficientScope(f"this call needs the scope {scope}")
+        raise InsufficientScope(scope=scope)
     return principal, pending
 
 
@@ -71,7 +74,7 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
         principal = services.verifier.verify(header[7:].strip())
     except InvalidToken as exc:
         services.metrics.count_unauthenticated("invalid_token")
-        exc.headers = BEARER_CHALLENGE
+        exc.headers = INVALID_TOKEN_CHALLENGE
         raise
     pending = await _checked_or_pending(services, principal, defer=defer_revocation)
     if services.revoked_clients is not None:
@@ -121,14 +124,16 @@ async def _asked(services: Services, principal: Principal) -> bool:
 def revoked_token(services: Services) -> InvalidToken:
     """The 401 for a revoked token or client, counted."""
     services.metrics.count_unauthenticated("revoked")
-    return InvalidToken("the access token or its client has been revoked", headers=BEARER_CHALLENGE)
+    return InvalidToken(
+        "the access token or its client has been revoked", headers=INVALID_TOKEN_CHALLENGE
+    )
 
 
 def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         principal = await authenticate(request)
         if not principal.has(scope):
-            raise InsufficientScope(f"this call needs the scope {scope}")
+            raise InsufficientScope(scope=scope)
         return principal
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"

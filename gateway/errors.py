@@ -67,7 +67,6 @@ QueryNotSpecific = _error(
 UntrustedHost = _error("UntrustedHost", 400, "untrusted_host", "Untrusted host")
 Unauthenticated = _error("Unauthenticated", 401, "unauthenticated", "Authentication required")
 InvalidToken = _error("InvalidToken", 401, "invalid_token", "Invalid access token")
-InsufficientScope = _error("InsufficientScope", 403, "insufficient_scope", "Insufficient scope")
 PolicyDenied = _error("PolicyDenied", 403, "policy_denied", "Denied by policy")
 NotFound = _error("NotFound", 404, "not_found", "Not found")
 ResidentNotFound = _error("ResidentNotFound", 404, "resident_not_found", "Resident not found")
@@ -86,6 +85,44 @@ RateLimiterUnavailable = _error(
 SourceUnavailable = _error(
     "SourceUnavailable", 504, "source_unavailable", "A source of the requested data is unavailable"
 )
+
+
+def bearer_challenge(
+    error: str | None = None, *, scope: str | None = None, scheme: str = "Bearer"
+) -> str:
+    """An RFC 6750 §3 (or RFC 9449 §7.1) ``WWW-Authenticate`` challenge: the realm, and
+    the error code and scope where there is one (none when no credentials were sent)."""
+    parts = ['realm="satugate"']
+    if error is not None:
+        parts.append(f'error="{error}"')
+    if scope is not None:
+        parts.append(f'scope="{scope}"')
+    if scheme == "DPoP":
+        parts.append('algs="ES256 EdDSA RS256 PS256"')
+    return f"{scheme} " + ", ".join(parts)
+
+
+class InsufficientScope(GatewayError):
+    """403: the token lacks the scope the call needs; the challenge names it (RFC 6750 §3.1)."""
+
+    status = 403
+    code = "insufficient_scope"
+    title = "Insufficient scope"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        scope: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        challenge = {"WWW-Authenticate": bearer_challenge("insufficient_scope", scope=scope)}
+        super().__init__(
+            detail or (f"this call needs the scope {scope}" if scope else None),
+            headers={**challenge, **(headers or {})},
+            extra=extra,
+        )
 
 
 class PolicyRefusal(GatewayError):

@@ -140,6 +140,5 @@ async def metadata(request: Request) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": list(SCOPES),
         "response_types_supported": [],
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
         "service_documentation": f"{issuer}/docs",
     }
