@@ -18,7 +18,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from audit import AuditUnavailable as AuditLogUnavailable
-from gateway import console
+from gateway import console, openapi_doc
 from gateway.errors import (
     AuditUnavailable,
     GatewayError,
@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.include_router(router)
     app.include_router(console.router)
     _install_error_handlers(app)
+    _complete_openapi(app)
     middleware: dict[str, Any] = {
         "max_body_bytes": settings.max_body_bytes,
         "hsts": settings.issuer.startswith("https://"),
@@ -158,6 +159,18 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     app.serve_directly(read, residents.read_resident, **middleware)
     return app
+
+
+def _complete_openapi(app: FastAPI) -> None:
+    """Serve the completed document (``gateway.openapi_doc``), built once."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_doc.complete(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _telemetry_on(app: FastAPI) -> bool:
