@@ -131,6 +131,12 @@ _current_client: contextvars.ContextVar[ClientRecord | None] = contextvars.Conte
 )
 
 
+# The thumbprint of the DPoP key the token being issued is bound to (RFC 9449), if any.
+_current_jkt: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "satugate_oauth_jkt", default=None
+)
+
+
 @dataclass
 class TokenResult:
     status: int
@@ -204,6 +210,9 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
             # Which secret the token was issued under: rotation revokes the old one's.
             "gen": secret_generation(client.secret_hash),
         }
+        jkt = _current_jkt.get()
+        if jkt:
+            claims["cnf"] = {"jkt": jkt}
         header = {"alg": "ES256", "typ": "at+jwt", "kid": self._key.kid}
         return jwt.encode(header, claims, self._key, algorithms=["ES256"])
 
@@ -213,12 +222,18 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         uri: str,
         headers: Mapping[str, str],
         form: dict[str, list[str]],
+        *,
+        jkt: str | None = None,
     ) -> TokenResult:
         token = _current_client.set(client)
+        bound = _current_jkt.set(jkt)
         try:
             result: TokenResult = self.create_token_response(_Request(uri, headers, form))
+            if jkt and result.status == 200:
+                result.body["token_type"] = "DPoP"  # noqa: S105 (RFC 9449 §5)
             return result
         finally:
+            _current_jkt.reset(bound)
             _current_client.reset(token)
 
 

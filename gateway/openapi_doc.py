@@ -41,7 +41,7 @@ DEMO_NIK = "3501051612840001"
 
 _CODES: dict[int, tuple[str, ...]] = {
     400: ("bad_request", "untrusted_host"),
-    401: ("unauthenticated", "invalid_token"),
+    401: ("unauthenticated", "invalid_token", "invalid_dpop_proof", "use_dpop_nonce"),
     403: ("insufficient_scope", "policy_denied", "purpose_not_permitted", "specific_data_denied"),
     404: ("not_found", "resident_not_found"),
     409: ("conflict",),
@@ -220,7 +220,10 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             "type": "oauth2",
             "description": "OAuth 2.0 client credentials (RFC 6749 §4.4): HTTP Basic with"
             " the client id and secret, or the form's client_id and client_secret. The"
-            " access token is an RFC 9068 JWT, sent as 'Authorization: Bearer <token>'.",
+            " access token is an RFC 9068 JWT, sent as 'Authorization: Bearer <token>'. With a"
+            " DPoP proof (RFC 9449) in the token request, the token is bound to the proof's"
+            " key (cnf.jkt, token_type DPoP): every call then sends 'Authorization: DPoP"
+            " <token>' and a 'DPoP' header with a fresh proof for its method and URL.",
             "flows": {
                 "clientCredentials": {
                     "tokenUrl": "/oauth/token",

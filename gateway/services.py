@@ -21,6 +21,7 @@ import policies
 from gateway import keys as keymod
 from gateway import store
 from gateway.clients import RevokedClients
+from gateway.dpop import DpopVerifier
 from gateway.keys import KeyRing, load_master_key
 from gateway.metrics import Metrics, create_metrics
 from gateway.oauth import TokenServer
@@ -70,6 +71,8 @@ class Services:
     # Reads of single leaves, recorded a burst at a time (``gateway.leafreads``); made on
     # first use.
     leaf_reads: LeafReads | None = None
+    # DPoP proofs (``gateway.dpop``): made at startup, or on first use.
+    dpop: DpopVerifier | None = None
     # Per client: the batches it may run at once in this process (``gateway.residents``).
     batch_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
@@ -101,9 +104,30 @@ class Services:
         await self.revocation.aclose()
         if self.officers is not None:
             await self.officers.aclose()
+        if self.dpop is not None:
+            await self.dpop.guard.aclose()
         if self.search_budget is not None:
             await self.search_budget.aclose()
         await self.engine.dispose()
+
+
+def build_dpop(settings: Settings, redis_url: str | None) -> DpopVerifier:
+    secret = settings.dpop_nonce_secret
+    verifier = DpopVerifier(
+        JtiGuard(connect_redis(redis_url) if redis_url else None, prefix="satugate:dpop:"),
+        window_seconds=settings.dpop_window_seconds,
+        required=settings.dpop_required,
+        nonce_required=settings.dpop_nonce,
+    )
+    if secret is not None:
+        verifier.nonce_secret = secret.get_secret_value().encode("utf-8")
+    return verifier
+
+
+def dpop_of(services: Services) -> DpopVerifier:
+    if services.dpop is None:
+        services.dpop = build_dpop(services.settings, None)
+    return services.dpop
 
 
 async def install_schema(engine: AsyncEngine) -> None:
@@ -220,6 +244,7 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
             window_seconds=settings.search_budget_window_seconds,
             redis=connect_redis(redis_url) if redis_url else None,
         ),
+        dpop=build_dpop(settings, redis_url),
         officers=OfficerRegistry.from_file(
             settings.officers_file,
             audience=settings.issuer,

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     # Failed console sign-ins: per source address, and per account from one address.
     console_source_failure_rate: str = "30/15 minutes"
     console_account_failure_rate: str = "5/15 minutes"
+    # DPoP (RFC 9449, ``gateway.dpop``): every token bound to a client's key, proofs
+    # fresh within the window, and server nonces (a secret the replicas share).
+    dpop_required: bool = False
+    dpop_window_seconds: int = Field(default=60, ge=5, le=600)
+    dpop_nonce: bool = False
+    dpop_nonce_secret: SecretStr | None = None
 
     @field_validator("issuer")
     @classmethod

@@ -33,6 +33,8 @@ class Principal:
     # The client's secret generation when the token was issued: a rotation revokes it.
     generation: str = ""
     issued_at: int = 0
+    # RFC 9449: the thumbprint of the key the token is bound to ("" for a bearer token).
+    jkt: str = ""
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -93,6 +95,10 @@ class TokenVerifier:
         scope = claims.get("scope", "")
         if not isinstance(scope, str):
             raise InvalidToken("the access token's scope is malformed")
+        cnf = claims.get("cnf", {})
+        jkt = cnf.get("jkt", "") if isinstance(cnf, dict) else None
+        if not isinstance(jkt, str):
+            raise InvalidToken("the access token's confirmation is malformed")
         return Principal(
             client_id=str(claims["client_id"]),
             agency=str(claims["agency"]),
@@ -101,4 +107,5 @@ class TokenVerifier:
             expires_at=int(claims["exp"]),
             generation=str(claims.get("gen", "")),
             issued_at=int(claims["iat"]),
+            jkt=jkt,
         )

@@ -11,11 +11,14 @@ from sqlalchemy import select
 
 from gateway import store
 from gateway.auth import get_services
+from gateway.dpop import ALGORITHMS as DPOP_ALGORITHMS
+from gateway.dpop import InvalidDpopProof, UseDpopNonce
 from gateway.errors import GatewayError, RateLimited, RateLimiterUnavailable, UnsupportedMediaType
 from gateway.oauth import SCOPES, ClientRecord, client_id_from
 from gateway.ratelimit import RateDecision
 from gateway.ratelimit import RateLimiterUnavailable as LimiterDown
 from gateway.responses import JSON
+from gateway.services import Services, dpop_of
 
 router = APIRouter(tags=["identity"])
 
@@ -94,8 +97,11 @@ async def token(request: Request) -> JSON:
         if not from_source.allowed:
             services.metrics.count_token_failure("throttled_source")
             raise _too_many(from_source)
+        refused = await _dpop_key(request, services)
+        if isinstance(refused, JSON):
+            return refused
         result = services.token_server.issue(
-            client, services.settings.issuer + "/oauth/token", request.headers, form
+            client, services.settings.issuer + "/oauth/token", request.headers, form, jkt=refused
         )
         if result.status == 200:
             decision = await limiter.hit(f"token:{client_id}", settings.token_rate)
@@ -115,6 +121,29 @@ async def token(request: Request) -> JSON:
         raise RateLimiterUnavailable() from exc
     out_headers = {k: v for k, v in result.headers if k.lower() != "content-type"}
     return JSON(result.body, status_code=result.status, headers=out_headers)
+
+
+async def _dpop_key(request: Request, services: Services) -> str | JSON | None:
+    """The thumbprint of the key in the request's DPoP proof (RFC 9449 §5), None without
+    a proof where none is required, or the OAuth error answer to give."""
+    proof = request.headers.get("dpop")
+    verifier = dpop_of(services)
+    if proof is None and not verifier.required:
+        return None
+    try:
+        return await verifier.check(
+            proof, method="POST", url=services.settings.issuer + "/oauth/token"
+        )
+    except UseDpopNonce as exc:
+        error, detail, headers = "use_dpop_nonce", exc.detail, {"DPoP-Nonce": verifier.nonce()}
+    except InvalidDpopProof as exc:
+        error, detail, headers = "invalid_dpop_proof", exc.detail, {}
+    services.metrics.count_token_failure("refused")
+    return JSON(
+        {"error": error, "error_description": detail},
+        status_code=400,
+        headers={**headers, "Cache-Control": "no-store"},
+    )
 
 
 def _too_many(decision: RateDecision) -> GatewayError:
@@ -138,6 +167,7 @@ async def metadata(request: Request) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "scopes_supported": list(SCOPES),
         "response_types_supported": [],
         "service_documentation": f"{issuer}/docs",
