@@ -31,6 +31,9 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from gateway.client_auth import authenticate_private_key_jwt
+
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 SCOPES = ("residents:read", "residents:search", "pseudonyms:resolve", "admin", "audit")
 
 
@@ -65,6 +68,9 @@ class ClientRecord(ClientMixin):  # type: ignore[misc]
     scopes: tuple[str, ...]
     secret_hash: str
     active: bool
+    # private_key_jwt: the registered JWKS, and whether the shared secret is refused.
+    jwks: str | None = None
+    secrets_disabled: bool = False
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -81,10 +87,16 @@ class ClientRecord(ClientMixin):  # type: ignore[misc]
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
+        if self.secrets_disabled:
+            return False
         return self.active and hmac.compare_digest(hash_secret(client_secret), self.secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return endpoint == "token" and method in ("client_secret_basic", "client_secret_post")
+        if endpoint != "token":
+            return False
+        if method == "private_key_jwt":
+            return bool(self.jwks)
+        return not self.secrets_disabled and method in SECRET_METHODS
 
     def check_response_type(self, response_type: str) -> bool:
         return False
@@ -145,7 +157,7 @@ class TokenResult:
 
 
 class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
@@ -165,6 +177,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         self._key = signing_key
         self.signing_key = signing_key
         self.register_grant(_ClientCredentials)
+        self.register_client_auth_method("private_key_jwt", authenticate_private_key_jwt)
         self.register_token_generator(
             "default",
             BearerTokenGenerator(

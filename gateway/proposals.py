@@ -37,12 +37,19 @@ from typing import Any, Protocol
 from sqlalchemy import insert, select, update
 
 import audit
-from gateway import clients, store
+from gateway import client_auth, clients, store
 from gateway import keys as keymod
 from gateway.errors import AuditUnavailable, Conflict, GatewayError, InvalidRequest, NotFound
 from gateway.services import Services
 
-KINDS = ("client.create", "client.scopes", "client.rotate", "client.revoke", "key.retire")
+KINDS = (
+    "client.create",
+    "client.scopes",
+    "client.rotate",
+    "client.revoke",
+    "client.keys",
+    "key.retire",
+)
 _ROLE_OF_SCOPE = {"admin": "admin", "audit": "auditor"}
 
 
@@ -189,8 +196,12 @@ async def _check_proposal(
         raise PersonRequired("only administrators propose this change")
     if kind == "client.create":
         await _check_new_client(services, person, payload)
-    elif kind in ("client.scopes", "client.rotate", "client.revoke"):
+    elif kind in ("client.scopes", "client.rotate", "client.revoke", "client.keys"):
         client = await _active_client(services, payload)
+        if kind == "client.keys":
+            payload["jwks"] = client_auth.checked_jwks(payload.get("jwks"))
+            if not isinstance(payload.get("secrets_disabled", False), bool):
+                raise InvalidRequest("secrets_disabled is true or false")
         if kind == "client.scopes":
             scopes = payload.get("scopes")
             if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
@@ -391,6 +402,12 @@ async def _apply(services: Services, kind: str, payload: dict[str, Any]) -> dict
         if before is not None:
             await revoke_generation(services, payload["client_id"], before["generation"])
         return {"client_id": creds.client_id, "client_secret": creds.client_secret}
+    if kind == "client.keys":
+        disabled = bool(payload.get("secrets_disabled", False))
+        await client_auth.set_keys(
+            engine, payload["client_id"], payload["jwks"], secrets_disabled=disabled
+        )
+        return {"client_id": payload["client_id"], "secrets_disabled": disabled}
     if kind == "client.revoke":
         await revoke(services, payload["client_id"])
         return {"client_id": payload["client_id"], "client_status": "revoked"}

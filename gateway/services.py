@@ -20,6 +20,7 @@ import connectors
 import policies
 from gateway import keys as keymod
 from gateway import store
+from gateway.client_auth import AssertionChecker
 from gateway.clients import RevokedClients
 from gateway.dpop import DpopVerifier
 from gateway.keys import KeyRing, load_master_key
@@ -73,6 +74,8 @@ class Services:
     leaf_reads: LeafReads | None = None
     # DPoP proofs (``gateway.dpop``): made at startup, or on first use.
     dpop: DpopVerifier | None = None
+    # private_key_jwt client assertions (``gateway.client_auth``).
+    client_assertions: AssertionChecker | None = None
     # Per client: the batches it may run at once in this process (``gateway.residents``).
     batch_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
@@ -106,6 +109,8 @@ class Services:
             await self.officers.aclose()
         if self.dpop is not None:
             await self.dpop.guard.aclose()
+        if self.client_assertions is not None:
+            await self.client_assertions.guard.aclose()
         if self.search_budget is not None:
             await self.search_budget.aclose()
         await self.engine.dispose()
@@ -122,6 +127,18 @@ def build_dpop(settings: Settings, redis_url: str | None) -> DpopVerifier:
     if secret is not None:
         verifier.nonce_secret = secret.get_secret_value().encode("utf-8")
     return verifier
+
+
+def build_client_assertions(settings: Settings, redis_url: str | None) -> AssertionChecker:
+    guard = JtiGuard(connect_redis(redis_url) if redis_url else None, prefix="satugate:ca:")
+    audiences = (settings.issuer, settings.issuer + "/oauth/token")
+    return AssertionChecker(guard, audiences=audiences)
+
+
+def client_assertions_of(services: Services) -> AssertionChecker:
+    if services.client_assertions is None:
+        services.client_assertions = build_client_assertions(services.settings, None)
+    return services.client_assertions
 
 
 def dpop_of(services: Services) -> DpopVerifier:
@@ -151,6 +168,10 @@ def _add_missing_columns(conn: Any) -> None:
     present = {c["name"] for c in inspect(conn).get_columns(store.clients.name)}
     if "person" not in present:
         conn.exec_driver_sql("ALTER TABLE gw_clients ADD COLUMN person VARCHAR(64)")
+    if "jwks" not in present:
+        conn.exec_driver_sql("ALTER TABLE gw_clients ADD COLUMN jwks TEXT")
+    if "secrets_disabled" not in present:
+        conn.exec_driver_sql("ALTER TABLE gw_clients ADD COLUMN secrets_disabled BOOLEAN")
 
 
 def audit_origin(settings: Settings) -> str:
@@ -245,6 +266,7 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
             redis=connect_redis(redis_url) if redis_url else None,
         ),
         dpop=build_dpop(settings, redis_url),
+        client_assertions=build_client_assertions(settings, redis_url),
         officers=OfficerRegistry.from_file(
             settings.officers_file,
             audience=settings.issuer,

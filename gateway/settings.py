@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     console_account_failure_rate: str = "5/15 minutes"
     # DPoP (RFC 9449, ``gateway.dpop``): every token bound to a client's key, proofs
     # fresh within the window, and server nonces (a secret the replicas share).
+    # Refuse shared client secrets: clients authenticate with private_key_jwt only.
+    client_secrets_disabled: bool = False
     dpop_required: bool = False
     dpop_window_seconds: int = Field(default=60, ge=5, le=600)
     dpop_nonce: bool = False

@@ -11,16 +11,20 @@ from sqlalchemy import select
 
 from gateway import store
 from gateway.auth import get_services
+from gateway.client_auth import ALGORITHMS as ASSERTION_ALGORITHMS
+from gateway.client_auth import ASSERTION_TYPE, AssertionRefused, assertion_subject
 from gateway.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from gateway.dpop import InvalidDpopProof, UseDpopNonce
 from gateway.errors import GatewayError, RateLimited, RateLimiterUnavailable, UnsupportedMediaType
+from gateway.logs import get_logger
 from gateway.oauth import SCOPES, ClientRecord, client_id_from
 from gateway.ratelimit import RateDecision
 from gateway.ratelimit import RateLimiterUnavailable as LimiterDown
 from gateway.responses import JSON
-from gateway.services import Services, dpop_of
+from gateway.services import Services, client_assertions_of, dpop_of
 
 router = APIRouter(tags=["identity"])
+log = get_logger()
 
 
 async def load_client(request: Request, client_id: str) -> ClientRecord | None:
@@ -42,6 +46,8 @@ async def load_client(request: Request, client_id: str) -> ClientRecord | None:
         scopes=scopes,
         secret_hash=row.secret_hash,
         active=row.status == "active" and separated,
+        jwks=row.jwks,
+        secrets_disabled=bool(row.secrets_disabled) or services.settings.client_secrets_disabled,
     )
 
 
@@ -79,7 +85,10 @@ async def token(request: Request) -> JSON:
     except (UnicodeDecodeError, ValueError):
         form = {}
     headers = {k.lower(): v for k, v in request.headers.items()}
+    assertion = _assertion(form)
     client_id = client_id_from(headers, form)
+    if assertion is not None and client_id is None:
+        client_id = assertion_subject(assertion)
     client = await load_client(request, client_id) if client_id and len(client_id) <= 64 else None
     settings, limiter = services.settings, services.limiter
     source = request.client.host if request.client else "-"
@@ -100,9 +109,19 @@ async def token(request: Request) -> JSON:
         refused = await _dpop_key(request, services)
         if isinstance(refused, JSON):
             return refused
-        result = services.token_server.issue(
-            client, services.settings.issuer + "/oauth/token", request.headers, form, jkt=refused
-        )
+        vouched = await _vouched_client(services, client, assertion)
+        checker = client_assertions_of(services)
+        context = checker.vouch(vouched)
+        try:
+            result = services.token_server.issue(
+                client,
+                services.settings.issuer + "/oauth/token",
+                request.headers,
+                form,
+                jkt=refused,
+            )
+        finally:
+            checker.reset(context)
         if result.status == 200:
             decision = await limiter.hit(f"token:{client_id}", settings.token_rate)
             if not decision.allowed:
@@ -121,6 +140,31 @@ async def token(request: Request) -> JSON:
         raise RateLimiterUnavailable() from exc
     out_headers = {k: v for k, v in result.headers if k.lower() != "content-type"}
     return JSON(result.body, status_code=result.status, headers=out_headers)
+
+
+def _assertion(form: dict[str, list[str]]) -> str | None:
+    values = form.get("client_assertion")
+    kinds = form.get("client_assertion_type")
+    if values and kinds and kinds[0] == ASSERTION_TYPE:
+        return values[0]
+    return None
+
+
+async def _vouched_client(
+    services: Services, client: ClientRecord | None, assertion: str | None
+) -> str | None:
+    """The client id a valid ``private_key_jwt`` assertion authenticates, else None
+    (authlib then answers invalid_client)."""
+    if assertion is None or client is None or not client.active:
+        return None
+    try:
+        await client_assertions_of(services).verify(
+            assertion, client_id=client.client_id, jwks=client.jwks
+        )
+    except AssertionRefused as exc:
+        log.info("client_assertion_refused", client=client.client_id, reason=str(exc))
+        return None
+    return client.client_id
 
 
 async def _dpop_key(request: Request, services: Services) -> str | JSON | None:
@@ -160,13 +204,18 @@ async def jwks(request: Request) -> dict[str, Any]:
 
 @router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
 async def metadata(request: Request) -> dict[str, Any]:
-    issuer = get_services(request).settings.issuer
+    settings = get_services(request).settings
+    issuer = settings.issuer
+    methods = ["private_key_jwt"]
+    if not settings.client_secrets_disabled:
+        methods = ["client_secret_basic", "client_secret_post", *methods]
     return {
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth/token",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": methods,
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "scopes_supported": list(SCOPES),
         "response_types_supported": [],
