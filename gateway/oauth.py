@@ -29,7 +29,7 @@ from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from joserfc import jwt
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, RSAKey
 
 from gateway.client_auth import authenticate_private_key_jwt
 
@@ -169,7 +169,9 @@ class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
 
 
 class TokenServer(AuthorizationServer):  # type: ignore[misc]
-    def __init__(self, *, issuer: str, audience: str, ttl: int, signing_key: ECKey) -> None:
+    def __init__(
+        self, *, issuer: str, audience: str, ttl: int, signing_key: ECKey | RSAKey
+    ) -> None:
         super().__init__(scopes_supported=list(SCOPES))
         self.issuer = issuer
         self.audience = audience
@@ -226,8 +228,13 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         jkt = _current_jkt.get()
         if jkt:
             claims["cnf"] = {"jkt": jkt}
-        header = {"alg": "ES256", "typ": "at+jwt", "kid": self._key.kid}
-        return jwt.encode(header, claims, self._key, algorithms=["ES256"])
+        header = {"alg": self.signing_alg, "typ": "at+jwt", "kid": self._key.kid}
+        return jwt.encode(header, claims, self._key, algorithms=[self.signing_alg])
+
+    @property
+    def signing_alg(self) -> str:
+        """ES256, or RS256 when the deployment chose it (RFC 9068 §2.1)."""
+        return "RS256" if isinstance(self._key, RSAKey) else "ES256"
 
     def issue(
         self,

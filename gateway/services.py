@@ -12,7 +12,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import audit
@@ -116,6 +116,35 @@ class Services:
         await self.engine.dispose()
 
 
+async def token_keys(keyring: KeyRing, alg: str) -> tuple[ECKey | RSAKey, list[ECKey | RSAKey]]:
+    """The access-token signing key of ``alg``, and every active public key of both kinds
+    (a switch of algorithm, like a rotation, leaves the other keys published)."""
+    kinds: list[tuple[str, type[ECKey] | type[RSAKey], str, str]] = [
+        (keymod.JWT, ECKey, "ES256", "jwt"),
+        (keymod.JWT_RSA, RSAKey, "RS256", "jwt-rs256"),
+    ]
+    signing: ECKey | RSAKey | None = None
+    public_keys: list[ECKey | RSAKey] = []
+    for purpose, kind, kind_alg, prefix in kinds:
+        if kind_alg == alg:
+            versions = await keyring.versions(purpose)
+        else:
+            found = await keyring.existing(purpose)
+            if found is None:
+                continue
+            versions = found
+        for version, material in sorted(versions.keys.items()):
+            private = kind.import_key(material.reveal(), parameters={"kid": f"{prefix}-{version}"})
+            public = kind.import_key(
+                private.as_dict(private=False), parameters={"use": "sig", "alg": kind_alg}
+            )
+            public_keys.append(public)
+            if kind_alg == alg and version == versions.current:
+                signing = private
+    assert signing is not None
+    return signing, public_keys
+
+
 def build_dpop(settings: Settings, redis_url: str | None) -> DpopVerifier:
     secret = settings.dpop_nonce_secret
     verifier = DpopVerifier(
@@ -208,18 +237,7 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         await install_schema(engine)
     keyring = KeyRing(engine, load_master_key(settings.resolved_master_key_file()))
 
-    jwt_versions = await keyring.versions(keymod.JWT)
-    signing: ECKey | None = None
-    public_keys: list[ECKey] = []
-    for version, material in sorted(jwt_versions.keys.items()):
-        private = ECKey.import_key(material.reveal(), parameters={"kid": f"jwt-{version}"})
-        public = ECKey.import_key(
-            private.as_dict(private=False), parameters={"use": "sig", "alg": "ES256"}
-        )
-        public_keys.append(public)
-        if version == jwt_versions.current:
-            signing = private
-    assert signing is not None
+    signing, public_keys = await token_keys(keyring, settings.token_signing_alg)
 
     policy_store = PolicyStore(engine)
     await policy_store.bootstrap(settings.policy_dir)

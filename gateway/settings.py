@@ -8,6 +8,7 @@ builds a ``Settings`` and hands it on.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -94,6 +95,9 @@ class Settings(BaseSettings):
     console_account_failure_rate: str = "5/15 minutes"
     # DPoP (RFC 9449, ``gateway.dpop``): every token bound to a client's key, proofs
     # fresh within the window, and server nonces (a secret the replicas share).
+    # The access tokens' signature: ES256, or RS256 (RFC 9068 §2.1). The other kind's keys
+    # stay published in the JWKS, so tokens signed before a switch still verify.
+    token_signing_alg: Literal["ES256", "RS256"] = "ES256"  # noqa: S105 (an algorithm name)
     # Refuse shared client secrets: clients authenticate with private_key_jwt only.
     client_secrets_disabled: bool = False
     dpop_required: bool = False
