@@ -28,6 +28,7 @@ from gateway.errors import (
     Unauthenticated,
     bearer_challenge,
 )
+from gateway.external_idp import issuer_of
 from gateway.revocation import StoreUnavailable
 from gateway.services import Services, dpop_of
 from gateway.tokens import Principal
@@ -80,9 +81,7 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
     try:
         principal = services.verifier.verify(token)
     except InvalidToken as exc:
-        services.metrics.count_unauthenticated("invalid_token")
-        exc.headers = INVALID_TOKEN_CHALLENGE
-        raise
+        principal = await _external(services, token, exc)
     if bound or principal.jkt:  # a plain bearer token pays nothing more
         await _check_dpop(request, services, token, principal, bound=bound)
     pending = await _checked_or_pending(services, principal, defer=defer_revocation)
@@ -96,6 +95,19 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
             raise revoked_token(services)
     request.state.principal = principal
     return principal, pending
+
+
+async def _external(services: Services, token: str, refused: GatewayError) -> Principal:
+    """A token of a trusted external issuer (``gateway.external_idp``), else the refusal."""
+    external = services.external
+    try:
+        if external is None or not external.trusts(issuer_of(token)):
+            raise refused
+        return await external.verify(token)
+    except InvalidToken as exc:
+        services.metrics.count_unauthenticated("invalid_token")
+        exc.headers = INVALID_TOKEN_CHALLENGE
+        raise
 
 
 async def _check_dpop(

@@ -23,6 +23,7 @@ from gateway import store
 from gateway.client_auth import AssertionChecker
 from gateway.clients import RevokedClients
 from gateway.dpop import DpopVerifier
+from gateway.external_idp import ExternalVerifier
 from gateway.keys import KeyRing, load_master_key
 from gateway.metrics import Metrics, create_metrics
 from gateway.oauth import TokenServer
@@ -76,6 +77,8 @@ class Services:
     dpop: DpopVerifier | None = None
     # private_key_jwt client assertions (``gateway.client_auth``).
     client_assertions: AssertionChecker | None = None
+    # Tokens of external identity providers (``gateway.external_idp``), when configured.
+    external: ExternalVerifier | None = None
     # Per client: the batches it may run at once in this process (``gateway.residents``).
     batch_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
@@ -285,6 +288,11 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         ),
         dpop=build_dpop(settings, redis_url),
         client_assertions=build_client_assertions(settings, redis_url),
+        external=(
+            ExternalVerifier(settings.external_issuers, engine)
+            if settings.external_issuers
+            else None
+        ),
         officers=OfficerRegistry.from_file(
             settings.officers_file,
             audience=settings.issuer,

@@ -17,6 +17,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "bundles" / "demo"
 
 
+class ExternalIssuer(BaseModel):
+    """An identity provider whose access tokens the gateway takes (``gateway.external_idp``):
+    its issuer, the audience its tokens carry for the gateway, its keys' URL (else OIDC
+    discovery), and the claim naming a client registered here."""
+
+    issuer: str
+    audience: str
+    jwks_uri: str | None = None
+    client_claim: str = "client_id"
+
+
 class WitnessSetting(BaseModel):
     """A witness of the audit log: its base URL and its cosignature verifier key."""
 
@@ -75,6 +86,8 @@ class Settings(BaseSettings):
     console_secret: SecretStr | None = None
     # Witnesses of the audit log (JSON: [{"url": ..., "key": ...}]); see gateway.witnessing.
     witnesses: list[WitnessSetting] = Field(default_factory=list)
+    # External identity providers (JSON list of {issuer, audience, jwks_uri, client_claim}).
+    external_issuers: list[ExternalIssuer] = Field(default_factory=list)
     witness_quorum: int = Field(default=1, ge=0)
     witness_timeout_seconds: float = Field(default=3.0, gt=0.0)
     witness_retries: int = Field(default=2, ge=0, le=10)
