@@ -266,6 +266,16 @@ def _complete_operation(method: str, path: str, operation: dict[str, Any]) -> No
         operation["security"] = [{"reportToken": []}]
     else:
         operation["security"] = [{"oauth2": list(security)}]
+        operation.setdefault("parameters", []).append(
+            {
+                "name": "DPoP",
+                "in": "header",
+                "required": False,
+                "description": "With a DPoP-bound token (Authorization: DPoP <token>): a fresh"
+                " proof (RFC 9449) for this method and URL, with ath over the token",
+                "schema": {"type": "string"},
+            }
+        )
     responses: dict[str, Any] = operation.setdefault("responses", {})
     for status, response in list(responses.items()):
         if status.isdigit() and int(status) >= 400:

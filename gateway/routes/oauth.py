@@ -66,12 +66,32 @@ async def load_client(request: Request, client_id: str) -> ClientRecord | None:
                             "scope": {"type": "string"},
                             "client_id": {"type": "string"},
                             "client_secret": {"type": "string"},
+                            "client_assertion_type": {
+                                "type": "string",
+                                "enum": ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
+                            },
+                            "client_assertion": {
+                                "type": "string",
+                                "description": "private_key_jwt (RFC 7523): a JWT signed by a"
+                                " key registered for the client; iss and sub the client id,"
+                                " aud the issuer or the token endpoint, exp within 5 minutes,"
+                                " a jti used once",
+                            },
                         },
                     }
                 }
             },
             "required": True,
-        }
+        },
+        "parameters": [
+            {
+                "name": "DPoP",
+                "in": "header",
+                "required": False,
+                "description": "A DPoP proof (RFC 9449): the token is then bound to its key",
+                "schema": {"type": "string"},
+            }
+        ],
     },
 )
 async def token(request: Request) -> JSON:
