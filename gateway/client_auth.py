@@ -31,7 +31,8 @@ from gateway.errors import InvalidRequest, NotFound
 from gateway.officers import JtiGuard
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-ALGORITHMS = ["ES256", "EdDSA", "RS256", "PS256"]
+# FAPI 2.0's algorithms (Security Profile §5.4), as for DPoP proofs.
+ALGORITHMS = ["ES256", "EdDSA", "PS256"]
 MAX_LIFETIME = 300
 MAX_KEYS = 5
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})

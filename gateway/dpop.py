@@ -31,8 +31,9 @@ from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 from gateway.errors import GatewayError, bearer_challenge
 from gateway.officers import JtiGuard
 
-# Asymmetric algorithms only: never "none", never a shared-secret (HS*) algorithm.
-ALGORITHMS = ["ES256", "EdDSA", "RS256", "PS256"]
+# FAPI 2.0's algorithms (Security Profile §5.4): never "none", never a shared-secret
+# (HS*) algorithm, and no RS256 (PKCS#1 v1.5) for a client's own signatures.
+ALGORITHMS = ["ES256", "EdDSA", "PS256"]
 _KEY_TYPES = {"EC": ECKey, "RSA": RSAKey, "OKP": OKPKey}
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 NONCE_STEP_SECONDS = 120

@@ -98,7 +98,7 @@ def bearer_challenge(
     if scope is not None:
         parts.append(f'scope="{scope}"')
     if scheme == "DPoP":
-        parts.append('algs="ES256 EdDSA RS256 PS256"')
+        parts.append('algs="ES256 EdDSA PS256"')
     return f"{scheme} " + ", ".join(parts)
 
 

@@ -238,7 +238,8 @@ async def test_server_nonces(target: Target) -> None:
 
 async def test_metadata_names_the_dpop_algorithms(target: Target) -> None:
     meta = (await target.client.get("/.well-known/oauth-authorization-server")).json()
-    assert set(meta["dpop_signing_alg_values_supported"]) == {"ES256", "EdDSA", "RS256", "PS256"}
+    assert set(meta["dpop_signing_alg_values_supported"]) == {"ES256", "EdDSA", "PS256"}
+    assert "RS256" not in meta["dpop_signing_alg_values_supported"]
     assert "HS256" not in meta["dpop_signing_alg_values_supported"]
 
 
@@ -266,6 +267,19 @@ async def test_a_proof_replayed_at_another_replica_is_refused(
     finally:
         for verifier in verifiers:
             await verifier.guard.aclose()
+
+
+async def test_an_rs256_proof_is_refused(target: Target) -> None:
+    """FAPI 2.0 takes PS256, ES256 and EdDSA only: RS256 (PKCS#1 v1.5) is refused."""
+    key = RSAKey.generate_key(2048)
+    cid, secret = target.creds("demo-dinsos")
+    r = await target.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(cid, secret),
+        headers={"DPoP": proof(key, "POST", f"{ISSUER}/oauth/token", alg="RS256")},
+    )
+    assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof", r.text
 
 
 async def test_an_rsa_proof_is_accepted(target: Target) -> None:
