@@ -76,13 +76,18 @@ def checked_jwks(value: Any) -> str:
 
 
 async def set_keys(
-    engine: AsyncEngine, client_id: str, jwks: str, *, secrets_disabled: bool
+    engine: AsyncEngine,
+    client_id: str,
+    jwks: str,
+    *,
+    secrets_disabled: bool,
+    dpop_required: bool = False,
 ) -> None:
     async with engine.begin() as conn:
         result = await conn.execute(
             update(store.clients)
             .where(store.clients.c.client_id == client_id, store.clients.c.status == "active")
-            .values(jwks=jwks, secrets_disabled=secrets_disabled)
+            .values(jwks=jwks, secrets_disabled=secrets_disabled, dpop_required=dpop_required)
         )
     if result.rowcount != 1:
         raise NotFound("no active client with this id")

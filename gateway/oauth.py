@@ -71,6 +71,8 @@ class ClientRecord(ClientMixin):  # type: ignore[misc]
     # private_key_jwt: the registered JWKS, and whether the shared secret is refused.
     jwks: str | None = None
     secrets_disabled: bool = False
+    # DPoP: the client's tokens must be bound to its key.
+    dpop_required: bool = False
 
     def get_client_id(self) -> str:
         return self.client_id

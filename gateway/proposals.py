@@ -200,8 +200,9 @@ async def _check_proposal(
         client = await _active_client(services, payload)
         if kind == "client.keys":
             payload["jwks"] = client_auth.checked_jwks(payload.get("jwks"))
-            if not isinstance(payload.get("secrets_disabled", False), bool):
-                raise InvalidRequest("secrets_disabled is true or false")
+            for flag in ("secrets_disabled", "dpop_required"):
+                if not isinstance(payload.get(flag, False), bool):
+                    raise InvalidRequest(f"{flag} is true or false")
         if kind == "client.scopes":
             scopes = payload.get("scopes")
             if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
@@ -404,10 +405,16 @@ async def _apply(services: Services, kind: str, payload: dict[str, Any]) -> dict
         return {"client_id": creds.client_id, "client_secret": creds.client_secret}
     if kind == "client.keys":
         disabled = bool(payload.get("secrets_disabled", False))
+        dpop = bool(payload.get("dpop_required", False))
         await client_auth.set_keys(
-            engine, payload["client_id"], payload["jwks"], secrets_disabled=disabled
+            engine,
+            payload["client_id"],
+            payload["jwks"],
+            secrets_disabled=disabled,
+            dpop_required=dpop,
         )
-        return {"client_id": payload["client_id"], "secrets_disabled": disabled}
+        return {"client_id": payload["client_id"], "secrets_disabled": disabled,
+                "dpop_required": dpop}  # fmt: skip
     if kind == "client.revoke":
         await revoke(services, payload["client_id"])
         return {"client_id": payload["client_id"], "client_status": "revoked"}

@@ -204,6 +204,8 @@ def _add_missing_columns(conn: Any) -> None:
         conn.exec_driver_sql("ALTER TABLE gw_clients ADD COLUMN jwks TEXT")
     if "secrets_disabled" not in present:
         conn.exec_driver_sql("ALTER TABLE gw_clients ADD COLUMN secrets_disabled BOOLEAN")
+    if "dpop_required" not in present:
+        conn.exec_driver_sql("ALTER TABLE gw_clients ADD COLUMN dpop_required BOOLEAN")
 
 
 def audit_origin(settings: Settings) -> str:

@@ -52,6 +52,8 @@ clients = Table(
     # whether its shared secret is refused.
     Column("jwks", Text),
     Column("secrets_disabled", Boolean, default=False),
+    # DPoP (``gateway.dpop``): every token of this client must be bound to its key.
+    Column("dpop_required", Boolean, default=False),
 )
 
 keys = Table(

@@ -57,6 +57,9 @@ class ClientKeys(_Body):
     secrets_disabled: bool = Field(
         default=False, description="Refuse the client's shared secret from then on"
     )
+    dpop_required: bool = Field(
+        default=False, description="Issue the client only DPoP-bound tokens (RFC 9449)"
+    )
 
 
 class PolicyProposal(_Body):

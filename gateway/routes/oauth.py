@@ -48,6 +48,7 @@ async def load_client(request: Request, client_id: str) -> ClientRecord | None:
         active=row.status == "active" and separated,
         jwks=row.jwks,
         secrets_disabled=bool(row.secrets_disabled) or services.settings.client_secrets_disabled,
+        dpop_required=bool(row.dpop_required),
     )
 
 
@@ -126,7 +127,7 @@ async def token(request: Request) -> JSON:
         if not from_source.allowed:
             services.metrics.count_token_failure("throttled_source")
             raise _too_many(from_source)
-        refused = await _dpop_key(request, services)
+        refused = await _dpop_key(request, services, client)
         if isinstance(refused, JSON):
             return refused
         vouched = await _vouched_client(services, client, assertion)
@@ -187,12 +188,15 @@ async def _vouched_client(
     return client.client_id
 
 
-async def _dpop_key(request: Request, services: Services) -> str | JSON | None:
+async def _dpop_key(
+    request: Request, services: Services, client: ClientRecord | None
+) -> str | JSON | None:
     """The thumbprint of the key in the request's DPoP proof (RFC 9449 §5), None without
     a proof where none is required, or the OAuth error answer to give."""
     proof = request.headers.get("dpop")
     verifier = dpop_of(services)
-    if proof is None and not verifier.required:
+    required = verifier.required or (client is not None and client.dpop_required)
+    if proof is None and not required:
         return None
     try:
         return await verifier.check(

@@ -26,12 +26,21 @@ async def _as(target: Target, client_id: str) -> dict[str, str]:
 
 
 async def register(
-    target: Target, key: ECKey, *, secrets_disabled: bool = False, client: str = CLIENT
+    target: Target,
+    key: ECKey,
+    *,
+    secrets_disabled: bool = False,
+    dpop_required: bool = False,
+    client: str = CLIENT,
 ) -> None:
     public = {**key.as_dict(private=False), "kid": key.thumbprint()}
     r = await target.client.post(
         f"/admin/clients/{client}/keys",
-        json={"jwks": {"keys": [public]}, "secrets_disabled": secrets_disabled},
+        json={
+            "jwks": {"keys": [public]},
+            "secrets_disabled": secrets_disabled,
+            "dpop_required": dpop_required,
+        },
         headers=await _as(target, "demo-admin"),
     )
     assert r.status_code == 202, r.text
@@ -183,3 +192,26 @@ async def test_metadata_names_the_assertion_methods(target: Target) -> None:
     # And no shared secret is taken, from any client.
     r = await target.token_response("demo-dinkes")
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+
+
+async def test_a_client_may_be_required_to_bind_its_tokens(target: Target) -> None:
+    from tests.attacks.test_dpop import proof
+
+    key = ECKey.generate_key("P-256")
+    await register(target, key, dpop_required=True)
+    r = await _token(target, assertion(key))
+    assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof", r.text
+    r = await target.token_response(CLIENT)  # nor with its secret
+    assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof", r.text
+    r = await target.client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(key),
+        },
+        headers={"DPoP": proof(key, "POST", f"{ISSUER}/oauth/token")},
+    )
+    assert r.status_code == 200 and r.json()["token_type"] == "DPoP", r.text
+    # Other clients are not affected.
+    assert (await target.token_response("demo-dinkes")).status_code == 200

@@ -2,7 +2,8 @@
 
 ``gw_clients.jwks`` holds a client's JSON Web Key Set (public keys only), set through a
 proposal a second person approves; ``gw_clients.secrets_disabled`` refuses its shared
-secret (``gateway.client_auth``).
+secret (``gateway.client_auth``); ``gw_clients.dpop_required`` issues the client no token
+that is not bound to its key (``gateway.dpop``).
 
 Revision ID: 0005
 Revises: 0004
@@ -26,9 +27,11 @@ def upgrade() -> None:
     with op.batch_alter_table("gw_clients", schema=None) as batch_op:
         batch_op.add_column(sa.Column("jwks", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("secrets_disabled", sa.Boolean(), nullable=True))
+        batch_op.add_column(sa.Column("dpop_required", sa.Boolean(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("gw_clients", schema=None) as batch_op:
+        batch_op.drop_column("dpop_required")
         batch_op.drop_column("secrets_disabled")
         batch_op.drop_column("jwks")
