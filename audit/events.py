@@ -28,6 +28,7 @@ ACTIONS: frozenset[str] = frozenset(
         "client.rotate",
         "client.revoke",
         "client.scopes",
+        "client.keys",
         "change.propose",
         "agency.create",
         "agency.update",

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from sqlalchemy import insert, select, update
 
 import audit
-from gateway.identity import clients
+from gateway.identity import client_auth, clients
 from gateway.platform import keys as keymod
 from gateway.platform import store
 from gateway.platform.errors import (
@@ -50,7 +50,8 @@ from gateway.platform.errors import (
 from gateway.platform.services import Services
 
 KINDS = (
-    "client.create", "client.scopes", "client.rotate", "client.revoke", "key.retire",
+    "client.create", "client.scopes", "client.rotate", "client.revoke", "client.keys",
+    "key.retire",
     "investigation.open", "investigation.close",
 )  # fmt: skip
 # Investigations (``gateway.auditing.investigations``) hidden for more than 30 days: auditors.
@@ -207,8 +208,13 @@ async def _check_proposal(
         raise PersonRequired("only administrators propose this change")
     if kind == "client.create":
         await _check_new_client(services, person, payload)
-    elif kind in ("client.scopes", "client.rotate", "client.revoke"):
+    elif kind in ("client.scopes", "client.rotate", "client.revoke", "client.keys"):
         client = await _active_client(services, payload)
+        if kind == "client.keys":
+            payload["jwks"] = client_auth.checked_jwks(payload.get("jwks"))
+            for flag in ("secrets_disabled", "dpop_required"):
+                if not isinstance(payload.get(flag, False), bool):
+                    raise InvalidRequest(f"{flag} is true or false")
         if kind == "client.scopes":
             scopes = payload.get("scopes")
             if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
@@ -417,6 +423,18 @@ async def _apply(services: Services, kind: str, payload: dict[str, Any]) -> dict
         if before is not None:
             await revoke_generation(services, payload["client_id"], before["generation"])
         return {"client_id": creds.client_id, "client_secret": creds.client_secret}
+    if kind == "client.keys":
+        disabled = bool(payload.get("secrets_disabled", False))
+        dpop = bool(payload.get("dpop_required", False))
+        await client_auth.set_keys(
+            engine,
+            payload["client_id"],
+            payload["jwks"],
+            secrets_disabled=disabled,
+            dpop_required=dpop,
+        )
+        return {"client_id": payload["client_id"], "secrets_disabled": disabled,
+                "dpop_required": dpop}  # fmt: skip
     if kind == "client.revoke":
         await revoke(services, payload["client_id"])
         return {"client_id": payload["client_id"], "client_status": "revoked"}

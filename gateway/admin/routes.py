@@ -50,6 +50,19 @@ class ScopeAddition(_Body):
     scopes: list[str] = Field(min_length=1, max_length=5)
 
 
+class ClientKeys(_Body):
+    jwks: dict[str, Any] = Field(
+        description="The client's public keys (RFC 7517 JWK Set; EC, RSA or OKP, each with"
+        " a kid, no private part, 1 to 5 keys) for private_key_jwt (RFC 7523)"
+    )
+    secrets_disabled: bool = Field(
+        default=False, description="Refuse the client's shared secret from then on"
+    )
+    dpop_required: bool = Field(
+        default=False, description="Issue the client only DPoP-bound tokens (RFC 9449)"
+    )
+
+
 class PolicyProposal(_Body):
     files: dict[str, str] = Field(min_length=1, max_length=50)
     comment: str = Field(default="", max_length=2000)
@@ -161,6 +174,21 @@ async def add_scopes(
     person, record = await acting_person(request, principal, "change.propose")
     payload = {"client_id": client_id, "scopes": body.scopes}
     return await proposals.propose(get_services(request), person, "client.scopes", payload, record)
+
+
+@router.post(
+    "/clients/{client_id}/keys",
+    status_code=202,
+    summary="Propose the client's public keys (private_key_jwt)",
+)
+async def register_keys(
+    request: Request, principal: Admin, client_id: ClientId, body: ClientKeys
+) -> dict[str, Any]:
+    """A proposal: at approval the client authenticates with JWTs signed by these keys
+    (RFC 7523), and with ``secrets_disabled`` its shared secret is refused."""
+    person, record = await acting_person(request, principal, "change.propose")
+    payload = {"client_id": client_id, **body.model_dump()}
+    return await proposals.propose(get_services(request), person, "client.keys", payload, record)
 
 
 @router.post("/clients/{client_id}/rotate", status_code=202, summary="Propose a new secret")

@@ -64,8 +64,9 @@ async def issue_report_token(services: Services, nik: str) -> tuple[str, int, st
         "exp": expires,
         "jti": report_id,
     }
-    header = {"alg": "ES256", "typ": REPORT_TYP, "kid": key.kid}
-    token = jwt.encode(header, claims, key, algorithms=["ES256"])
+    alg = services.token_server.signing_alg
+    header = {"alg": alg, "typ": REPORT_TYP, "kid": key.kid}
+    token = jwt.encode(header, claims, key, algorithms=[alg])
     return token, expires, report_id
 
 
@@ -75,7 +76,7 @@ async def read_report_token(services: Services, token: str) -> ReportToken:
         raise InvalidToken("the report token is malformed")
     key = services.token_server.signing_key
     try:
-        decoded = jwt.decode(token, key, algorithms=["ES256"])
+        decoded = jwt.decode(token, key, algorithms=[services.token_server.signing_alg])
         if decoded.header.get("typ") != REPORT_TYP or decoded.header.get("kid") != key.kid:
             raise InvalidToken("not a report token of this gateway")
         jwt.JWTClaimsRegistry(

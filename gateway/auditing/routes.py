@@ -37,7 +37,7 @@ async def _auditor(request: Request) -> Principal:
     principal = await authenticate(request)
     if not principal.has("audit"):
         call = reader_call(request, principal)
-        raise await call.refuse(InsufficientScope("this call needs the scope audit"))
+        raise await call.refuse(InsufficientScope(scope="audit"))
     return principal
 
 

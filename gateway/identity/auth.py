@@ -12,23 +12,30 @@ event is recorded and no data released before that check (``authenticate_call``)
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.identity.dpop import InvalidDpopProof
+from gateway.identity.external_idp import issuer_of
 from gateway.identity.revocation import StoreUnavailable
 from gateway.identity.tokens import Principal
 from gateway.platform.errors import (
     AuditUnavailable,
+    GatewayError,
     InsufficientScope,
     InvalidToken,
     RateLimiterUnavailable,
     Unauthenticated,
+    bearer_challenge,
 )
-from gateway.platform.services import Services
+from gateway.platform.services import Services, dpop_of
 
-BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="satugate"'}
+BEARER_CHALLENGE = {"WWW-Authenticate": bearer_challenge()}
+# RFC 6750 §3.1: a token that was sent and is not good says so.
+INVALID_TOKEN_CHALLENGE = {"WWW-Authenticate": bearer_challenge("invalid_token")}
 
 
 def get_services(request: Request) -> Services:
@@ -57,22 +64,26 @@ async def authenticate_call(request: Request, scope: str) -> tuple[Principal, bo
     if not principal.has(scope):
         if pending:  # a revoked token is told it is revoked, whatever it asks
             await check_revocation(get_services(request), principal)
-        raise InsufficientScope(f"this call needs the scope {scope}")
+        raise InsufficientScope(scope=scope)
     return principal, pending
 
 
 async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Principal, bool]:
     services = get_services(request)
     header = request.headers.get("authorization")
-    if not header or header[:7].lower() != "bearer ":
+    if header and header[:7].lower() == "bearer ":
+        token, bound = header[7:].strip(), False
+    elif header and header[:5].lower() == "dpop ":
+        token, bound = header[5:].strip(), True
+    else:
         services.metrics.count_unauthenticated("missing_token")
         raise Unauthenticated("a bearer access token is required", headers=BEARER_CHALLENGE)
     try:
-        principal = services.verifier.verify(header[7:].strip())
+        principal = services.verifier.verify(token)
     except InvalidToken as exc:
-        services.metrics.count_unauthenticated("invalid_token")
-        exc.headers = BEARER_CHALLENGE
-        raise
+        principal = await _external(services, token, exc)
+    if bound or principal.jkt:  # a plain bearer token pays nothing more
+        await _check_dpop(request, services, token, principal, bound=bound)
     pending = await _checked_or_pending(services, principal, defer=defer_revocation)
     if services.revoked_clients is not None:
         # The store's record outlives a Redis (or process) that forgot the revocation.
@@ -84,6 +95,47 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
             raise revoked_token(services)
     request.state.principal = principal
     return principal, pending
+
+
+async def _external(services: Services, token: str, refused: GatewayError) -> Principal:
+    """A token of a trusted external issuer (``gateway.identity.external_idp``), else the
+    refusal."""
+    external = services.external
+    try:
+        if external is None or not external.trusts(issuer_of(token)):
+            raise refused
+        return await external.verify(token)
+    except InvalidToken as exc:
+        services.metrics.count_unauthenticated("invalid_token")
+        exc.headers = INVALID_TOKEN_CHALLENGE
+        raise
+
+
+async def _check_dpop(
+    request: Request, services: Services, token: str, principal: Principal, *, bound: bool
+) -> None:
+    """RFC 9449 §7: a DPoP-bound token comes with the DPoP scheme and a proof of its key
+    for this very call; the DPoP scheme with an unbound token is refused too."""
+    if not (bound and principal.jkt):
+        services.metrics.count_unauthenticated("invalid_token")
+        detail = (
+            "a DPoP-bound token must be sent with the DPoP scheme and a proof"
+            if principal.jkt
+            else "the access token is not bound to a DPoP key"
+        )
+        raise InvalidToken(detail, headers={"WWW-Authenticate": bearer_challenge(
+            "invalid_token", scheme="DPoP")})  # fmt: skip
+    url = services.settings.issuer + request.url.path
+    try:
+        jkt = await dpop_of(services).check(
+            request.headers.get("dpop"), method=request.method, url=url, access_token=token
+        )
+    except GatewayError:
+        services.metrics.count_unauthenticated("invalid_dpop_proof")
+        raise
+    if not hmac.compare_digest(jkt, principal.jkt):
+        services.metrics.count_unauthenticated("invalid_dpop_proof")
+        raise InvalidDpopProof("the DPoP proof is not signed by the token's key")
 
 
 async def _checked_or_pending(services: Services, principal: Principal, *, defer: bool) -> bool:
@@ -121,14 +173,16 @@ async def _asked(services: Services, principal: Principal) -> bool:
 def revoked_token(services: Services) -> InvalidToken:
     """The 401 for a revoked token or client, counted."""
     services.metrics.count_unauthenticated("revoked")
-    return InvalidToken("the access token or its client has been revoked", headers=BEARER_CHALLENGE)
+    return InvalidToken(
+        "the access token or its client has been revoked", headers=INVALID_TOKEN_CHALLENGE
+    )
 
 
 def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         principal = await authenticate(request)
         if not principal.has(scope):
-            raise InsufficientScope(f"this call needs the scope {scope}")
+            raise InsufficientScope(scope=scope)
         return principal
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"

@@ -29,8 +29,11 @@ from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from joserfc import jwt
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, RSAKey
 
+from gateway.identity.client_auth import authenticate_private_key_jwt
+
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 SCOPES = ("residents:read", "residents:search", "pseudonyms:resolve", "admin", "audit")
 
 
@@ -65,6 +68,11 @@ class ClientRecord(ClientMixin):  # type: ignore[misc]
     scopes: tuple[str, ...]
     secret_hash: str
     active: bool
+    # private_key_jwt: the registered JWKS, and whether the shared secret is refused.
+    jwks: str | None = None
+    secrets_disabled: bool = False
+    # DPoP: the client's tokens must be bound to its key.
+    dpop_required: bool = False
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -81,10 +89,16 @@ class ClientRecord(ClientMixin):  # type: ignore[misc]
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
+        if self.secrets_disabled:
+            return False
         return self.active and hmac.compare_digest(hash_secret(client_secret), self.secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return endpoint == "token" and method in ("client_secret_basic", "client_secret_post")
+        if endpoint != "token":
+            return False
+        if method == "private_key_jwt":
+            return bool(self.jwks)
+        return not self.secrets_disabled and method in SECRET_METHODS
 
     def check_response_type(self, response_type: str) -> bool:
         return False
@@ -131,6 +145,12 @@ _current_client: contextvars.ContextVar[ClientRecord | None] = contextvars.Conte
 )
 
 
+# The thumbprint of the DPoP key the token being issued is bound to (RFC 9449), if any.
+_current_jkt: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "satugate_oauth_jkt", default=None
+)
+
+
 @dataclass
 class TokenResult:
     status: int
@@ -139,7 +159,7 @@ class TokenResult:
 
 
 class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
@@ -151,7 +171,9 @@ class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
 
 
 class TokenServer(AuthorizationServer):  # type: ignore[misc]
-    def __init__(self, *, issuer: str, audience: str, ttl: int, signing_key: ECKey) -> None:
+    def __init__(
+        self, *, issuer: str, audience: str, ttl: int, signing_key: ECKey | RSAKey
+    ) -> None:
         super().__init__(scopes_supported=list(SCOPES))
         self.issuer = issuer
         self.audience = audience
@@ -159,6 +181,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         self._key = signing_key
         self.signing_key = signing_key
         self.register_grant(_ClientCredentials)
+        self.register_client_auth_method("private_key_jwt", authenticate_private_key_jwt)
         self.register_token_generator(
             "default",
             BearerTokenGenerator(
@@ -204,8 +227,16 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
             # Which secret the token was issued under: rotation revokes the old one's.
             "gen": secret_generation(client.secret_hash),
         }
-        header = {"alg": "ES256", "typ": "at+jwt", "kid": self._key.kid}
-        return jwt.encode(header, claims, self._key, algorithms=["ES256"])
+        jkt = _current_jkt.get()
+        if jkt:
+            claims["cnf"] = {"jkt": jkt}
+        header = {"alg": self.signing_alg, "typ": "at+jwt", "kid": self._key.kid}
+        return jwt.encode(header, claims, self._key, algorithms=[self.signing_alg])
+
+    @property
+    def signing_alg(self) -> str:
+        """ES256, or RS256 when the deployment chose it (RFC 9068 §2.1)."""
+        return "RS256" if isinstance(self._key, RSAKey) else "ES256"
 
     def issue(
         self,
@@ -213,12 +244,18 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         uri: str,
         headers: Mapping[str, str],
         form: dict[str, list[str]],
+        *,
+        jkt: str | None = None,
     ) -> TokenResult:
         token = _current_client.set(client)
+        bound = _current_jkt.set(jkt)
         try:
             result: TokenResult = self.create_token_response(_Request(uri, headers, form))
+            if jkt and result.status == 200:
+                result.body["token_type"] = "DPoP"  # noqa: S105 (RFC 9449 §5)
             return result
         finally:
+            _current_jkt.reset(bound)
             _current_client.reset(token)
 
 

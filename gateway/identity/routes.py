@@ -10,6 +10,10 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from gateway.identity.auth import get_services
+from gateway.identity.client_auth import ALGORITHMS as ASSERTION_ALGORITHMS
+from gateway.identity.client_auth import ASSERTION_TYPE, AssertionRefused, assertion_subject
+from gateway.identity.dpop import ALGORITHMS as DPOP_ALGORITHMS
+from gateway.identity.dpop import InvalidDpopProof, UseDpopNonce
 from gateway.identity.oauth import SCOPES, ClientRecord, client_id_from
 from gateway.limits.ratelimit import RateDecision
 from gateway.limits.ratelimit import RateLimiterUnavailable as LimiterDown
@@ -20,9 +24,12 @@ from gateway.platform.errors import (
     RateLimiterUnavailable,
     UnsupportedMediaType,
 )
+from gateway.platform.logs import get_logger
 from gateway.platform.responses import JSON
+from gateway.platform.services import Services, client_assertions_of, dpop_of
 
 router = APIRouter(tags=["identity"])
+log = get_logger()
 
 
 async def load_client(request: Request, client_id: str) -> ClientRecord | None:
@@ -44,6 +51,9 @@ async def load_client(request: Request, client_id: str) -> ClientRecord | None:
         scopes=scopes,
         secret_hash=row.secret_hash,
         active=row.status == "active" and separated,
+        jwks=row.jwks,
+        secrets_disabled=bool(row.secrets_disabled) or services.settings.client_secrets_disabled,
+        dpop_required=bool(row.dpop_required),
     )
 
 
@@ -62,12 +72,32 @@ async def load_client(request: Request, client_id: str) -> ClientRecord | None:
                             "scope": {"type": "string"},
                             "client_id": {"type": "string"},
                             "client_secret": {"type": "string"},
+                            "client_assertion_type": {
+                                "type": "string",
+                                "enum": ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
+                            },
+                            "client_assertion": {
+                                "type": "string",
+                                "description": "private_key_jwt (RFC 7523): a JWT signed by a"
+                                " key registered for the client; iss and sub the client id,"
+                                " aud the issuer or the token endpoint, exp within 5 minutes,"
+                                " a jti used once",
+                            },
                         },
                     }
                 }
             },
             "required": True,
-        }
+        },
+        "parameters": [
+            {
+                "name": "DPoP",
+                "in": "header",
+                "required": False,
+                "description": "A DPoP proof (RFC 9449): the token is then bound to its key",
+                "schema": {"type": "string"},
+            }
+        ],
     },
 )
 async def token(request: Request) -> JSON:
@@ -81,7 +111,10 @@ async def token(request: Request) -> JSON:
     except (UnicodeDecodeError, ValueError):
         form = {}
     headers = {k.lower(): v for k, v in request.headers.items()}
+    assertion = _assertion(form)
     client_id = client_id_from(headers, form)
+    if assertion is not None and client_id is None:
+        client_id = assertion_subject(assertion)
     client = await load_client(request, client_id) if client_id and len(client_id) <= 64 else None
     settings, limiter = services.settings, services.limiter
     source = request.client.host if request.client else "-"
@@ -99,9 +132,22 @@ async def token(request: Request) -> JSON:
         if not from_source.allowed:
             services.metrics.count_token_failure("throttled_source")
             raise _too_many(from_source)
-        result = services.token_server.issue(
-            client, services.settings.issuer + "/oauth/token", request.headers, form
-        )
+        refused = await _dpop_key(request, services, client)
+        if isinstance(refused, JSON):
+            return refused
+        vouched = await _vouched_client(services, client, assertion)
+        checker = client_assertions_of(services)
+        context = checker.vouch(vouched)
+        try:
+            result = services.token_server.issue(
+                client,
+                services.settings.issuer + "/oauth/token",
+                request.headers,
+                form,
+                jkt=refused,
+            )
+        finally:
+            checker.reset(context)
         if result.status == 200:
             decision = await limiter.hit(f"token:{client_id}", settings.token_rate)
             if not decision.allowed:
@@ -122,6 +168,57 @@ async def token(request: Request) -> JSON:
     return JSON(result.body, status_code=result.status, headers=out_headers)
 
 
+def _assertion(form: dict[str, list[str]]) -> str | None:
+    values = form.get("client_assertion")
+    kinds = form.get("client_assertion_type")
+    if values and kinds and kinds[0] == ASSERTION_TYPE:
+        return values[0]
+    return None
+
+
+async def _vouched_client(
+    services: Services, client: ClientRecord | None, assertion: str | None
+) -> str | None:
+    """The client id a valid ``private_key_jwt`` assertion authenticates, else None
+    (authlib then answers invalid_client)."""
+    if assertion is None or client is None or not client.active:
+        return None
+    try:
+        await client_assertions_of(services).verify(
+            assertion, client_id=client.client_id, jwks=client.jwks
+        )
+    except AssertionRefused as exc:
+        log.info("client_assertion_refused", client=client.client_id, reason=str(exc))
+        return None
+    return client.client_id
+
+
+async def _dpop_key(
+    request: Request, services: Services, client: ClientRecord | None
+) -> str | JSON | None:
+    """The thumbprint of the key in the request's DPoP proof (RFC 9449 §5), None without
+    a proof where none is required, or the OAuth error answer to give."""
+    proof = request.headers.get("dpop")
+    verifier = dpop_of(services)
+    required = verifier.required or (client is not None and client.dpop_required)
+    if proof is None and not required:
+        return None
+    try:
+        return await verifier.check(
+            proof, method="POST", url=services.settings.issuer + "/oauth/token"
+        )
+    except UseDpopNonce as exc:
+        error, detail, headers = "use_dpop_nonce", exc.detail, {"DPoP-Nonce": verifier.nonce()}
+    except InvalidDpopProof as exc:
+        error, detail, headers = "invalid_dpop_proof", exc.detail, {}
+    services.metrics.count_token_failure("refused")
+    return JSON(
+        {"error": error, "error_description": detail},
+        status_code=400,
+        headers={**headers, "Cache-Control": "no-store"},
+    )
+
+
 def _too_many(decision: RateDecision) -> GatewayError:
     return RateLimited(
         "too many token requests",
@@ -136,15 +233,20 @@ async def jwks(request: Request) -> dict[str, Any]:
 
 @router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
 async def metadata(request: Request) -> dict[str, Any]:
-    issuer = get_services(request).settings.issuer
+    settings = get_services(request).settings
+    issuer = settings.issuer
+    methods = ["private_key_jwt"]
+    if not settings.client_secrets_disabled:
+        methods = ["client_secret_basic", "client_secret_post", *methods]
     return {
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth/token",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": methods,
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "scopes_supported": list(SCOPES),
         "response_types_supported": [],
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
         "service_documentation": f"{issuer}/docs",
     }

@@ -1,7 +1,8 @@
 """Access-token verification, fail closed, cached per token until it expires.
 
-Only ES256 is accepted (no ``none``, no HMAC: a public key can never be used as a shared
-secret), the ``kid`` must name one of our keys, the ``typ`` must be ``at+jwt``, and
+Only ES256 and RS256 are accepted, each only with a key of its kind (no ``none``, no
+HMAC: a public key can never be used as a shared secret), the ``kid`` must name one of
+our keys, the ``typ`` must be ``at+jwt``, and
 ``iss``, ``aud``, ``exp``, ``nbf``, ``iat``, ``jti`` are all required. A verified token's
 claims are cached until its expiry, so a busy client pays for the signature once.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from joserfc import jwt
@@ -18,7 +20,7 @@ from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 
 from gateway.platform.errors import InvalidToken
 
-ALGORITHMS = ["ES256"]
+ALGORITHMS = ["ES256", "RS256"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class Principal:
     # The client's secret generation when the token was issued: a rotation revokes it.
     generation: str = ""
     issued_at: int = 0
+    # RFC 9449: the thumbprint of the key the token is bound to ("" for a bearer token).
+    jkt: str = ""
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -40,7 +44,12 @@ class Principal:
 
 class TokenVerifier:
     def __init__(
-        self, keys: list[ECKey], *, issuer: str, audience: str, cache_size: int = 10_000
+        self,
+        keys: Sequence[ECKey | RSAKey],
+        *,
+        issuer: str,
+        audience: str,
+        cache_size: int = 10_000,
     ) -> None:
         verification_keys: list[OctKey | RSAKey | ECKey | OKPKey] = list(keys)
         self._keys = KeySet(verification_keys)
@@ -93,6 +102,10 @@ class TokenVerifier:
         scope = claims.get("scope", "")
         if not isinstance(scope, str):
             raise InvalidToken("the access token's scope is malformed")
+        cnf = claims.get("cnf", {})
+        jkt = cnf.get("jkt", "") if isinstance(cnf, dict) else None
+        if not isinstance(jkt, str):
+            raise InvalidToken("the access token's confirmation is malformed")
         return Principal(
             client_id=str(claims["client_id"]),
             agency=str(claims["agency"]),
@@ -101,4 +114,5 @@ class TokenVerifier:
             expires_at=int(claims["exp"]),
             generation=str(claims.get("gen", "")),
             issued_at=int(claims["iat"]),
+            jkt=jkt,
         )

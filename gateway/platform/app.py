@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from audit import AuditUnavailable as AuditLogUnavailable
@@ -24,6 +25,7 @@ from gateway.auditing import routes as audit
 from gateway.auditing import tiles
 from gateway.identity import routes as oauth
 from gateway.platform import health
+from gateway.platform import openapi as openapi_doc
 from gateway.platform.errors import (
     AuditUnavailable,
     BadRequest,
@@ -155,6 +157,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.include_router(router)
     app.include_router(console.router)
     _install_error_handlers(app)
+    _complete_openapi(app)
     middleware: dict[str, Any] = {
         "max_body_bytes": settings.max_body_bytes,
         "hsts": settings.issuer.startswith("https://"),
@@ -168,6 +171,18 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     app.serve_directly(read, residents.read_resident, **middleware)
     return app
+
+
+def _complete_openapi(app: FastAPI) -> None:
+    """Serve the completed document (``gateway.platform.openapi``), built once."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_doc.complete(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _instance(request: Request) -> str:
@@ -219,6 +234,26 @@ async def _record_rejected(request: Request, error: GatewayError) -> None:
         await call.refuse(error)
 
 
+def _allow(request: Request, exc: StarletteHTTPException) -> dict[str, str]:
+    """A 405's headers, its ``Allow`` naming every method of the path (RFC 9110 §15.5.6),
+    not only those of the first route that matched it. Only 405s pay for the walk."""
+    methods = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    headers = dict(exc.headers or {})
+    if methods:
+        headers["Allow"] = ", ".join(methods)
+    return headers
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     log = get_logger()
 
@@ -252,7 +287,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         # The framework's own refusals (no route, no such method, an unreadable request)
         # are problems like ours; any other status it might raise is a bad request.
         kind = {404: NotFound, 405: MethodNotAllowed}.get(exc.status_code, BadRequest)
-        error = kind(kind.title.lower(), headers=dict(getattr(exc, "headers", None) or {}))
+        headers = _allow(request, exc) if exc.status_code == 405 else dict(exc.headers or {})
+        error = kind(kind.title.lower(), headers=headers)
         return render(error, instance=_instance(request))
 
     @app.exception_handler(DBAPIError)

@@ -114,12 +114,6 @@ class InvalidToken(GatewayError):
     title = "Invalid access token"
 
 
-class InsufficientScope(GatewayError):
-    status = 403
-    code = "insufficient_scope"
-    title = "Insufficient scope"
-
-
 class PolicyDenied(GatewayError):
     status = 403
     code = "policy_denied"
@@ -184,6 +178,44 @@ class SourceUnavailable(GatewayError):
     status = 504
     code = "source_unavailable"
     title = "A source of the requested data is unavailable"
+
+
+def bearer_challenge(
+    error: str | None = None, *, scope: str | None = None, scheme: str = "Bearer"
+) -> str:
+    """An RFC 6750 §3 (or RFC 9449 §7.1) ``WWW-Authenticate`` challenge: the realm, and
+    the error code and scope where there is one (none when no credentials were sent)."""
+    parts = ['realm="satugate"']
+    if error is not None:
+        parts.append(f'error="{error}"')
+    if scope is not None:
+        parts.append(f'scope="{scope}"')
+    if scheme == "DPoP":
+        parts.append('algs="ES256 EdDSA PS256"')
+    return f"{scheme} " + ", ".join(parts)
+
+
+class InsufficientScope(GatewayError):
+    """403: the token lacks the scope the call needs; the challenge names it (RFC 6750 §3.1)."""
+
+    status = 403
+    code = "insufficient_scope"
+    title = "Insufficient scope"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        scope: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        challenge = {"WWW-Authenticate": bearer_challenge("insufficient_scope", scope=scope)}
+        super().__init__(
+            detail or (f"this call needs the scope {scope}" if scope else None),
+            headers={**challenge, **(headers or {})},
+            extra=extra,
+        )
 
 
 class PolicyRefusal(GatewayError):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.keywrap import (
     InvalidUnwrap,
     aes_key_unwrap_with_padding,
@@ -40,6 +40,8 @@ PSEUDONYM = "pseudonym"
 AUDIT_BLIND = "audit-blind"
 CHECKPOINT = "checkpoint"
 JWT = "jwt"
+# RS256 access-token keys (RFC 9068 §2.1), made once a deployment chooses RS256.
+JWT_RSA = "jwt-rs256"
 GLOBAL = "_"
 
 
@@ -94,6 +96,12 @@ def _new_material(purpose: str) -> bytes:
         return ed25519.Ed25519PrivateKey.generate().private_bytes_raw()
     if purpose == JWT:
         return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    if purpose == JWT_RSA:
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
@@ -192,6 +200,10 @@ class KeyRing:
         key = (purpose, domain)
         self._generation[key] = self._generation.get(key, 0) + 1
         self._cache.pop(key, None)
+
+    async def existing(self, purpose: str, domain: str = GLOBAL) -> _Versions | None:
+        """Active versions of a key if there are any, without making one."""
+        return await self._load(purpose, domain)
 
     async def refresh(self, purpose: str, domain: str = GLOBAL) -> _Versions:
         """Reload now (after a version the cache does not know was seen)."""

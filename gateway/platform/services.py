@@ -12,7 +12,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import audit
@@ -20,7 +20,10 @@ import connectors
 from gateway.admin.policies import PolicyStore
 from gateway.auditing.sealing import Sealer
 from gateway.auditing.witnessing import WitnessCollector, build_witness_collector
+from gateway.identity.client_auth import AssertionChecker
 from gateway.identity.clients import RevokedClients
+from gateway.identity.dpop import DpopVerifier
+from gateway.identity.external_idp import ExternalVerifier
 from gateway.identity.oauth import TokenServer
 from gateway.identity.officers import JtiGuard, OfficerRegistry
 from gateway.identity.revocation import RevocationStore, build_revocation_store
@@ -70,6 +73,12 @@ class Services:
     # Reads of single leaves, recorded a burst at a time (``gateway.auditing.leafreads``); made on
     # first use.
     leaf_reads: LeafReads | None = None
+    # DPoP proofs (``gateway.identity.dpop``): made at startup, or on first use.
+    dpop: DpopVerifier | None = None
+    # private_key_jwt client assertions (``gateway.identity.client_auth``).
+    client_assertions: AssertionChecker | None = None
+    # Tokens of external identity providers (``gateway.identity.external_idp``), when configured.
+    external: ExternalVerifier | None = None
     # Per client: the batches it may run at once in this process (``gateway.residents``).
     batch_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
@@ -101,6 +110,10 @@ class Services:
         await self.revocation.aclose()
         if self.officers is not None:
             await self.officers.aclose()
+        if self.dpop is not None:
+            await self.dpop.guard.aclose()
+        if self.client_assertions is not None:
+            await self.client_assertions.guard.aclose()
         if self.search_budget is not None:
             await self.search_budget.aclose()
         # The refreshes that requests started in the background end with the services.
@@ -109,6 +122,66 @@ class Services:
             await self.revoked_clients.aclose()
         await self.keyring.aclose()
         await self.engine.dispose()
+
+
+async def token_keys(keyring: KeyRing, alg: str) -> tuple[ECKey | RSAKey, list[ECKey | RSAKey]]:
+    """The access-token signing key of ``alg``, and every active public key of both kinds
+    (a switch of algorithm, like a rotation, leaves the other keys published)."""
+    kinds: list[tuple[str, type[ECKey] | type[RSAKey], str, str]] = [
+        (keymod.JWT, ECKey, "ES256", "jwt"),
+        (keymod.JWT_RSA, RSAKey, "RS256", "jwt-rs256"),
+    ]
+    signing: ECKey | RSAKey | None = None
+    public_keys: list[ECKey | RSAKey] = []
+    for purpose, kind, kind_alg, prefix in kinds:
+        if kind_alg == alg:
+            versions = await keyring.versions(purpose)
+        else:
+            found = await keyring.existing(purpose)
+            if found is None:
+                continue
+            versions = found
+        for version, material in sorted(versions.keys.items()):
+            private = kind.import_key(material.reveal(), parameters={"kid": f"{prefix}-{version}"})
+            public = kind.import_key(
+                private.as_dict(private=False), parameters={"use": "sig", "alg": kind_alg}
+            )
+            public_keys.append(public)
+            if kind_alg == alg and version == versions.current:
+                signing = private
+    assert signing is not None
+    return signing, public_keys
+
+
+def build_dpop(settings: Settings, redis_url: str | None) -> DpopVerifier:
+    secret = settings.dpop_nonce_secret
+    verifier = DpopVerifier(
+        JtiGuard(connect_redis(redis_url) if redis_url else None, prefix="satugate:dpop:"),
+        window_seconds=settings.dpop_window_seconds,
+        required=settings.dpop_required,
+        nonce_required=settings.dpop_nonce,
+    )
+    if secret is not None:
+        verifier.nonce_secret = secret.get_secret_value().encode("utf-8")
+    return verifier
+
+
+def build_client_assertions(settings: Settings, redis_url: str | None) -> AssertionChecker:
+    guard = JtiGuard(connect_redis(redis_url) if redis_url else None, prefix="satugate:ca:")
+    audiences = (settings.issuer, settings.issuer + "/oauth/token")
+    return AssertionChecker(guard, audiences=audiences)
+
+
+def client_assertions_of(services: Services) -> AssertionChecker:
+    if services.client_assertions is None:
+        services.client_assertions = build_client_assertions(services.settings, None)
+    return services.client_assertions
+
+
+def dpop_of(services: Services) -> DpopVerifier:
+    if services.dpop is None:
+        services.dpop = build_dpop(services.settings, None)
+    return services.dpop
 
 
 async def install_schema(engine: AsyncEngine) -> None:
@@ -132,6 +205,12 @@ def _add_missing_columns(conn: Any) -> None:
     present = {c["name"] for c in inspect(conn).get_columns(store.clients.name)}
     if "person" not in present:
         conn.exec_driver_sql("ALTER TABLE gw_clients ADD COLUMN person VARCHAR(64)")
+    if "jwks" not in present:
+        conn.exec_driver_sql("ALTER TABLE gw_clients ADD COLUMN jwks TEXT")
+    if "secrets_disabled" not in present:
+        conn.exec_driver_sql("ALTER TABLE gw_clients ADD COLUMN secrets_disabled BOOLEAN")
+    if "dpop_required" not in present:
+        conn.exec_driver_sql("ALTER TABLE gw_clients ADD COLUMN dpop_required BOOLEAN")
 
 
 def audit_origin(settings: Settings) -> str:
@@ -168,18 +247,7 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         await install_schema(engine)
     keyring = KeyRing(engine, load_master_key(settings.resolved_master_key_file()))
 
-    jwt_versions = await keyring.versions(keymod.JWT)
-    signing: ECKey | None = None
-    public_keys: list[ECKey] = []
-    for version, material in sorted(jwt_versions.keys.items()):
-        private = ECKey.import_key(material.reveal(), parameters={"kid": f"jwt-{version}"})
-        public = ECKey.import_key(
-            private.as_dict(private=False), parameters={"use": "sig", "alg": "ES256"}
-        )
-        public_keys.append(public)
-        if version == jwt_versions.current:
-            signing = private
-    assert signing is not None
+    signing, public_keys = await token_keys(keyring, settings.token_signing_alg)
 
     policy_store = PolicyStore(engine)
     await policy_store.bootstrap(settings.policy_dir)
@@ -224,6 +292,13 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
             ).digest(),
             window_seconds=settings.search_budget_window_seconds,
             redis=connect_redis(redis_url) if redis_url else None,
+        ),
+        dpop=build_dpop(settings, redis_url),
+        client_assertions=build_client_assertions(settings, redis_url),
+        external=(
+            ExternalVerifier(settings.external_issuers, engine)
+            if settings.external_issuers
+            else None
         ),
         officers=OfficerRegistry.from_file(
             settings.officers_file,

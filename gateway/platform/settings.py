@@ -8,12 +8,25 @@ builds a ``Settings`` and hands it on.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[2] / "policies" / "bundles" / "demo"
+
+
+class ExternalIssuer(BaseModel):
+    """An identity provider whose access tokens the gateway takes
+    (``gateway.identity.external_idp``): its issuer, the audience its tokens carry for the
+    gateway, its keys' URL (else OIDC discovery), and the claim naming a client registered
+    here."""
+
+    issuer: str
+    audience: str
+    jwks_uri: str | None = None
+    client_claim: str = "client_id"
 
 
 class WitnessSetting(BaseModel):
@@ -78,6 +91,8 @@ class Settings(BaseSettings):
     # Witnesses of the audit log (JSON: [{"url": ..., "key": ...}]); see
     # gateway.auditing.witnessing.
     witnesses: list[WitnessSetting] = Field(default_factory=list)
+    # External identity providers (JSON list of {issuer, audience, jwks_uri, client_claim}).
+    external_issuers: list[ExternalIssuer] = Field(default_factory=list)
     witness_quorum: int = Field(default=1, ge=0)
     witness_timeout_seconds: float = Field(default=3.0, gt=0.0)
     witness_retries: int = Field(default=2, ge=0, le=10)
@@ -96,6 +111,17 @@ class Settings(BaseSettings):
     # Failed console sign-ins: per source address, and per account from one address.
     console_source_failure_rate: str = "30/15 minutes"
     console_account_failure_rate: str = "5/15 minutes"
+    # DPoP (RFC 9449, ``gateway.identity.dpop``): every token bound to a client's key, proofs
+    # fresh within the window, and server nonces (a secret the replicas share).
+    # The access tokens' signature: ES256, or RS256 (RFC 9068 §2.1). The other kind's keys
+    # stay published in the JWKS, so tokens signed before a switch still verify.
+    token_signing_alg: Literal["ES256", "RS256"] = "ES256"  # noqa: S105 (an algorithm name)
+    # Refuse shared client secrets: clients authenticate with private_key_jwt only.
+    client_secrets_disabled: bool = False
+    dpop_required: bool = False
+    dpop_window_seconds: int = Field(default=60, ge=5, le=600)
+    dpop_nonce: bool = False
+    dpop_nonce_secret: SecretStr | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -48,6 +48,12 @@ clients = Table(
     # The registered person (a console user) an ``admin`` or ``audit`` client acts for:
     # the two-person rule counts persons, not clients (``gateway.admin.proposals``).
     Column("person", String(64)),
+    # private_key_jwt (``gateway.identity.client_auth``): the client's public keys (a JWKS), and
+    # whether its shared secret is refused.
+    Column("jwks", Text),
+    Column("secrets_disabled", Boolean, default=False),
+    # DPoP (``gateway.identity.dpop``): every token of this client must be bound to its key.
+    Column("dpop_required", Boolean, default=False),
 )
 
 keys = Table(

@@ -149,7 +149,7 @@ async def _catalog_reader(request: Request) -> Principal:
             legal_basis=None,
             request_id=request.scope["state"]["request_id"],
         )
-        raise await call.refuse(InsufficientScope("this call needs the scope residents:read"))
+        raise await call.refuse(InsufficientScope(scope="residents:read"))
     return principal
 
 
