@@ -91,7 +91,8 @@ def test_no_suppressed_value_can_be_solved(
 
 def test_primary_suppression_marks_every_small_cell_and_margin() -> None:
     cats = [["a", "b"], ["x", "y", "z"]]
-    counts = {("a", "x"): 40, ("a", "y"): 3, ("a", "z"): 30, ("b", "x"): 25,
+    counts: dict[tuple[str, ...], int] = {
+        ("a", "x"): 40, ("a", "y"): 3, ("a", "z"): 30, ("b", "x"): 25,
               ("b", "y"): 20, ("b", "z"): 12}
     table = protect(["r", "s"], cats, counts, min_cell=10, epsilon=None, rng=random.Random(1))
     cells = dict(table.cells())
@@ -106,7 +107,9 @@ def test_primary_suppression_marks_every_small_cell_and_margin() -> None:
 
 def test_a_cell_dominated_by_one_household_is_suppressed() -> None:
     cats = [["a", "b"], ["x", "y"]]
-    counts = {("a", "x"): 12, ("a", "y"): 40, ("b", "x"): 30, ("b", "y"): 50}
+    counts: dict[tuple[str, ...], int] = {
+        ("a", "x"): 12, ("a", "y"): 40, ("b", "x"): 30, ("b", "y"): 50
+    }
     table = protect(["r", "s"], cats, counts, min_cell=10, epsilon=None, rng=random.Random(1),
                     largest_household={("a", "x"): 7, ("a", "y"): 5})
     assert dict(table.cells())[("a", "x")] is None
