@@ -27,7 +27,7 @@ from gateway.errors import (
 )
 from gateway.logs import configure_logging, get_logger
 from gateway.middleware import GatewayMiddleware
-from gateway.routes import admin, audit, health, oauth, residents, tiles
+from gateway.routes import admin, audit, health, oauth, residents, statistics, tiles
 from gateway.services import Services, build_services
 from gateway.settings import Settings
 
@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     for router in (
         oauth.router,
         residents.router,
+        statistics.router,
         audit.router,
         audit.resident_router,
         tiles.router,

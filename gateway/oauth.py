@@ -31,7 +31,9 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-SCOPES = ("residents:read", "residents:search", "pseudonyms:resolve", "admin", "audit")
+SCOPES = (
+    "residents:read", "residents:search", "pseudonyms:resolve", "statistics:read", "admin", "audit"
+)
 
 
 def hash_secret(secret: str) -> str:

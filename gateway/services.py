@@ -26,6 +26,7 @@ from gateway.metrics import Metrics, create_metrics
 from gateway.oauth import TokenServer
 from gateway.officers import JtiGuard, OfficerRegistry
 from gateway.policy_store import PolicyStore
+from gateway.privacy_budget import PrivacyBudget
 from gateway.ratelimit import RateLimiter, build_rate_limiter, connect_redis
 from gateway.regions import load_region_table
 from gateway.revocation import RevocationStore, build_revocation_store
@@ -67,6 +68,8 @@ class Services:
     officers: OfficerRegistry | None = None
     # Distinct residents searches may return (``gateway.search_budget``).
     search_budget: SearchBudget | None = None
+    # The privacy loss each agency may spend on statistics (``gateway.privacy_budget``).
+    privacy_budget: PrivacyBudget | None = None
     # Reads of single leaves, recorded a burst at a time (``gateway.leafreads``); made on
     # first use.
     leaf_reads: LeafReads | None = None
@@ -103,6 +106,8 @@ class Services:
             await self.officers.aclose()
         if self.search_budget is not None:
             await self.search_budget.aclose()
+        if self.privacy_budget is not None:
+            await self.privacy_budget.aclose()
         await self.engine.dispose()
 
 
@@ -220,6 +225,7 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
             window_seconds=settings.search_budget_window_seconds,
             redis=connect_redis(redis_url) if redis_url else None,
         ),
+        privacy_budget=PrivacyBudget(connect_redis(redis_url) if redis_url else None),
         officers=OfficerRegistry.from_file(
             settings.officers_file,
             audience=settings.issuer,
