@@ -55,7 +55,9 @@ def band_label(index: int) -> str:
 
 
 def _age_band(birth: sa.ColumnElement[Any], year: int) -> sa.ColumnElement[Any]:
-    born = sa.extract("year", birth)
+    # The year as the first four characters of the ISO date: the same SQL whether the
+    # column is a DATE or ISO text, on SQLite, PostgreSQL and MariaDB.
+    born = sa.cast(sa.func.substr(sa.cast(birth, sa.String(32)), 1, 4), sa.Integer)
     whens = [
         (born > year - _BAND_WIDTH * (i + 1), sa.literal(band_label(i)))
         for i in range(_BANDS - 1)
