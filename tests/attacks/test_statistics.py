@@ -148,3 +148,16 @@ async def test_differencing_two_answers_does_not_pin_a_small_count(
     problem = assert_problem(r, 429, "privacy_budget_exhausted")
     assert problem["privacy_budget"]["remaining"] == "0"
     assert whole > 0
+
+
+async def test_simulate_answers_a_statistics_query(target: Target) -> None:
+    admin = {"Authorization": f"Bearer {await target.token('demo-admin')}"}
+    asked = {"agency": "bappeda", "purpose": "statistics", "action": "aggregate",
+             "group_by": ["kecamatan_code", "sex"]}
+    r = await target.client.post("/admin/policies/simulate", json=asked, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["decision"]["allowed"] and r.json()["decision"]["min_cell"] == 10
+    r = await target.client.post(
+        "/admin/policies/simulate", json={**asked, "group_by": ["disability"]}, headers=admin
+    )
+    assert r.json()["decision"]["code"] == "dimension_not_permitted"

@@ -91,3 +91,20 @@ def test_record_reads_are_untouched_by_an_aggregate_grant(policy: policies.Polic
                                fields=None, legal_basis=None, at=datetime.now(UTC))
     )
     assert "planning-statistics" not in decision.rule_ids
+
+
+def test_explain_covers_the_aggregate_action() -> None:
+    from typer.testing import CliRunner
+
+    from gateway.cli.policy import app
+
+    runner = CliRunner()
+    base = ["explain", str(DEMO), "--agency", "bappeda", "--purpose", "statistics",
+            "--action", "aggregate"]
+    ok = runner.invoke(app, [*base, "--group-by", "kecamatan_code,sex,age_band",
+                             "--filters", "kecamatan_code=35.78.08"])
+    assert ok.exit_code == 0, ok.output
+    assert "planning-statistics" in ok.output and "min_cell 10" in ok.output
+    outside = runner.invoke(app, [*base, "--group-by", "sex", "--filters",
+                                  "kecamatan_code=51.71.01"])
+    assert outside.exit_code == 1 and "jurisdiction" in outside.output
