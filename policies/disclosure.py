@@ -207,10 +207,12 @@ def _bound_pinned(st: Structure, values: Sequence[int], suppressed: set[int]) ->
         for eq in st.equations:
             known = sum(c * values[i] for i, c in eq.terms if i not in suppressed)
             unknown = [(i, c) for i, c in eq.terms if i in suppressed]
+            all_lo = sum(cj * (lo[j] if cj > 0 else hi[j]) for j, cj in unknown)
+            all_hi = sum(cj * (hi[j] if cj > 0 else lo[j]) for j, cj in unknown)
             for i, c in unknown:
-                # c * x_i = -known - sum(others)
-                rest_lo = sum(cj * (lo[j] if cj > 0 else hi[j]) for j, cj in unknown if j != i)
-                rest_hi = sum(cj * (hi[j] if cj > 0 else lo[j]) for j, cj in unknown if j != i)
+                # c * x_i = -known - sum(others); the others' bounds are all but x_i's own
+                rest_lo = all_lo - c * (lo[i] if c > 0 else hi[i])
+                rest_hi = all_hi - c * (hi[i] if c > 0 else lo[i])
                 a, b = -known - rest_hi, -known - rest_lo
                 if c < 0:
                     a, b = -b, -a
@@ -309,10 +311,9 @@ def _secondary(st: Structure, values: Sequence[int], suppressed: set[int]) -> se
         if not exposed:
             return suppressed
         added = False
-        for i in sorted(exposed):
+        for i in sorted(exposed):  # one partner for each pinned value, then look again
             if i in suppressed and _complement(st, values, suppressed, i, total):
                 added = True
-                break
         if not added:
             return set(range(st.size))
     return suppressed
