@@ -19,7 +19,16 @@ parameters; production leaves it unset and gets argon2id's defaults.
 
 from fastapi import APIRouter
 
-from gateway.console.pages import auditing, auth, checkpoint, clients, dashboard, policies, static
+from gateway.console.pages import (
+    auditing,
+    auth,
+    budgets,
+    checkpoint,
+    clients,
+    dashboard,
+    policies,
+    static,
+)
 from gateway.console.routing import PREFIX
 from gateway.console.trail import record_action
 from gateway.console.users import (
@@ -34,7 +43,7 @@ from gateway.console.users import (
 )
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-for _module in (auth, dashboard, clients, policies, auditing, checkpoint, static):
+for _module in (auth, dashboard, clients, policies, auditing, checkpoint, budgets, static):
     router.include_router(_module.router)
 
 __all__ = [
