@@ -16,7 +16,13 @@ from typing import Any
 
 import connectors
 import policies
-from gateway.errors import GatewayError, InvalidRequest, PolicyRefusal, SourceUnavailable
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    PolicyRefusal,
+    RateLimiterUnavailable,
+    SourceUnavailable,
+)
 from gateway.recorder import Call
 from gateway.residents import _validated
 from policies.aggregate import AGE_BANDS, REGION_DIMENSIONS
@@ -125,7 +131,10 @@ async def query(
         )
     budget = call.services.privacy_budget
     assert budget is not None, "the services build a privacy budget"
-    spend = await budget.spend(call.principal.agency, decision.epsilon, decision.budget, now)
+    try:
+        spend = await budget.spend(call.principal.agency, decision.epsilon, decision.budget, now)
+    except RateLimiterUnavailable as exc:  # no ledger, no answer: fail closed, on the record
+        raise await call.refuse(exc, detail=asked, **audited) from None
     budget_view = {
         "epsilon": str(decision.epsilon),
         "spent": str(spend.spent),
