@@ -161,3 +161,13 @@ async def test_simulate_answers_a_statistics_query(target: Target) -> None:
         "/admin/policies/simulate", json={**asked, "group_by": ["disability"]}, headers=admin
     )
     assert r.json()["decision"]["code"] == "dimension_not_permitted"
+
+
+async def test_without_the_ledger_no_answer_and_the_refusal_is_recorded(target: Target) -> None:
+    from gateway.privacy_budget import PrivacyBudget
+    from gateway.ratelimit import connect_redis
+
+    target.services.privacy_budget = PrivacyBudget(connect_redis("redis://127.0.0.1:1/0"))
+    r = await _ask(target, SURABAYA_TABLE)
+    body = assert_problem(r, 503, "rate_limiter_unavailable")
+    assert "audit" in body and "cells" not in r.text
