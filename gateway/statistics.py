@@ -36,6 +36,7 @@ CATEGORIES: Mapping[str, tuple[str, ...]] = {
     "religion": ("ISLAM", "KRISTEN", "KATOLIK", "HINDU", "BUDDHA", "KONGHUCU"),
     "disability": ("TIDAK", "YA"),
 }
+HOUSEHOLD_DIMENSIONS = frozenset({"kecamatan_code", "kelurahan_code", "welfare_decile"})
 _LEVEL_DEPTH = {"kecamatan_code": 2, "kelurahan_code": 3}
 
 
@@ -101,6 +102,14 @@ async def query(
     if not decision.allowed:
         raise await call.refuse(
             PolicyRefusal(decision.code or "policy_denied", decision.explanation),
+            detail=asked, **audited,
+        )
+    if unit == "households" and not set(group_by) | set(filters) <= HOUSEHOLD_DIMENSIONS:
+        # A household is one unit only where all its members share the category: grouped
+        # by a person's sex or age it would count in several cells, and one query would
+        # cost more than its epsilon.
+        raise await call.refuse(
+            InvalidRequest("households are counted by region and welfare decile only"),
             detail=asked, **audited,
         )
     for dim, values in filters.items():

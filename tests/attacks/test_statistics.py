@@ -171,3 +171,12 @@ async def test_without_the_ledger_no_answer_and_the_refusal_is_recorded(target: 
     r = await _ask(target, SURABAYA_TABLE)
     body = assert_problem(r, 503, "rate_limiter_unavailable")
     assert "audit" in body and "cells" not in r.text
+
+
+async def test_households_are_counted_by_household_dimensions_only(target: Target) -> None:
+    r = await _ask(target, {**SURABAYA_TABLE, "unit": "households"})
+    assert_problem(r, 422, "invalid_request")
+    r = await _ask(target, {"dataset": "civil_registry", "unit": "households",
+                            "group_by": ["kecamatan_code"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["unit"] == "households"
