@@ -20,6 +20,7 @@ ACTIONS: frozenset[str] = frozenset(
         "resident.search",
         "resident.batch",
         "pseudonym.resolve",
+        "statistics.query",
         "catalog.read",
         "policy.propose",
         "policy.approve",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("e2e", "policy", "treatments", "audit", "search", "profile", "rss", "batches")
+NAMES = (
+    "e2e", "policy", "treatments", "audit", "search", "profile", "rss", "batches", "statistics"
+)
 
 
 def main(argv: list[str]) -> int:

@@ -6,6 +6,7 @@ sources, with provenance), the search values, name normalisation, and region tab
 This package never imports ``gateway``, ``policies`` or ``audit``.
 """
 
+from connectors.aggregate import CountQuery, CountRow
 from connectors.crosswalk import Crosswalk
 from connectors.datasets import DATASET_FIELDS
 from connectors.errors import (
@@ -30,6 +31,8 @@ __all__ = [
     "Candidate",
     "Connector",
     "ConnectorError",
+    "CountQuery",
+    "CountRow",
     "Crosswalk",
     "FederatedResult",
     "Federation",

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from connectors.aggregate import CountQuery, CountRow
 from connectors.errors import SearchNotSupported, SourceUnavailable, UnknownFields
 from connectors.models import FederatedResult, Match, Record, SearchQuery, SearchResult
 from connectors.protocol import Connector
@@ -190,6 +191,22 @@ class Federation:
                     best[match.nik] = match
         ranked = sorted(best.values(), key=lambda m: (-m.score, m.nik))[:limit]
         return SearchResult(matches=ranked, unavailable=tuple(f.source for f in failed))
+
+    async def count(self, dataset: str, query: CountQuery) -> list[CountRow]:
+        """Grouped counts from the one SQL source of ``dataset`` holding every field the
+        query needs, computed there (``connectors.aggregate``). Dimensions held by two
+        different databases are not joined here: ``UnknownFields`` names what is missing."""
+        wanted = query.fields() | {"kk_number"}
+        for connector in self.connectors:
+            counter = getattr(connector, "count", None)
+            if counter is not None and dataset in connector.datasets and wanted <= connector.fields:
+                try:
+                    async with asyncio.timeout(self._timeout):
+                        rows: list[CountRow] = await counter(query)
+                        return rows
+                except TimeoutError:
+                    raise SourceUnavailable(connector.name, "timed out") from None
+        raise UnknownFields(frozenset(wanted - self.fields) or frozenset(wanted))
 
     async def health(self) -> dict[str, bool]:
         """Each source's health, asked concurrently."""

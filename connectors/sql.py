@@ -28,6 +28,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from connectors.aggregate import CountQuery, CountRow, count_statement, rows_of
 from connectors.config import SqlSourceConfig
 from connectors.crosswalk import Crosswalk
 from connectors.errors import (
@@ -445,6 +446,17 @@ class SqlConnector:
                     address_narrowed=False, threshold=self._threshold,
                 )
         return [Candidate(nik, score, self.name) for nik, score in scored[:limit]]
+
+    async def count(self, query: CountQuery) -> list[CountRow]:
+        """Grouped counts, computed by the database (``connectors.aggregate``)."""
+        wanted = query.fields() | {"kk_number"}
+        if self.region_system != "kemendagri" or not wanted <= self.fields:
+            raise UnknownFields(frozenset(wanted - self.fields) or frozenset({"region_system"}))
+        columns = {f: self._config.column(f) for f in wanted}
+        stmt = count_statement(
+            self._config.table, columns, columns["kk_number"], query, schema=self._config.schema_
+        )
+        return rows_of(await self._rows(stmt), len(query.group_by))
 
     async def health(self) -> bool:
         """Whether the source answers a trivial query within its timeout."""

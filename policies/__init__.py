@@ -3,6 +3,7 @@ treated. Pure: given a bundle and a request it returns a decision; given a decis
 record it returns what may be released. The only I/O is reading bundle files on request.
 """
 
+from policies.aggregate import AggregateDecision, AggregateRequest, AggregateRule
 from policies.cases import Case, CaseResult, load_cases, run_cases
 from policies.decision import (
     AccessRequest,
@@ -44,6 +45,9 @@ __all__ = [
     "AccessRequest",
     "Action",
     "Agency",
+    "AggregateDecision",
+    "AggregateRequest",
+    "AggregateRule",
     "Bundle",
     "BundleError",
     "BundleIssue",

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from types import MappingProxyType
 
+from policies.aggregate import AggregateDecision, AggregateRequest, decide_aggregate
 from policies.decision import AccessRequest, Catalog, CatalogPurpose, Decision, Released
 from policies.model import ACTIONS, Agency, Bundle, Deny, FieldDef, Grant
 from policies.outcome import Outcome
@@ -124,6 +125,16 @@ class Policy:
             bisect_right(self._bounds, at),
             False,
             False,
+        )
+
+    def decide_aggregate(self, req: AggregateRequest) -> AggregateDecision:
+        """Decide a statistics query (``policies.aggregate``)."""
+        agency = self.agencies.get(req.agency)
+        return decide_aggregate(
+            req,
+            grants=self._grants.get(req.agency, ()),
+            jurisdiction=agency.jurisdiction if agency is not None else None,
+            version=self.version,
         )
 
     def decide_uncached(self, req: AccessRequest) -> Decision:

@@ -60,7 +60,7 @@ def _grant_warnings(bundle: Bundle, grant: Grant, at: datetime) -> list[BundleIs
             )
         )
     shadowing: set[str] = set()
-    fully_shadowed = bool(agencies)
+    fully_shadowed = bool(agencies) and bool(grant.fields)  # a statistics-only grant has none
     named_removed: dict[str, set[str]] = {}
     for agency in agencies:
         for purpose in grant.purposes:

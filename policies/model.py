@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
+from policies.aggregate import AggregateRule
 from policies.treatment import TreatmentSpec
 
 ACTIONS = ("read", "search", "batch", "resolve")
@@ -125,6 +126,7 @@ class Grant:
     reidentify: bool
     children: bool
     location: Location
+    aggregate: AggregateRule | None = None  # the statistics a grant allows
 
     def applies_to(self, agency: Agency) -> bool:
         if self.agencies and agency.id not in self.agencies:

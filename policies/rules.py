@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from policies.aggregate import parse_aggregate
 from policies.bundlecheck import Checker
 from policies.legalbasis import compile_template
 from policies.methods import parse_generalisation, parse_mask
@@ -33,6 +34,7 @@ GRANT_KEYS = (
     "rates",
     "reidentify",
     "children",
+    "aggregate",
 )
 DENY_KEYS = ("id", "description", "roles", "agencies", "datasets", "fields", "purposes", "actions")
 
@@ -72,7 +74,7 @@ class RuleSections(Checker):
             self.error(spec, None, "missing required key 'purposes'")
         actions = self.names(spec, "actions", None, "action") or list(GRANT_ACTIONS)
         for index, action in enumerate(actions):
-            if action not in GRANT_ACTIONS:
+            if action not in GRANT_ACTIONS and not (action == "aggregate" and "aggregate" in spec):
                 where = spec["actions"]
                 hint = (
                     " (re-identification is granted with 'reidentify: true')"
@@ -84,7 +86,11 @@ class RuleSections(Checker):
                     index if isinstance(where, YList) else None,
                     f"unknown action {action!r}{hint}",
                 )
-        fields, named, raw_fields = self._grant_fields(spec, datasets)
+        fields, named, raw_fields = (
+            self._grant_fields(spec, datasets)
+            if "fields" in spec or "aggregate" not in spec
+            else ({}, [], {})  # a grant of statistics only releases no field
+        )
         legal_basis = self._legal_basis(spec)
         valid_from = self._time(spec, "valid_from", end=False)
         valid_until = self._time(spec, "valid_until", end=True)
@@ -102,6 +108,11 @@ class RuleSections(Checker):
             self.error(spec, "cap", "'cap' must be a positive whole number")
             cap = None
         rates = self._rates(spec)
+        aggregate = None
+        if "aggregate" in spec:
+            aggregate, problems = parse_aggregate(spec["aggregate"])
+            for problem in problems:
+                self.error(spec, "aggregate", problem)
         if len(self.issues) > errors_before or grant_id is None:
             return
         grant = Grant(
@@ -124,6 +135,7 @@ class RuleSections(Checker):
             reidentify=self.flag(spec, "reidentify", False),
             children=self.flag(spec, "children", False),
             location=self.loc(spec),
+            aggregate=aggregate,
         )
         self.grants.append(grant)
         self.canonical["grants"][grant_id] = {
@@ -142,6 +154,7 @@ class RuleSections(Checker):
             "rates": [rates.per_client, rates.per_officer],
             "reidentify": grant.reidentify,
             "children": grant.children,
+            **({"aggregate": aggregate.canonical()} if aggregate else {}),
         }
 
     def _grant_fields(

@@ -71,10 +71,15 @@ class PolicyProposal(_Body):
 class Simulation(_Body):
     agency: str = Field(max_length=64)
     purpose: str = Field(max_length=64)
-    action: str = Field(default="read", pattern="^(read|search|batch|resolve)$")
+    action: str = Field(default="read", pattern="^(read|search|batch|resolve|aggregate)$")
     fields: list[str] | None = Field(default=None, max_length=100)
     legal_basis: str | None = Field(default=None, max_length=200)
     bundle_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    # For action aggregate: the statistics query to decide.
+    dataset: str = Field(default="civil_registry", max_length=64)
+    unit: str = Field(default="residents", pattern="^(residents|households)$")
+    group_by: list[str] = Field(default_factory=list, max_length=4)
+    filters: dict[str, list[str]] = Field(default_factory=dict, max_length=6)
 
 
 class KeyRotation(_Body):
@@ -334,6 +339,19 @@ async def simulate(request: Request, principal: Admin, body: Simulation) -> dict
         policy = policies.compile_bundle(policies.load_bundle_texts(stored["files"]))
     else:
         policy = (await services.policies.current()).policy
+    if body.action == "aggregate":
+        verdict = policy.decide_aggregate(
+            policies.AggregateRequest(
+                agency=body.agency, purpose=body.purpose, dataset=body.dataset, unit=body.unit,
+                group_by=tuple(body.group_by),
+                filters={k: tuple(v) for k, v in body.filters.items()}, at=datetime.now(UTC),
+            )
+        )
+        return {
+            "decision": verdict.to_dict(),
+            "explanation": verdict.explanation,
+            "policy_version": policy.version,
+        }
     decision = policy.decide(
         policies.AccessRequest(
             agency=body.agency,

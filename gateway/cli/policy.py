@@ -73,6 +73,40 @@ def test(
         raise typer.Exit(1)
 
 
+def _explain_aggregate(
+    policy: policies.Policy,
+    agency: str,
+    purpose: str,
+    dataset: str,
+    group_by: str | None,
+    filters: str | None,
+    when: datetime,
+    as_json: bool,
+) -> None:
+    dims = tuple(d.strip() for d in (group_by or "").split(",") if d.strip())
+    wanted: dict[str, tuple[str, ...]] = {}
+    for part in (filters or "").split(";"):
+        if "=" in part:
+            name, values = part.split("=", 1)
+            wanted[name.strip()] = tuple(v.strip() for v in values.split("|") if v.strip())
+    decision = policy.decide_aggregate(
+        policies.AggregateRequest(agency, purpose, dataset, "residents", dims, wanted, when)
+    )
+    if as_json:
+        typer.echo(json.dumps(decision.to_dict(), indent=2, sort_keys=True))
+    else:
+        typer.echo(decision.explanation)
+        rules = ", ".join(decision.rule_ids) or "-"
+        typer.echo(f"rules: {rules}   version: {decision.policy_version[:12]}")
+        if decision.allowed:
+            typer.echo(
+                f"  min_cell {decision.min_cell}, epsilon {decision.epsilon} a query,"
+                f" budget {decision.budget} a month"
+            )
+    if not decision.allowed:
+        raise typer.Exit(1)
+
+
 @app.command()
 def explain(
     bundle: BundleArg,
@@ -82,13 +116,25 @@ def explain(
         str | None, typer.Option(help="Comma-separated fields (default: all).")
     ] = None,
     legal_basis: Annotated[str | None, typer.Option(help="Legal basis cited.")] = None,
-    action: Annotated[str, typer.Option(help="read, search, batch or resolve.")] = "read",
+    action: Annotated[
+        str, typer.Option(help="read, search, batch, resolve or aggregate.")
+    ] = "read",
     at: Annotated[str | None, typer.Option(help="ISO time of the request (default: now).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+    group_by: Annotated[
+        str | None, typer.Option(help="aggregate: comma-separated dimensions.")
+    ] = None,
+    filters: Annotated[
+        str | None, typer.Option(help="aggregate: dim=v1|v2;dim=v (e.g. kecamatan_code=35.78.08).")
+    ] = None,
+    dataset: Annotated[str, typer.Option(help="aggregate: the dataset.")] = "civil_registry",
 ) -> None:
     """Decide a hypothetical request and explain the decision. Exit 1 if denied."""
     policy = _policy(bundle)
     when = datetime.fromisoformat(at) if at else datetime.now(UTC)
+    if action == "aggregate":
+        _explain_aggregate(policy, agency, purpose, dataset, group_by, filters, when, as_json)
+        return
     wanted = tuple(f.strip() for f in fields.split(",") if f.strip()) if fields else None
     request = policies.AccessRequest(agency, purpose, action, wanted, legal_basis, when)  # type: ignore[arg-type]
     decision = policy.decide(request)

@@ -22,6 +22,7 @@ from fastapi import APIRouter
 from gateway.console.pages import (
     auditing,
     auth,
+    budgets,
     checkpoint,
     clients,
     dashboard,
@@ -45,7 +46,8 @@ from gateway.console.users import (
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 for _module in (
-    auth, dashboard, clients, policies, logbook, auditing, investigating, checkpoint, static
+    auth, dashboard, clients, policies, logbook, auditing, investigating, checkpoint, budgets,
+    static,
 ):  # fmt: skip
     router.include_router(_module.router)
 

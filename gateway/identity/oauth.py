@@ -34,7 +34,9 @@ from joserfc.jwk import ECKey, RSAKey
 from gateway.identity.client_auth import authenticate_private_key_jwt
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
-SCOPES = ("residents:read", "residents:search", "pseudonyms:resolve", "admin", "audit")
+SCOPES = (
+    "residents:read", "residents:search", "pseudonyms:resolve", "statistics:read", "admin", "audit"
+)
 
 
 def hash_secret(secret: str) -> str:

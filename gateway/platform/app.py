@@ -40,6 +40,7 @@ from gateway.platform.middleware import GatewayMiddleware
 from gateway.platform.services import Services, build_services
 from gateway.platform.settings import Settings
 from gateway.residents import routes as residents
+from gateway.statistics import routes as statistics
 
 DESCRIPTION = (
     "satugate brokers requests for resident personal data between a city's agencies and "
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     for router in (
         oauth.router,
         residents.router,
+        statistics.router,
         audit.router,
         audit.resident_router,
         investigations.router,

@@ -37,6 +37,7 @@ from gateway.platform.metrics import Metrics, create_metrics
 from gateway.platform.settings import Settings
 from gateway.platform.sources import build_federation
 from gateway.residents.regions import load_region_table
+from gateway.statistics.privacy_budget import PrivacyBudget
 from policies import Pseudonymiser
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class Services:
     officers: OfficerRegistry | None = None
     # Distinct residents searches may return (``gateway.limits.search_budget``).
     search_budget: SearchBudget | None = None
+    # The privacy loss each agency may spend on statistics (``gateway.statistics.privacy_budget``).
+    privacy_budget: PrivacyBudget | None = None
     # Reads of single leaves, recorded a burst at a time (``gateway.auditing.leafreads``); made on
     # first use.
     leaf_reads: LeafReads | None = None
@@ -116,6 +119,8 @@ class Services:
             await self.client_assertions.guard.aclose()
         if self.search_budget is not None:
             await self.search_budget.aclose()
+        if self.privacy_budget is not None:
+            await self.privacy_budget.aclose()
         # The refreshes that requests started in the background end with the services.
         await self.policies.aclose()
         if self.revoked_clients is not None:
@@ -300,6 +305,7 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
             if settings.external_issuers
             else None
         ),
+        privacy_budget=PrivacyBudget(connect_redis(redis_url) if redis_url else None),
         officers=OfficerRegistry.from_file(
             settings.officers_file,
             audience=settings.issuer,

@@ -207,6 +207,7 @@ CALLERS = {
     "/v1/residents/search": calling("resident.search", "residents:search"),
     "/v1/residents/batch": calling("resident.batch", "residents:read"),
     "/v1/pseudonyms/resolve": calling("pseudonym.resolve", "pseudonyms:resolve"),
+    "/v1/statistics": calling("statistics.query", "statistics:read"),
 }
 """The calls whose bodies are validated by the framework: a body that fails validation
 is recorded against the call (``gateway.platform.app``'s handler of validation errors)."""

@@ -277,3 +277,14 @@ def test_batches_measures_another_agencys_reads_beside_one_clients_batches() -> 
         result["baseline"]["p99_ms"] / result["satugate"]["p99_ms"], abs=0.001
     )
     assert "p99 ratio quiet/beside batches" in text
+
+
+@pytest.mark.slow
+def test_statistics_measures_the_table_beside_the_bare_group_by(tmp_path: Path) -> None:
+    text, result = run_quick("statistics", "--work-dir", str(tmp_path))
+    assert result["benchmark"] == "statistics"
+    assert result["cells"] == 31 * 2 * 18 and result["queries"] > 0
+    for side in (result["satugate"], result["baseline"]):
+        assert 0 < side["p50_ms"] <= side["p95_ms"]
+    assert result["suppressed"] > 0
+    assert "bare GROUP BY" in text
