@@ -7,7 +7,8 @@ private_key_jwt client authentication (RFC 7523) and DPoP-bound tokens (RFC 9449
     scripts/fapi-client.py lookup NIK    # the resident, with a fresh DPoP proof
 
 The client's private key stays in ``.satugate/fapi-client-key.json`` (demo only).
-``SATUGATE_URL`` and ``SATUGATE_DATA_DIR`` point it at another gateway.
+``SATUGATE_URL`` and ``SATUGATE_DATA_DIR`` point it at another gateway (by default, the
+demo whose ``demo-clients.json`` is in ``.satugate``).
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-BASE = os.environ.get("SATUGATE_URL", "http://127.0.0.1:8000")
 DATA = Path(os.environ.get("SATUGATE_DATA_DIR", ".satugate"))
 CLIENT = "demo-dinsos"
 DEMO = DATA / "demo-clients.json"
+# The running demo's own address (demo-clients.json), unless SATUGATE_URL names another.
+BASE = os.environ.get("SATUGATE_URL") or (
+    json.loads(DEMO.read_text())["base_url"] if DEMO.exists() else "http://127.0.0.1:8000"
+)
 KEY_FILE = DATA / "fapi-client-key.json"
 TOKEN_FILE = DATA / "fapi-client-token"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

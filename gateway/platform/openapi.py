@@ -88,6 +88,8 @@ def _security_of(method: str, path: str) -> list[str] | str | None:
         return ["residents:search"]
     if path == "/v1/pseudonyms/resolve":
         return ["pseudonyms:resolve"]
+    if path == "/v1/statistics":
+        return ["statistics:read"]
     if path.startswith("/v1/"):
         return ["residents:read"]
     if path.startswith(("/audit/leaves/", "/audit/proof/", "/audit/receipts/")):
@@ -196,7 +198,7 @@ def _statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
         statuses.add(404)
     if method == "post":
         statuses |= {413, 415}
-    if path.startswith(("/v1/residents", "/v1/pseudonyms")):
+    if path.startswith(("/v1/residents", "/v1/pseudonyms", "/v1/statistics")):
         statuses |= {429, 504}
     if path.startswith("/admin/") and method == "post":
         statuses.add(409)
@@ -231,6 +233,8 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                         "residents:read": "Look residents up by NIK, one or a batch",
                         "residents:search": "Find residents by name and address",
                         "pseudonyms:resolve": "Re-identify the agency's own pseudonyms",
+                        "statistics:read": "Counts by region and category, under disclosure"
+                        " control and a privacy budget",
                         "admin": "Manage clients, policies and keys (two-person rule)",
                         "audit": "Read and verify the access log",
                     },

@@ -93,6 +93,7 @@ def live_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     work = tmp_path_factory.mktemp("readme")
     os.symlink(Path(sys.executable).parents[1], work / ".venv")
     os.symlink(ROOT / "policies", work / "policies")
+    os.symlink(ROOT / "scripts", work / "scripts")
     port = _free_port_pair()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SATUGATE_")}
     log = (work / "demo.log").open("wb")
