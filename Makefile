@@ -32,11 +32,12 @@ test: $(VENV)/.dev-installed
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check gateway policies connectors audit tests benchmarks scripts/image-smoke
+	$(BIN)/ruff format --check gateway policies connectors audit tests benchmarks scripts/image-smoke
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
-## The static checks CI runs before the tests: lint and strict types over every part.
+## The static checks CI runs before the tests: lint, format and strict types over every part.
 check: lint typecheck
 
 ## All benchmarks at full size (minutes), or a tiny run to prove they still work.

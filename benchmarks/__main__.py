@@ -6,7 +6,15 @@ import importlib
 import sys
 
 NAMES = (
-    "e2e", "policy", "treatments", "audit", "search", "profile", "rss", "batches", "statistics"
+    "e2e",
+    "policy",
+    "treatments",
+    "audit",
+    "search",
+    "profile",
+    "rss",
+    "batches",
+    "statistics",
 )
 
 

@@ -44,7 +44,13 @@ from gateway.demo.names import old_spelling
 from gateway.demo.synthetic import generate_sources
 
 KINDS = (
-    "exact", "no_titles", "spelling", "abbreviation", "typo", "missing_rt_rw", "balinese",
+    "exact",
+    "no_titles",
+    "spelling",
+    "abbreviation",
+    "typo",
+    "missing_rt_rw",
+    "balinese",
 )
 _TITLE_PREFIX = re.compile(r"^(?:(?:H|HJ|DR|IR|DRS|DRA|PROF)\.\s*)+", re.IGNORECASE)
 _MUHAMMADS = ("Muhammad", "Moh.", "M.", "Mochamad", "Muhamad", "Moch.", "Mohammad")
@@ -55,9 +61,29 @@ _MUHAMMAD_RE = re.compile(
 )
 _BALI_WORDS = frozenset(
     {
-        "I", "NI", "LUH", "WAYAN", "PUTU", "GEDE", "MADE", "KADEK", "NENGAH", "NYOMAN",
-        "KOMANG", "KETUT", "IDA", "BAGUS", "AYU", "ANAK", "AGUNG", "GUSTI", "NGURAH",
-        "COKORDA", "ISTRI", "DEWA", "DESAK",
+        "I",
+        "NI",
+        "LUH",
+        "WAYAN",
+        "PUTU",
+        "GEDE",
+        "MADE",
+        "KADEK",
+        "NENGAH",
+        "NYOMAN",
+        "KOMANG",
+        "KETUT",
+        "IDA",
+        "BAGUS",
+        "AYU",
+        "ANAK",
+        "AGUNG",
+        "GUSTI",
+        "NGURAH",
+        "COKORDA",
+        "ISTRI",
+        "DEWA",
+        "DESAK",
     }
 )
 _BALI_PREFIX = re.compile(
@@ -118,8 +144,13 @@ class Tally:
 
 def _typo(rng: random.Random, name: str) -> str:
     words = name.split(" ")
-    candidates = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()
-                  and w.upper() not in {"WAYAN", "PUTU", "MADE", "KADEK", "NYOMAN", "KETUT"}]
+    candidates = [
+        i
+        for i, w in enumerate(words)
+        if len(w) >= 5
+        and w.isalpha()
+        and w.upper() not in {"WAYAN", "PUTU", "MADE", "KADEK", "NYOMAN", "KETUT"}
+    ]
     if not candidates:
         return name
     i = rng.choice(candidates)
@@ -180,8 +211,10 @@ def variants(rng: random.Random, r: Resident) -> list[tuple[str, SearchQuery]]:
 
     def q(name: str, *, rt_rw: bool = True) -> SearchQuery:
         return SearchQuery(
-            name=name, kelurahan_code=r.kelurahan_code,
-            rt=r.rt if rt_rw else None, rw=r.rw if rt_rw else None,
+            name=name,
+            kelurahan_code=r.kelurahan_code,
+            rt=r.rt if rt_rw else None,
+            rw=r.rw if rt_rw else None,
             birth_date=r.birth_date if common else None,
         )
 
@@ -206,8 +239,9 @@ class ExactBaseline:
 
     def __init__(self, url: str) -> None:
         self.engine = create_source_engine(url)
-        t = sa.table("residents", *(sa.column(c) for c in
-                                    ("nik", "name_key", "kelurahan_code", "rt", "rw")))
+        t = sa.table(
+            "residents", *(sa.column(c) for c in ("nik", "name_key", "kelurahan_code", "rt", "rw"))
+        )
         self.table = t
 
     async def search(self, query: SearchQuery, *, limit: int) -> list[str]:
@@ -228,10 +262,17 @@ class ExactBaseline:
 
 def _connector(url: str, threshold: float | None = None) -> SqlConnector:
     config = SqlSourceConfig(
-        kind="sql", name="dukcapil", url=url, datasets=("civil_registry",), table="residents",
-        key="nik", primary=True, timeout_seconds=30.0,
-        search=SearchConfig(enabled=True, name_key_column="name_key",
-                            token_table="name_tokens", threshold=threshold),
+        kind="sql",
+        name="dukcapil",
+        url=url,
+        datasets=("civil_registry",),
+        table="residents",
+        key="nik",
+        primary=True,
+        timeout_seconds=30.0,
+        search=SearchConfig(
+            enabled=True, name_key_column="name_key", token_table="name_tokens", threshold=threshold
+        ),
     )
     return SqlConnector.from_config(config)
 
@@ -349,8 +390,11 @@ async def latency(url: str, residents: list[Resident], seed: int) -> dict[str, d
         await ours.aclose()
         await base.aclose()
     return {
-        label: {"p50_ms": round(statistics.median(v), 2), "p95_ms": round(_pct(v, 95), 2),
-                "queries": len(v)}
+        label: {
+            "p50_ms": round(statistics.median(v), 2),
+            "p95_ms": round(_pct(v, 95), 2),
+            "queries": len(v),
+        }
         for label, v in times.items()
     }
 
@@ -374,14 +418,18 @@ def _print_quality(ours: Tally, base: Tally) -> None:
     print(f"{'':16}{'satugate':>22}{'exact-normalised':>22}")
     for key in ("recall_at_1", "recall_at_5", "precision_at_1", "precision_at_5", "refused"):
         print(f"{key:16}{ours.figures()[key]:>22}{base.figures()[key]:>22}")
-    print(f"\n{'variant':16}{'queries':>9}{'ours r@1':>10}{'ours r@5':>10}{'base r@1':>10}"
-          f"{'base r@5':>10}")
+    print(
+        f"\n{'variant':16}{'queries':>9}{'ours r@1':>10}{'ours r@5':>10}{'base r@1':>10}"
+        f"{'base r@5':>10}"
+    )
     for kind in KINDS:
         o, b = ours.by_kind.get(kind), base.by_kind.get(kind)
         if not o or not b:
             continue
-        print(f"{kind:16}{o[0]:>9}{o[1] / o[0]:>10.3f}{o[2] / o[0]:>10.3f}"
-              f"{b[1] / b[0]:>10.3f}{b[2] / b[0]:>10.3f}")
+        print(
+            f"{kind:16}{o[0]:>9}{o[1] / o[0]:>10.3f}{o[2] / o[0]:>10.3f}"
+            f"{b[1] / b[0]:>10.3f}{b[2] / b[0]:>10.3f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -393,11 +441,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-queries", type=int)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work-dir", type=Path, default=Path(".satugate/bench-search"))
-    parser.add_argument("--postgres-admin-url", default=os.environ.get(
-        "SATUGATE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--postgres-admin-url",
+        default=os.environ.get(
+            "SATUGATE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--latency-only", action="store_true",
-                        help="skip the quality part (its figures print as zero)")
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="skip the quality part (its figures print as zero)",
+    )
     args = parser.parse_args(argv)
     population = args.population or (3_000 if args.quick else 200_000)
     n_residents = args.residents or (60 if args.quick else 1_000)
@@ -406,8 +461,10 @@ def main(argv: list[str] | None = None) -> None:
     work: Path = args.work_dir
     work.mkdir(parents=True, exist_ok=True)
 
-    print(f"search benchmark: quality on {n_residents:,} residents drawn from a population "
-          f"of {population:,}; latency over {lat_population:,} residents")
+    print(
+        f"search benchmark: quality on {n_residents:,} residents drawn from a population "
+        f"of {population:,}; latency over {lat_population:,} residents"
+    )
     if args.latency_only:
         sweep, base = {t: Tally() for t in (*SWEEP, THRESHOLD)}, Tally()
     else:
@@ -419,8 +476,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'threshold':>10}{'r@1':>8}{'r@5':>8}{'p@1':>8}{'p@5':>8}")
     for t in SWEEP:
         f = sweep[t].figures()
-        print(f"{t:>10}{f['recall_at_1']:>8}{f['recall_at_5']:>8}{f['precision_at_1']:>8}"
-              f"{f['precision_at_5']:>8}")
+        print(
+            f"{t:>10}{f['recall_at_1']:>8}{f['recall_at_5']:>8}{f['precision_at_1']:>8}"
+            f"{f['precision_at_5']:>8}"
+        )
 
     lat_folder = _population(work, lat_population, args.seed)
     lat_residents = _sample(lat_folder / "civil.db", lat_queries, args.seed + 5)
@@ -437,8 +496,10 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 started = time.perf_counter()
                 copy_source(lat_folder, "civil.db", pg_url, chunk=20_000)
-                print(f"  loaded {lat_population:,} residents into PostgreSQL in "
-                      f"{time.perf_counter() - started:.1f} s")
+                print(
+                    f"  loaded {lat_population:,} residents into PostgreSQL in "
+                    f"{time.perf_counter() - started:.1f} s"
+                )
                 results["postgresql"] = asyncio.run(latency(pg_url, lat_residents, args.seed))
             finally:
                 drop()
@@ -450,15 +511,26 @@ def main(argv: list[str] | None = None) -> None:
 
     o, b = ours.figures(), base.figures()
     ratio = round(float(o["recall_at_5"]) / max(float(b["recall_at_5"]), 1e-9), 3)
-    print(json.dumps({
-        "benchmark": "search",
-        "satugate": {**o, "threshold": THRESHOLD, "population": population,
-                     "latency_population": lat_population,
-                     "latency": {k: v["satugate"] for k, v in results.items()}},
-        "baseline": {"name": "exact-normalised", **b,
-                     "latency": {k: v["baseline"] for k, v in results.items()}},
-        "ratio": ratio,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "search",
+                "satugate": {
+                    **o,
+                    "threshold": THRESHOLD,
+                    "population": population,
+                    "latency_population": lat_population,
+                    "latency": {k: v["satugate"] for k, v in results.items()},
+                },
+                "baseline": {
+                    "name": "exact-normalised",
+                    **b,
+                    "latency": {k: v["baseline"] for k, v in results.items()},
+                },
+                "ratio": ratio,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -52,15 +52,16 @@ async def _run(work: Path, residents: int, queries: int) -> dict[str, object]:
     federation = connectors.Federation(load_sources(sources / "sources.yaml"))
     with sqlite3.connect(f"file:{sources / 'civil.db'}?mode=ro", uri=True) as conn:
         kecamatan = tuple(
-            r[0] for r in conn.execute(
-                "SELECT DISTINCT kecamatan_code FROM residents WHERE city_code = '35.78'"
-                " ORDER BY 1"
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT kecamatan_code FROM residents WHERE city_code = '35.78' ORDER BY 1"
             )
         )
     dims = ("kecamatan_code", "sex", "age_band")
     cats = [kecamatan, ("LAKI-LAKI", "PEREMPUAN"), AGE_BANDS]
-    query = connectors.CountQuery(dims, {"kecamatan_code": kecamatan}, "residents",
-                                  datetime.now(UTC).year)
+    query = connectors.CountQuery(
+        dims, {"kecamatan_code": kecamatan}, "residents", datetime.now(UTC).year
+    )
     rng = random.SystemRandom()
     ours: list[float] = []
     bare: list[float] = []
@@ -71,8 +72,12 @@ async def _run(work: Path, residents: int, queries: int) -> dict[str, object]:
             t0 = time.perf_counter()
             rows = await federation.count("civil_registry", query)
             table = protect(
-                dims, cats, {r.key: r.count for r in rows}, min_cell=10,
-                epsilon=Fraction(1, 2), rng=rng,
+                dims,
+                cats,
+                {r.key: r.count for r in rows},
+                min_cell=10,
+                epsilon=Fraction(1, 2),
+                rng=rng,
                 largest_household={r.key: r.largest_household for r in rows},
             )
             t1 = time.perf_counter()
@@ -92,10 +97,16 @@ async def _run(work: Path, residents: int, queries: int) -> dict[str, object]:
         "cells": len(kecamatan) * 2 * len(AGE_BANDS),
         "suppressed": suppressed,
         "queries": queries,
-        "satugate": {"p50_ms": _pct(ours, 0.5), "p95_ms": _pct(ours, 0.95),
-                     "mean_ms": round(statistics.fmean(ours) * 1000, 2)},
-        "baseline": {"p50_ms": _pct(bare, 0.5), "p95_ms": _pct(bare, 0.95),
-                     "mean_ms": round(statistics.fmean(bare) * 1000, 2)},
+        "satugate": {
+            "p50_ms": _pct(ours, 0.5),
+            "p95_ms": _pct(ours, 0.95),
+            "mean_ms": round(statistics.fmean(ours) * 1000, 2),
+        },
+        "baseline": {
+            "p50_ms": _pct(bare, 0.5),
+            "p95_ms": _pct(bare, 0.95),
+            "mean_ms": round(statistics.fmean(bare) * 1000, 2),
+        },
         "ratio_p95": round(_pct(ours, 0.95) / max(_pct(bare, 0.95), 0.001), 2),
     }
 

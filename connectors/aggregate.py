@@ -59,8 +59,7 @@ def _age_band(birth: sa.ColumnElement[Any], year: int) -> sa.ColumnElement[Any]:
     # column is a DATE or ISO text, on SQLite, PostgreSQL and MariaDB.
     born = sa.cast(sa.func.substr(sa.cast(birth, sa.String(32)), 1, 4), sa.Integer)
     whens = [
-        (born > year - _BAND_WIDTH * (i + 1), sa.literal(band_label(i)))
-        for i in range(_BANDS - 1)
+        (born > year - _BAND_WIDTH * (i + 1), sa.literal(band_label(i))) for i in range(_BANDS - 1)
     ]
     return sa.case(*whens, else_=sa.literal(band_label(_BANDS - 1)))
 

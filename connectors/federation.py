@@ -45,9 +45,7 @@ class Federation:
         if not primaries:
             primaries = [c for c in connectors if "civil_registry" in c.datasets]
         self.primary: Connector = primaries[0] if primaries else connectors[0]
-        self.fields: frozenset[str] = frozenset().union(*(c.fields for c in connectors)) | {
-            "nik"
-        }
+        self.fields: frozenset[str] = frozenset().union(*(c.fields for c in connectors)) | {"nik"}
         self._timeout = timeout
         self._by_name = {c.name: c for c in self.connectors}
         self._plans: dict[tuple[str, ...], dict[str, list[str]]] = {}
@@ -139,8 +137,7 @@ class Federation:
         for name in names:
             answer = results[name]
             if isinstance(answer, SourceUnavailable):
-                log.warning("source unavailable", extra={"source": name,
-                                                          "reason": answer.reason})
+                log.warning("source unavailable", extra={"source": name, "reason": answer.reason})
                 for field in plan[name]:
                     unavailable[field] = name
                 continue

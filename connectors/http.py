@@ -164,9 +164,7 @@ class HttpConnector:
         raise SourceUnavailable(self.name, reason)
 
     async def _fetch_chunk(self, niks: list[str], wanted: list[str]) -> dict[str, Any]:
-        response = await self._get(
-            "records", {"nik": ",".join(niks), "fields": ",".join(wanted)}
-        )
+        response = await self._get("records", {"nik": ",".join(niks), "fields": ",".join(wanted)})
         try:
             body = response.json()
         except ValueError:

@@ -41,22 +41,101 @@ __all__ = [
 # Prefix titles (lower case, dots removed). "h" and "hj" only count at the start.
 _PREFIX_TITLES = frozenset(
     {
-        "h", "hj", "haji", "nyonya", "hajah", "hajjah", "kh", "ir", "dr", "drs", "dra", "drg",
+        "h",
+        "hj",
+        "haji",
+        "nyonya",
+        "hajah",
+        "hajjah",
+        "kh",
+        "ir",
+        "dr",
+        "drs",
+        "dra",
+        "drg",
         "prof",
-        "ust", "ustadz", "ustad", "ny", "nn", "tn", "sdr", "sdri", "bpk", "ibu", "raden", "rr",
-        "r", "ra", "rm", "rngt", "mas", "kyai", "kiai", "habib",
+        "ust",
+        "ustadz",
+        "ustad",
+        "ny",
+        "nn",
+        "tn",
+        "sdr",
+        "sdri",
+        "bpk",
+        "ibu",
+        "raden",
+        "rr",
+        "r",
+        "ra",
+        "rm",
+        "rngt",
+        "mas",
+        "kyai",
+        "kiai",
+        "habib",
     }
 )
 # Suffix titles as token sequences (after splitting on dots and spaces).
 _SUFFIX_TITLES: tuple[tuple[str, ...], ...] = tuple(
     tuple(t.split())
     for t in (
-        "s pd", "s pd i", "s h", "s e", "s kom", "s sos", "s t", "s ag", "s ked", "s psi",
-        "s ip", "s farm", "s kep", "s si", "s hum", "s ak", "s i kom", "s ars", "s gz",
-        "m m", "m pd", "m si", "m kes", "m hum", "m kn", "m h", "m t", "m ag", "m ak",
-        "a md", "amd", "a ma", "a md kep", "a md keb", "spd", "sh", "se", "skom", "ssos",
-        "st", "mm", "mpd", "msi", "mkes", "mh", "mt", "sag", "ssi", "skm", "s km",
-        "sp", "phd", "ph d", "mba", "msc", "bsc",
+        "s pd",
+        "s pd i",
+        "s h",
+        "s e",
+        "s kom",
+        "s sos",
+        "s t",
+        "s ag",
+        "s ked",
+        "s psi",
+        "s ip",
+        "s farm",
+        "s kep",
+        "s si",
+        "s hum",
+        "s ak",
+        "s i kom",
+        "s ars",
+        "s gz",
+        "m m",
+        "m pd",
+        "m si",
+        "m kes",
+        "m hum",
+        "m kn",
+        "m h",
+        "m t",
+        "m ag",
+        "m ak",
+        "a md",
+        "amd",
+        "a ma",
+        "a md kep",
+        "a md keb",
+        "spd",
+        "sh",
+        "se",
+        "skom",
+        "ssos",
+        "st",
+        "mm",
+        "mpd",
+        "msi",
+        "mkes",
+        "mh",
+        "mt",
+        "sag",
+        "ssi",
+        "skm",
+        "s km",
+        "sp",
+        "phd",
+        "ph d",
+        "mba",
+        "msc",
+        "bsc",
     )
 )
 _SUFFIX_LONGEST_FIRST = tuple(sorted(_SUFFIX_TITLES, key=len, reverse=True))
@@ -71,10 +150,26 @@ _MUHAMMAD = "muhammad"
 # Balinese markers: sex, birth order, caste.
 _BALI_SEX = frozenset({"i", "ni", "luh"})
 _BALI_ORDER = {
-    "wayan": "1", "putu": "1", "gede": "1", "gd": "1", "wy": "1", "pt": "1",
-    "made": "2", "kadek": "2", "nengah": "2", "md": "2", "kd": "2",
-    "nyoman": "3", "komang": "3", "njoman": "3", "nym": "3", "kmg": "3", "ny": "3",
-    "ketut": "4", "kt": "4", "ktut": "4",
+    "wayan": "1",
+    "putu": "1",
+    "gede": "1",
+    "gd": "1",
+    "wy": "1",
+    "pt": "1",
+    "made": "2",
+    "kadek": "2",
+    "nengah": "2",
+    "md": "2",
+    "kd": "2",
+    "nyoman": "3",
+    "komang": "3",
+    "njoman": "3",
+    "nym": "3",
+    "kmg": "3",
+    "ny": "3",
+    "ketut": "4",
+    "kt": "4",
+    "ktut": "4",
 }
 _BALI_CASTE_SEQUENCES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("ida", "bagus"), "ida_bagus"),
@@ -237,9 +332,7 @@ def _strip_balinese(tokens: list[str]) -> tuple[list[str], set[str]]:
         return tokens, markers
     words = [_marker_word(t) for t in tokens]
     first = words[0]
-    balinese = (
-        first in _BALI_LEADING or first in _BALI_ORDER or first in _BALI_CASTE_FIRST
-    )
+    balinese = first in _BALI_LEADING or first in _BALI_ORDER or first in _BALI_CASTE_FIRST
     if not balinese:
         return tokens, markers
     i = 0

@@ -100,9 +100,7 @@ def create_source_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         kwargs["pool_size"] = pool_size
         kwargs["pool_pre_ping"] = True
         if target.get_driver_name() == "asyncpg":
-            kwargs["connect_args"] = {
-                "server_settings": {"default_transaction_read_only": "on"}
-            }
+            kwargs["connect_args"] = {"server_settings": {"default_transaction_read_only": "on"}}
     elif backend == "mysql":
         kwargs["pool_size"] = pool_size
         kwargs["pool_pre_ping"] = True
@@ -148,9 +146,15 @@ class SqlConnector:
             config.table, *(sa.column(c) for c in sorted(columns)), schema=config.schema_
         )
         self._tokens = (
-            sa.table(config.search.token_table, sa.column("token"),
-                     sa.column("kelurahan_code"), sa.column("nik"), schema=config.schema_)
-            if config.search.enabled and config.search.token_table
+            sa.table(
+                config.search.token_table,
+                sa.column("token"),
+                sa.column("kelurahan_code"),
+                sa.column("nik"),
+                schema=config.schema_,
+            )
+            if config.search.enabled
+            and config.search.token_table
             and self.region_system == "kemendagri"
             else None
         )
@@ -222,8 +226,9 @@ class SqlConnector:
         except (SQLAlchemyError, OSError) as exc:
             # Security decision: driver messages echo the query parameters (NIKs), so
             # only the exception type is logged and the cause is not chained.
-            log.warning("source query failed", extra={"source": self.name,
-                                                      "error": type(exc).__name__})
+            log.warning(
+                "source query failed", extra={"source": self.name, "error": type(exc).__name__}
+            )
             raise SourceUnavailable(self.name, "query failed") from None
 
     def _fetch_inline(self, wanted: tuple[str, ...], niks: list[str]) -> list[tuple[Any, ...]]:
@@ -269,8 +274,9 @@ class SqlConnector:
                 conn.set_progress_handler(None, 0)
         except sqlite3.Error as exc:
             self._close_inline()
-            log.warning("source query failed", extra={"source": self.name,
-                                                      "error": type(exc).__name__})
+            log.warning(
+                "source query failed", extra={"source": self.name, "error": type(exc).__name__}
+            )
             raise SourceUnavailable(self.name, "query failed") from None
 
     def _close_inline(self) -> None:
@@ -322,7 +328,7 @@ class SqlConnector:
             code = query.kecamatan_code or (query.kelurahan_code or "")[:8]
         if self.region_system == "bps" and self._crosswalk is not None:
             field = "kecamatan_code"
-            code = (query.kecamatan_code or (query.kelurahan_code or "")[:8])
+            code = query.kecamatan_code or (query.kelurahan_code or "")[:8]
             return field, self._crosswalk.to_bps(code)
         return field, code
 
@@ -353,8 +359,7 @@ class SqlConnector:
         stages: list[tuple[sa.Select[Any], bool]] = []
         if block_field == "kelurahan_code" and query.rt and query.rw and "rt" in self.fields:
             stages.append(
-                (base.where(region, self._col("rt") == query.rt, self._col("rw") == query.rw),
-                 True)
+                (base.where(region, self._col("rt") == query.rt, self._col("rw") == query.rw), True)
             )
         tokens = name.strong_tokens
         if self._tokens is not None and tokens:
@@ -409,8 +414,10 @@ class SqlConnector:
                 BlockRow(
                     nik=str(r[0]),
                     name_key=str(r[1]) if by_key else normalise_name(str(r[1] or "")).key,
-                    **{f: (str(clean_value(f, v)) if v is not None else None)
-                       for f, v in zip(extra, r[2:], strict=True)},
+                    **{
+                        f: (str(clean_value(f, v)) if v is not None else None)
+                        for f, v in zip(extra, r[2:], strict=True)
+                    },
                 )
             )
         return block
@@ -439,11 +446,13 @@ class SqlConnector:
             # A single distinctive token found no one: it may itself carry the typo.
             near = await self._near_tokens(strong[0], block_field, code)
             if near:
-                stmt = self._token_join(self._block_select(query, name), near, block_field,
-                                        code)
+                stmt = self._token_join(self._block_select(query, name), near, block_field, code)
                 scored = score_block(
-                    query, name, self._block_rows(await self._rows(stmt)),
-                    address_narrowed=False, threshold=self._threshold,
+                    query,
+                    name,
+                    self._block_rows(await self._rows(stmt)),
+                    address_narrowed=False,
+                    threshold=self._threshold,
                 )
         return [Candidate(nik, score, self.name) for nik, score in scored[:limit]]
 

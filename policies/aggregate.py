@@ -195,8 +195,15 @@ def decide_aggregate(
                         ids,
                     )
         return AggregateDecision(
-            True, None, f"granted by {grant.id}", ids, version,
-            rule.min_cell, rule.epsilon, rule.budget, region,
+            True,
+            None,
+            f"granted by {grant.id}",
+            ids,
+            version,
+            rule.min_cell,
+            rule.epsilon,
+            rule.budget,
+            region,
         )
     specific = sorted((asked_dims | asked_filters) & SPECIFIC_DIMENSIONS)
     return deny(

@@ -152,9 +152,7 @@ def structure(dimensions: Sequence[str], categories: Sequence[Sequence[str]]) ->
                 margins.append((d, value))
                 members = [index[k] for k in keys if k[d] == value]
                 equations.append(Equation(((m, 1), *((i, -1) for i in members))))
-            equations.append(
-                Equation(((total, 1), *((first + o, -1) for o in range(len(values)))))
-            )
+            equations.append(Equation(((total, 1), *((first + o, -1) for o in range(len(values))))))
     return Structure(tuple(dimensions), cats, keys, tuple(margins), tuple(equations))
 
 

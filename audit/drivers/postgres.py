@@ -109,9 +109,7 @@ class PostgresWriter(Writer):
         predicted = store.Frontier(base.size + len(batch), tuple(new))
         self._frontier = predicted  # the next batch builds on this one
         ahead = self._last_sent if self._last_sent in self._in_flight else None
-        self._last_sent = self._send(
-            self._commit_predicted(batch, base, created, predicted, ahead)
-        )
+        self._last_sent = self._send(self._commit_predicted(batch, base, created, predicted, ahead))
 
     def _send(self, commit: Coroutine[None, None, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(commit)

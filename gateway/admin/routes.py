@@ -342,9 +342,13 @@ async def simulate(request: Request, principal: Admin, body: Simulation) -> dict
     if body.action == "aggregate":
         verdict = policy.decide_aggregate(
             policies.AggregateRequest(
-                agency=body.agency, purpose=body.purpose, dataset=body.dataset, unit=body.unit,
+                agency=body.agency,
+                purpose=body.purpose,
+                dataset=body.dataset,
+                unit=body.unit,
                 group_by=tuple(body.group_by),
-                filters={k: tuple(v) for k, v in body.filters.items()}, at=datetime.now(UTC),
+                filters={k: tuple(v) for k, v in body.filters.items()},
+                at=datetime.now(UTC),
             )
         )
         return {

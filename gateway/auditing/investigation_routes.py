@@ -134,7 +134,5 @@ async def close_investigation(
             record, "investigation.close", exc, investigation_id=investigation_id
         ) from None
     if proposal_id is not None:
-        return JSONResponse(
-            {**item, "proposal_id": proposal_id, "audit": receipt}, status_code=202
-        )
+        return JSONResponse({**item, "proposal_id": proposal_id, "audit": receipt}, status_code=202)
     return JSONResponse({**item, "audit": _receipt(receipt)}, status_code=200)

@@ -24,8 +24,9 @@ from gateway import migrations
 from gateway.platform import store
 from gateway.platform.settings import Settings
 
-app = typer.Typer(help="Region codes: import the Kemendagri list of the year.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Region codes: import the Kemendagri list of the year.", no_args_is_help=True
+)
 
 _BATCH = 5_000
 
@@ -70,14 +71,18 @@ async def store_regions(
         if progress is not None and task is not None:
             progress.update(task, completed=count)  # type: ignore[arg-type]
 
-    source = rows if rows is not None else iter_region_csv(
-        path, progress=advance  # type: ignore[arg-type]
-    )
+    if rows is None and path is None:
+        raise ValueError("store_regions needs rows or a path")
+    source = rows if rows is not None else iter_region_csv(path, progress=advance)  # type: ignore[arg-type]
     update = (
         sa.update(table)
         .where(table.c.code == sa.bindparam("b_code"))
-        .values(name=sa.bindparam("b_name"), level=sa.bindparam("b_level"),
-                historical=False, list_year=year)
+        .values(
+            name=sa.bindparam("b_name"),
+            level=sa.bindparam("b_level"),
+            historical=False,
+            list_year=year,
+        )
     )
     async with engine.begin() as conn:
         existing = set((await conn.scalars(sa.select(table.c.code))).all())
@@ -103,8 +108,15 @@ async def store_regions(
             if region.code in existing:
                 updates.append({"b_code": region.code, "b_name": region.name, "b_level": level})
             else:
-                inserts.append({"code": region.code, "name": region.name, "level": level,
-                                "historical": False, "list_year": year})
+                inserts.append(
+                    {
+                        "code": region.code,
+                        "name": region.name,
+                        "level": level,
+                        "historical": False,
+                        "list_year": year,
+                    }
+                )
                 added += 1
             if len(inserts) + len(updates) >= _BATCH:
                 await flush()
@@ -118,20 +130,28 @@ async def _import(
     engine = store.create_engine(url, pool_size=1)
     try:
         with Progress(
-            TextColumn("[bold]importing regions"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console, transient=False,
+            TextColumn("[bold]importing regions"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
         ) as progress:
             task = progress.add_task("regions", total=total)
-            return await store_regions(engine, path=path, year=year, progress=progress,
-                                       task=task)
+            return await store_regions(engine, path=path, year=year, progress=progress, task=task)
     finally:
         await engine.dispose()
 
 
 @app.command("import")
 def import_(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
-                                help="The Kemendagri list as CSV with the header code,name."),
+    file: Path = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="The Kemendagri list as CSV with the header code,name.",
+    ),
     year: int | None = typer.Option(None, help="The year of the list (recorded per code)."),
 ) -> None:
     """Import the official region list; codes it no longer has are kept as historical."""

@@ -32,10 +32,11 @@ _INDEXES = {
         ("ix_residents_block", ("kelurahan_code", "rt", "rw")),
         ("ix_residents_kecamatan", ("kecamatan_code",)),
         ("ix_residents_kk", ("kk_number",)),
-    )
+    ),
 }
-_LONG = frozenset({"full_name", "mother_name", "father_name", "name_key", "street",
-                   "chronic_conditions"})
+_LONG = frozenset(
+    {"full_name", "mother_name", "father_name", "name_key", "street", "chronic_conditions"}
+)
 
 
 def sync_url(url: str) -> str:
@@ -63,8 +64,12 @@ def source_table(
         else:
             kind = sa.String(240 if name in _LONG else 64)  # type: ignore[assignment]
         cols.append(
-            sa.Column(name, kind, primary_key="PRIMARY KEY" in decl,
-                      nullable="NOT NULL" not in decl and "PRIMARY KEY" not in decl)
+            sa.Column(
+                name,
+                kind,
+                primary_key="PRIMARY KEY" in decl,
+                nullable="NOT NULL" not in decl and "PRIMARY KEY" not in decl,
+            )
         )
     return sa.Table(table, metadata, *cols)
 
@@ -127,8 +132,7 @@ def _copy_table(
         with engine.begin() as conn:
             for rows in _chunks(path, table_name, chunk):
                 fixed = [
-                    tuple(bool(v) if i in bools and v is not None else v
-                          for i, v in enumerate(row))
+                    tuple(bool(v) if i in bools and v is not None else v for i, v in enumerate(row))
                     for row in rows
                 ]
                 if backend == "postgresql":
@@ -140,9 +144,7 @@ def _copy_table(
                             for row in fixed:
                                 copy.write_row(row)
                 else:
-                    conn.execute(
-                        table.insert(), [dict(zip(names, r, strict=True)) for r in fixed]
-                    )
+                    conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in fixed])
                 copied += len(rows)
                 if progress is not None:
                     progress(copied)

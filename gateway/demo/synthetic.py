@@ -30,37 +30,74 @@ from connectors.names import NormalisedName, normalise_name
 from connectors.regions import RegionTable
 from gateway.demo.names import Culture, NameFactory
 
-__all__ = ["CIVIL_COLUMNS", "HEALTH_COLUMNS", "TOKEN_COLUMNS", "WELFARE_COLUMNS",
-           "SyntheticSummary", "generate_sources"]
+__all__ = [
+    "CIVIL_COLUMNS",
+    "HEALTH_COLUMNS",
+    "TOKEN_COLUMNS",
+    "WELFARE_COLUMNS",
+    "SyntheticSummary",
+    "generate_sources",
+]
 
 #: The date "today" is in the synthetic world, so that ages do not drift between runs.
 REFERENCE_DATE = date(2025, 7, 1)
 
 CIVIL_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("nik", "TEXT PRIMARY KEY"), ("kk_number", "TEXT NOT NULL"), ("full_name", "TEXT NOT NULL"),
-    ("sex", "TEXT NOT NULL"), ("birth_place", "TEXT"), ("birth_date", "TEXT NOT NULL"),
-    ("blood_type", "TEXT"), ("religion", "TEXT"), ("marital_status", "TEXT"),
-    ("family_relation", "TEXT"), ("disability", "TEXT"), ("education", "TEXT"),
-    ("occupation", "TEXT"), ("mother_nik", "TEXT"), ("mother_name", "TEXT"),
-    ("father_nik", "TEXT"), ("father_name", "TEXT"), ("street", "TEXT"), ("rt", "TEXT"),
-    ("rw", "TEXT"), ("kelurahan_code", "TEXT NOT NULL"), ("kelurahan_name", "TEXT"),
-    ("kecamatan_code", "TEXT NOT NULL"), ("kecamatan_name", "TEXT"), ("city_code", "TEXT"),
-    ("city_name", "TEXT"), ("province_code", "TEXT"), ("province_name", "TEXT"),
+    ("nik", "TEXT PRIMARY KEY"),
+    ("kk_number", "TEXT NOT NULL"),
+    ("full_name", "TEXT NOT NULL"),
+    ("sex", "TEXT NOT NULL"),
+    ("birth_place", "TEXT"),
+    ("birth_date", "TEXT NOT NULL"),
+    ("blood_type", "TEXT"),
+    ("religion", "TEXT"),
+    ("marital_status", "TEXT"),
+    ("family_relation", "TEXT"),
+    ("disability", "TEXT"),
+    ("education", "TEXT"),
+    ("occupation", "TEXT"),
+    ("mother_nik", "TEXT"),
+    ("mother_name", "TEXT"),
+    ("father_nik", "TEXT"),
+    ("father_name", "TEXT"),
+    ("street", "TEXT"),
+    ("rt", "TEXT"),
+    ("rw", "TEXT"),
+    ("kelurahan_code", "TEXT NOT NULL"),
+    ("kelurahan_name", "TEXT"),
+    ("kecamatan_code", "TEXT NOT NULL"),
+    ("kecamatan_name", "TEXT"),
+    ("city_code", "TEXT"),
+    ("city_name", "TEXT"),
+    ("province_code", "TEXT"),
+    ("province_name", "TEXT"),
     ("name_key", "TEXT NOT NULL"),
 )
 WELFARE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("nik", "TEXT PRIMARY KEY"), ("welfare_decile", "INTEGER"), ("housing_ownership", "TEXT"),
-    ("floor_type", "TEXT"), ("wall_type", "TEXT"), ("roof_type", "TEXT"),
-    ("water_source", "TEXT"), ("sanitation", "TEXT"), ("pkh_member", "BOOLEAN"),
-    ("bpnt_member", "BOOLEAN"), ("pbi_member", "BOOLEAN"), ("monthly_income", "INTEGER"),
+    ("nik", "TEXT PRIMARY KEY"),
+    ("welfare_decile", "INTEGER"),
+    ("housing_ownership", "TEXT"),
+    ("floor_type", "TEXT"),
+    ("wall_type", "TEXT"),
+    ("roof_type", "TEXT"),
+    ("water_source", "TEXT"),
+    ("sanitation", "TEXT"),
+    ("pkh_member", "BOOLEAN"),
+    ("bpnt_member", "BOOLEAN"),
+    ("pbi_member", "BOOLEAN"),
+    ("monthly_income", "INTEGER"),
 )
 HEALTH_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("nik", "TEXT PRIMARY KEY"), ("bpjs_class", "TEXT"), ("chronic_conditions", "TEXT"),
+    ("nik", "TEXT PRIMARY KEY"),
+    ("bpjs_class", "TEXT"),
+    ("chronic_conditions", "TEXT"),
     ("disability_support_needs", "TEXT"),
 )
 #: The search's token index: one row per distinctive name token of a resident.
 TOKEN_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("token", "TEXT NOT NULL"), ("kelurahan_code", "TEXT NOT NULL"), ("nik", "TEXT NOT NULL"),
+    ("token", "TEXT NOT NULL"),
+    ("kelurahan_code", "TEXT NOT NULL"),
+    ("nik", "TEXT NOT NULL"),
 )
 _CIVIL_INDEXES = (
     ("ix_residents_block", "kelurahan_code, rt, rw"),
@@ -98,26 +135,70 @@ class _Kelurahan:
 
 
 _FLOWER_STREETS = (
-    "KENANGA", "MAWAR", "MELATI", "ANGGREK", "CEMPAKA", "FLAMBOYAN", "DAHLIA", "TERATAI",
-    "SEMANGGI", "NANGKA", "MANGGA", "BELIMBING", "RAYA", "MERDEKA", "PAHLAWAN", "KARTINI",
+    "KENANGA",
+    "MAWAR",
+    "MELATI",
+    "ANGGREK",
+    "CEMPAKA",
+    "FLAMBOYAN",
+    "DAHLIA",
+    "TERATAI",
+    "SEMANGGI",
+    "NANGKA",
+    "MANGGA",
+    "BELIMBING",
+    "RAYA",
+    "MERDEKA",
+    "PAHLAWAN",
+    "KARTINI",
 )
 _BIRTH_PLACES: dict[str, tuple[str, ...]] = {
-    "35.78": ("SURABAYA",) * 8 + ("SIDOARJO", "GRESIK", "MALANG", "LAMONGAN", "MOJOKERTO",
-                                  "JOMBANG", "KEDIRI", "JEMBER", "BANYUWANGI", "BLITAR"),
+    "35.78": ("SURABAYA",) * 8
+    + (
+        "SIDOARJO",
+        "GRESIK",
+        "MALANG",
+        "LAMONGAN",
+        "MOJOKERTO",
+        "JOMBANG",
+        "KEDIRI",
+        "JEMBER",
+        "BANYUWANGI",
+        "BLITAR",
+    ),
     "madurese": ("SURABAYA",) * 4 + ("BANGKALAN", "SAMPANG", "PAMEKASAN", "SUMENEP"),
-    "51.71": ("DENPASAR",) * 8 + ("GIANYAR", "TABANAN", "BADUNG", "BULELENG", "KLUNGKUNG",
-                                  "KARANGASEM", "BANGLI", "JEMBRANA"),
+    "51.71": ("DENPASAR",) * 8
+    + ("GIANYAR", "TABANAN", "BADUNG", "BULELENG", "KLUNGKUNG", "KARANGASEM", "BANGLI", "JEMBRANA"),
 }
 _EDUCATION = (
-    "TIDAK/BELUM SEKOLAH", "BELUM TAMAT SD/SEDERAJAT", "TAMAT SD/SEDERAJAT", "SLTP/SEDERAJAT",
-    "SLTA/SEDERAJAT", "DIPLOMA I/II", "AKADEMI/DIPLOMA III/S. MUDA", "DIPLOMA IV/STRATA I",
-    "STRATA II", "STRATA III",
+    "TIDAK/BELUM SEKOLAH",
+    "BELUM TAMAT SD/SEDERAJAT",
+    "TAMAT SD/SEDERAJAT",
+    "SLTP/SEDERAJAT",
+    "SLTA/SEDERAJAT",
+    "DIPLOMA I/II",
+    "AKADEMI/DIPLOMA III/S. MUDA",
+    "DIPLOMA IV/STRATA I",
+    "STRATA II",
+    "STRATA III",
 )
 _ADULT_EDUCATION_WEIGHTS = (3, 4, 18, 18, 35, 3, 5, 12, 1.6, 0.4)
 _OCCUPATIONS = (
-    "KARYAWAN SWASTA", "WIRASWASTA", "PEDAGANG", "BURUH HARIAN LEPAS", "PEGAWAI NEGERI SIPIL",
-    "GURU", "SOPIR", "PETANI/PEKEBUN", "NELAYAN/PERIKANAN", "PERAWAT", "TUKANG BATU",
-    "KARYAWAN BUMN", "DOSEN", "BIDAN", "PERANGKAT DESA",
+    "KARYAWAN SWASTA",
+    "WIRASWASTA",
+    "PEDAGANG",
+    "BURUH HARIAN LEPAS",
+    "PEGAWAI NEGERI SIPIL",
+    "GURU",
+    "SOPIR",
+    "PETANI/PEKEBUN",
+    "NELAYAN/PERIKANAN",
+    "PERAWAT",
+    "TUKANG BATU",
+    "KARYAWAN BUMN",
+    "DOSEN",
+    "BIDAN",
+    "PERANGKAT DESA",
 )
 _OCCUPATION_WEIGHTS = (30, 22, 12, 14, 5, 4, 3, 1, 1, 1, 3, 2, 0.5, 0.5, 1)
 _RELIGIONS: dict[Culture, tuple[tuple[str, ...], tuple[float, ...]]] = {
@@ -133,10 +214,22 @@ _CULTURES: dict[str, tuple[tuple[Culture, ...], tuple[float, ...]]] = {
 _CITY_WEIGHTS = {"35.78": 0.8, "51.71": 0.2}
 _BLOOD = (("A", "B", "AB", "O", "TIDAK TAHU"), (20, 22, 5, 30, 23))
 _DISABILITIES = ("TUNA NETRA", "TUNA RUNGU", "TUNA WICARA", "TUNA DAKSA", "TUNA GRAHITA")
-_CHRONIC = ("HIPERTENSI", "DIABETES MELITUS", "ASMA", "TUBERKULOSIS", "JANTUNG KORONER",
-            "GAGAL GINJAL", "STROKE")
-_SUPPORT = ("KURSI RODA", "ALAT BANTU JALAN", "ALAT BANTU DENGAR", "PENDAMPINGAN HARIAN",
-            "TERAPI RUTIN")
+_CHRONIC = (
+    "HIPERTENSI",
+    "DIABETES MELITUS",
+    "ASMA",
+    "TUBERKULOSIS",
+    "JANTUNG KORONER",
+    "GAGAL GINJAL",
+    "STROKE",
+)
+_SUPPORT = (
+    "KURSI RODA",
+    "ALAT BANTU JALAN",
+    "ALAT BANTU DENGAR",
+    "PENDAMPINGAN HARIAN",
+    "TERAPI RUTIN",
+)
 
 
 def _load_kelurahan(rng: random.Random) -> dict[str, list[_Kelurahan]]:
@@ -159,10 +252,16 @@ def _load_kelurahan(rng: random.Random) -> dict[str, list[_Kelurahan]]:
                 )
                 items.append(
                     _Kelurahan(
-                        code=kel.code, name=kel.name, kecamatan_code=kec.code,
-                        kecamatan_name=kec.name, city_code=city, city_name=names[city],
-                        province_code=province, province_name=names[province],
-                        rws=rng.randint(3, 14), streets=streets,
+                        code=kel.code,
+                        name=kel.name,
+                        kecamatan_code=kec.code,
+                        kecamatan_name=kec.name,
+                        city_code=city,
+                        city_name=names[city],
+                        province_code=province,
+                        province_name=names[province],
+                        rws=rng.randint(3, 14),
+                        streets=streets,
                     )
                 )
         by_city[city] = items
@@ -255,7 +354,10 @@ class _Generator:
 
     def parent_name(self, culture: Culture, female: bool, birth_year: int) -> str:
         return self.names.register_name(
-            culture, female, birth_year=birth_year - 28, degree=False,
+            culture,
+            female,
+            birth_year=birth_year - 28,
+            degree=False,
             haji=self.rng.random() < 0.1 and culture != "balinese",
         )
 
@@ -282,9 +384,13 @@ class _Generator:
         head_birth = self.birth(rng.randint(21, 82))
         head_name = self.person_name(culture, head_female, head_birth, rng.randint(1, 4))
         head = _Person(
-            nik=self.nik.issue(self.register_prefix(home, born_here=False), head_birth,
-                               female=head_female),
-            female=head_female, birth=head_birth, name=head_name, relation="KEPALA KELUARGA",
+            nik=self.nik.issue(
+                self.register_prefix(home, born_here=False), head_birth, female=head_female
+            ),
+            female=head_female,
+            birth=head_birth,
+            name=head_name,
+            relation="KEPALA KELUARGA",
             marital="KAWIN",
             mother_name=self.parent_name(culture, True, head_birth.year),
             father_name=self.parent_name(culture, False, head_birth.year),
@@ -296,10 +402,14 @@ class _Generator:
         elif rng.random() < 0.85:
             s_birth = self.birth(max(18, self.age(head_birth) - rng.randint(-3, 9)))
             spouse = _Person(
-                nik=self.nik.issue(self.register_prefix(home, born_here=False), s_birth,
-                                   female=True),
-                female=True, birth=s_birth, name=self.person_name(culture, True, s_birth, 1),
-                relation="ISTRI", marital="KAWIN",
+                nik=self.nik.issue(
+                    self.register_prefix(home, born_here=False), s_birth, female=True
+                ),
+                female=True,
+                birth=s_birth,
+                name=self.person_name(culture, True, s_birth, 1),
+                relation="ISTRI",
+                marital="KAWIN",
                 mother_name=self.parent_name(culture, True, s_birth.year),
                 father_name=self.parent_name(culture, False, s_birth.year),
             )
@@ -321,26 +431,33 @@ class _Generator:
                 members.append(
                     _Person(
                         nik=self.nik.issue(home.kecamatan_code, birth, female=female),
-                        female=female, birth=birth,
+                        female=female,
+                        birth=birth,
                         name=self.person_name(culture, female, birth, order),
                         relation="ANAK",
                         marital="BELUM KAWIN" if age < 22 or rng.random() < 0.6 else "KAWIN",
                         mother_nik=mother.nik if mother else None,
-                        mother_name=mother.name if mother else
-                        self.parent_name(culture, True, birth.year),
+                        mother_name=mother.name
+                        if mother
+                        else self.parent_name(culture, True, birth.year),
                         father_nik=father.nik if father else None,
-                        father_name=father.name if father else
-                        self.parent_name(culture, False, birth.year),
+                        father_name=father.name
+                        if father
+                        else self.parent_name(culture, False, birth.year),
                     )
                 )
         if rng.random() < 0.05 and self.age(head_birth) < 60:
             p_birth = self.birth(self.age(head_birth) + rng.randint(20, 32))
             members.append(
                 _Person(
-                    nik=self.nik.issue(self.register_prefix(home, born_here=False), p_birth,
-                                       female=True),
-                    female=True, birth=p_birth, name=self.person_name(culture, True, p_birth, 1),
-                    relation="ORANG TUA", marital="CERAI MATI",
+                    nik=self.nik.issue(
+                        self.register_prefix(home, born_here=False), p_birth, female=True
+                    ),
+                    female=True,
+                    birth=p_birth,
+                    name=self.person_name(culture, True, p_birth, 1),
+                    relation="ORANG TUA",
+                    marital="CERAI MATI",
                     mother_name=self.parent_name(culture, True, p_birth.year),
                     father_name=self.parent_name(culture, False, p_birth.year),
                 )
@@ -350,7 +467,13 @@ class _Generator:
         return home, kk_number, members, culture, rt, rw, street
 
     def civil_row(
-        self, p: _Person, home: _Kelurahan, kk: str, culture: Culture, rt: str, rw: str,
+        self,
+        p: _Person,
+        home: _Kelurahan,
+        kk: str,
+        culture: Culture,
+        rt: str,
+        rw: str,
         street: str,
     ) -> tuple[object, ...]:
         rng = self.rng
@@ -373,18 +496,39 @@ class _Generator:
             occupation = rng.choices(_OCCUPATIONS, _OCCUPATION_WEIGHTS)[0]
         religions, weights = _RELIGIONS[culture]
         places = _BIRTH_PLACES["madurese" if culture == "madurese" else home.city_code]
-        birth_place = home.city_name.removeprefix("Kota ").upper() if age < 18 else rng.choice(
-            places
+        birth_place = (
+            home.city_name.removeprefix("Kota ").upper() if age < 18 else rng.choice(places)
         )
         return (
-            p.nik, kk, p.name, "PEREMPUAN" if p.female else "LAKI-LAKI", birth_place,
-            p.birth.isoformat(), rng.choices(*_BLOOD)[0], rng.choices(religions, weights)[0],
-            p.marital, p.relation,
+            p.nik,
+            kk,
+            p.name,
+            "PEREMPUAN" if p.female else "LAKI-LAKI",
+            birth_place,
+            p.birth.isoformat(),
+            rng.choices(*_BLOOD)[0],
+            rng.choices(religions, weights)[0],
+            p.marital,
+            p.relation,
             rng.choice(_DISABILITIES) if rng.random() < 0.02 else None,
-            education, occupation, p.mother_nik, p.mother_name, p.father_nik, p.father_name,
-            street, rt, rw, home.code, home.name.upper(), home.kecamatan_code,
-            home.kecamatan_name.upper(), home.city_code, home.city_name.upper(),
-            home.province_code, home.province_name.upper(), self.name_key(p.name),
+            education,
+            occupation,
+            p.mother_nik,
+            p.mother_name,
+            p.father_nik,
+            p.father_name,
+            street,
+            rt,
+            rw,
+            home.code,
+            home.name.upper(),
+            home.kecamatan_code,
+            home.kecamatan_name.upper(),
+            home.city_code,
+            home.city_name.upper(),
+            home.province_code,
+            home.province_name.upper(),
+            self.name_key(p.name),
         )
 
     def welfare_rows(self, members: list[_Person]) -> Iterator[tuple[object, ...]]:
@@ -397,16 +541,20 @@ class _Generator:
             rng.choice(("BAMBU", "KAYU", "TEMBOK")) if poor else "TEMBOK",
             rng.choice(("SENG", "ASBES", "GENTENG")),
             rng.choice(("SUMUR", "PDAM", "AIR KEMASAN", "MATA AIR")),
-            rng.choice(("JAMBAN BERSAMA", "TIDAK ADA", "JAMBAN SENDIRI")) if poor
+            rng.choice(("JAMBAN BERSAMA", "TIDAK ADA", "JAMBAN SENDIRI"))
+            if poor
             else "JAMBAN SENDIRI",
-            poor and rng.random() < 0.6, poor and rng.random() < 0.7,
+            poor and rng.random() < 0.6,
+            poor and rng.random() < 0.7,
             decile <= 5 and rng.random() < 0.8,
         )
         base_income = int(600_000 + decile * rng.randint(350_000, 700_000))
         for p in members:
             earns = p.relation in ("KEPALA KELUARGA", "ISTRI") and self.age(p.birth) >= 18
-            income = base_income if p.relation == "KEPALA KELUARGA" else (
-                rng.randrange(0, base_income // 2, 50_000) if earns else 0
+            income = (
+                base_income
+                if p.relation == "KEPALA KELUARGA"
+                else (rng.randrange(0, base_income // 2, 50_000) if earns else 0)
             )
             yield (p.nik, decile, *family, income)
 
@@ -415,8 +563,9 @@ class _Generator:
         if decile is not None and decile <= 4:
             bpjs = "PBI"
         else:
-            bpjs = rng.choices(("KELAS 1", "KELAS 2", "KELAS 3", "PBI", "TIDAK TERDAFTAR"),
-                               (20, 25, 30, 10, 15))[0]
+            bpjs = rng.choices(
+                ("KELAS 1", "KELAS 2", "KELAS 3", "PBI", "TIDAK TERDAFTAR"), (20, 25, 30, 10, 15)
+            )[0]
         chronic = None
         if self.age(p.birth) >= 30 and rng.random() < 0.3:
             chronic = "; ".join(sorted(rng.sample(_CHRONIC, rng.choice((1, 1, 2)))))
@@ -492,7 +641,8 @@ def generate_sources(out_dir: Path, *, residents: int = 10_000, seed: int = 7) -
     health = _create(out_dir / "health.db", "health", HEALTH_COLUMNS)
     civil.execute(
         "CREATE TABLE name_tokens ("
-        + ", ".join(f"{name} {decl}" for name, decl in TOKEN_COLUMNS) + ")"
+        + ", ".join(f"{name} {decl}" for name, decl in TOKEN_COLUMNS)
+        + ")"
     )
     token_sql = _insert_sql("name_tokens", TOKEN_COLUMNS)
     token_rows: list[tuple[object, ...]] = []
@@ -523,8 +673,7 @@ def generate_sources(out_dir: Path, *, residents: int = 10_000, seed: int = 7) -
                 row = gen.civil_row(person, home, kk, culture, rt, rw, street)
                 civil_rows.append(row)
                 token_rows.extend(
-                    (token, home.code, person.nik)
-                    for token in set(gen.name_tokens(str(row[-1])))
+                    (token, home.code, person.nik) for token in set(gen.name_tokens(str(row[-1])))
                 )
                 if (
                     count >= len(samples) * sample_every
@@ -550,9 +699,7 @@ def generate_sources(out_dir: Path, *, residents: int = 10_000, seed: int = 7) -
         welfare.executemany(welfare_sql, welfare_rows)
         health.executemany(health_sql, health_rows)
         civil.execute("CREATE INDEX ix_name_tokens ON name_tokens (token, kelurahan_code)")
-        civil.execute(
-            "CREATE INDEX ix_name_tokens_region ON name_tokens (kelurahan_code, token)"
-        )
+        civil.execute("CREATE INDEX ix_name_tokens_region ON name_tokens (kelurahan_code, token)")
         for name, cols in _CIVIL_INDEXES:
             civil.execute(f"CREATE INDEX {name} ON residents ({cols})")
         for conn in (civil, welfare, health):
@@ -565,8 +712,10 @@ def generate_sources(out_dir: Path, *, residents: int = 10_000, seed: int = 7) -
     sources_file.write_text(_sources_yaml(), encoding="utf-8")
     columns = [name for name, _ in CIVIL_COLUMNS]
     sample_residents = [
-        {k: str(dict(zip(columns, row, strict=True))[k])
-         for k in ("nik", "full_name", "kelurahan_code", "rt", "rw")}
+        {
+            k: str(dict(zip(columns, row, strict=True))[k])
+            for k in ("nik", "full_name", "kelurahan_code", "rt", "rw")
+        }
         for row in samples[:: max(1, len(samples) // 5)][:5]
     ]
     return SyntheticSummary(

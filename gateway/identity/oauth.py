@@ -35,7 +35,12 @@ from gateway.identity.client_auth import authenticate_private_key_jwt
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 SCOPES = (
-    "residents:read", "residents:search", "pseudonyms:resolve", "statistics:read", "admin", "audit"
+    "residents:read",
+    "residents:search",
+    "pseudonyms:resolve",
+    "statistics:read",
+    "admin",
+    "audit",
 )
 
 

@@ -11,9 +11,7 @@ import sys
 
 import structlog
 
-QUIET_LIBRARIES = (
-    "httpx", "httpcore", "aiosqlite", "asyncpg", "sqlalchemy", "aiomysql", "urllib3"
-)
+QUIET_LIBRARIES = ("httpx", "httpcore", "aiosqlite", "asyncpg", "sqlalchemy", "aiomysql", "urllib3")
 
 
 def configure_logging(level: str = "info") -> None:

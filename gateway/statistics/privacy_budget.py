@@ -59,9 +59,7 @@ class PrivacyBudget:
     def _key(agency: str, period: str) -> str:
         return f"satugate:pb:{agency}:{period}"
 
-    async def spend(
-        self, agency: str, cost: Fraction, limit: Fraction, at: datetime
-    ) -> Spend:
+    async def spend(self, agency: str, cost: Fraction, limit: Fraction, at: datetime) -> Spend:
         """Spend ``cost`` of ``agency``'s budget ``limit`` for the month of ``at``, all or
         nothing."""
         period = period_of(at)

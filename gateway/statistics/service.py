@@ -87,22 +87,33 @@ async def query(
 ) -> dict[str, Any]:
     await _validated(call)
     now = datetime.now(UTC)
-    asked = {"dataset": dataset, "unit": unit, "group_by": list(group_by),
-             "filters": {k: list(v) for k, v in sorted(filters.items())}}
+    asked = {
+        "dataset": dataset,
+        "unit": unit,
+        "group_by": list(group_by),
+        "filters": {k: list(v) for k, v in sorted(filters.items())},
+    }
     active = await call.services.policies.current()
     decision = active.policy.decide_aggregate(
         policies.AggregateRequest(
-            agency=call.principal.agency, purpose=call.purpose or "", dataset=dataset,
-            unit=unit, group_by=group_by, filters=filters, at=now,
+            agency=call.principal.agency,
+            purpose=call.purpose or "",
+            dataset=dataset,
+            unit=unit,
+            group_by=group_by,
+            filters=filters,
+            at=now,
         )
     )
     audited: dict[str, Any] = {
-        "rule_ids": decision.rule_ids, "policy_version": decision.policy_version
+        "rule_ids": decision.rule_ids,
+        "policy_version": decision.policy_version,
     }
     if not decision.allowed:
         raise await call.refuse(
             PolicyRefusal(decision.code or "policy_denied", decision.explanation),
-            detail=asked, **audited,
+            detail=asked,
+            **audited,
         )
     if unit == "households" and not set(group_by) | set(filters) <= HOUSEHOLD_DIMENSIONS:
         # A household is one unit only where all its members share the category: grouped
@@ -110,14 +121,16 @@ async def query(
         # cost more than its epsilon.
         raise await call.refuse(
             InvalidRequest("households are counted by region and welfare decile only"),
-            detail=asked, **audited,
+            detail=asked,
+            **audited,
         )
     for dim, values in filters.items():
         allowed = CATEGORIES.get(dim)
         if allowed is not None and not set(values) <= set(allowed):
             raise await call.refuse(
                 InvalidRequest(f"a value of the {dim} filter is not one of its categories"),
-                detail=asked, **audited,
+                detail=asked,
+                **audited,
             )
     scoped = dict(filters)
     region = decision.jurisdiction
@@ -128,7 +141,8 @@ async def query(
     if any(not c for c in categories) or len(categories) == 0:
         raise await call.refuse(
             InvalidRequest("group_by needs at least one dimension with categories"),
-            detail=asked, **audited,
+            detail=asked,
+            **audited,
         )
     cells = 1
     for c in categories:
@@ -136,7 +150,8 @@ async def query(
     if cells > 5000:
         raise await call.refuse(
             InvalidRequest(f"the table would have {cells} cells; at most 5000"),
-            detail=asked, **audited,
+            detail=asked,
+            **audited,
         )
     budget = call.services.privacy_budget
     assert budget is not None, "the services build a privacy budget"
@@ -157,7 +172,8 @@ async def query(
                 f" remains for {spend.period}",
                 extra={"privacy_budget": budget_view},
             ),
-            detail={**asked, "privacy_budget": budget_view}, **audited,
+            detail={**asked, "privacy_budget": budget_view},
+            **audited,
         )
     count_query = connectors.CountQuery(group_by, scoped, unit, now.year)
     try:
@@ -165,18 +181,25 @@ async def query(
     except connectors.UnknownFields:
         raise await call.refuse(
             DimensionNotAvailable("no single source holds every dimension of this query"),
-            detail={**asked, "privacy_budget": budget_view}, **audited,
+            detail={**asked, "privacy_budget": budget_view},
+            **audited,
         ) from None
     except connectors.SourceUnavailable:
         raise await call.refuse(
             SourceUnavailable("the source did not answer"),
-            detail={**asked, "privacy_budget": budget_view}, **audited,
+            detail={**asked, "privacy_budget": budget_view},
+            **audited,
         ) from None
     counts = {r.key: r.count for r in rows}
     largest = {r.key: r.largest_household for r in rows} if unit == "residents" else None
     table = protect(
-        group_by, categories, counts, min_cell=decision.min_cell, epsilon=decision.epsilon,
-        rng=secrets.SystemRandom(), largest_household=largest,
+        group_by,
+        categories,
+        counts,
+        min_cell=decision.min_cell,
+        epsilon=decision.epsilon,
+        rng=secrets.SystemRandom(),
+        largest_household=largest,
     )
     released = sum(1 for v in table.values if v is not None)
     receipt = await call.record(

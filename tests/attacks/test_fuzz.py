@@ -32,13 +32,19 @@ class Fuzzed:
         self.calls = 0
         self.tokens = {
             role: fetch_token(gw.base, demo, client)
-            for role, client in (("agency", "demo-dinsos"), ("auditor", "demo-auditor"),
-                                 ("admin", "demo-admin"))
+            for role, client in (
+                ("agency", "demo-dinsos"),
+                ("auditor", "demo-auditor"),
+                ("admin", "demo-admin"),
+            )
         }
 
     def auth_for(self, path: str) -> dict[str, str]:
-        role = "auditor" if path.startswith("/audit") else (
-            "admin" if path.startswith("/admin") else "agency")
+        role = (
+            "auditor"
+            if path.startswith("/audit")
+            else ("admin" if path.startswith("/admin") else "agency")
+        )
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
 
@@ -87,8 +93,11 @@ def _check(case: Any, fuzzed: Fuzzed, failures: list[str]) -> None:
                 failures.append(f"{label}: OAuth error without 'error'")
         elif not content_type.startswith("application/problem+json"):
             failures.append(f"{label}: {content_type}")
-        elif not (body.get("status") == response.status_code and body.get("code")
-                  and {"type", "title", "detail"} <= set(body)):
+        elif not (
+            body.get("status") == response.status_code
+            and body.get("code")
+            and {"type", "title", "detail"} <= set(body)
+        ):
             failures.append(f"{label}: incomplete problem {body}")
 
 
@@ -102,8 +111,13 @@ def test_fuzzed_calls_never_5xx_and_refusals_are_problems(fuzzed: Fuzzed) -> Non
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
         def fuzz(case: Any) -> None:
             _check(case, fuzzed, failures)
 

@@ -17,7 +17,7 @@ from tests.attacks.conftest import Target, assert_problem, residents_in
 SQLI = [
     "' OR '1'='1",
     "x'; DROP TABLE residents; --",
-    "\" OR 1=1 --",
+    '" OR 1=1 --',
     "a' UNION SELECT nik, full_name FROM residents --",
     "%' OR full_name LIKE '%",
     "1; SELECT pg_sleep(5)",
@@ -69,8 +69,10 @@ async def logged(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
 
 
 async def test_sql_injection_in_search_finds_nobody_and_breaks_nothing(
-    caplog: pytest.LogCaptureFixture, logged: None,
-    target: Target, attack_sources: Path,
+    caplog: pytest.LogCaptureFixture,
+    logged: None,
+    target: Target,
+    attack_sources: Path,
 ) -> None:
     resident = residents_in(attack_sources)[0]
     h = await target.headers("demo-dinsos")
@@ -78,7 +80,8 @@ async def test_sql_injection_in_search_finds_nobody_and_breaks_nothing(
         before = conn.execute("SELECT count(*) FROM residents").fetchone()[0]
     for name in SQLI:
         r = await target.client.post(
-            "/v1/residents/search", headers=h,
+            "/v1/residents/search",
+            headers=h,
             json={"name": name, "address": {"kelurahan_code": resident["kelurahan_code"]}},
         )
         if r.status_code == 200:
@@ -87,28 +90,50 @@ async def test_sql_injection_in_search_finds_nobody_and_breaks_nothing(
             assert_problem(r, 422)
     for street in SQLI:
         r = await target.client.post(
-            "/v1/residents/search", headers=h,
-            json={"name": resident["full_name"],
-                  "address": {"kelurahan_code": resident["kelurahan_code"], "street": street}},
+            "/v1/residents/search",
+            headers=h,
+            json={
+                "name": resident["full_name"],
+                "address": {"kelurahan_code": resident["kelurahan_code"], "street": street},
+            },
         )
         assert r.status_code in (200, 422), r.text
     # Injection in fields that are validated by shape is refused outright.
-    assert_problem(await target.client.post(
-        "/v1/residents/search", headers=h,
-        json={"name": "Budi", "address": {"kelurahan_code": "35.78' OR 1=1 --"}}), 422,
-        "invalid_request")
-    assert_problem(await target.client.get(
-        "/v1/residents/3578' OR '1'='1", headers=h), 422, "invalid_nik")
-    assert_problem(await target.client.get(
-        f"/v1/residents/{resident['nik']}", headers=h,
-        params={"fields": "full_name FROM residents --,nik"}), 422, "invalid_fields")
+    assert_problem(
+        await target.client.post(
+            "/v1/residents/search",
+            headers=h,
+            json={"name": "Budi", "address": {"kelurahan_code": "35.78' OR 1=1 --"}},
+        ),
+        422,
+        "invalid_request",
+    )
+    assert_problem(
+        await target.client.get("/v1/residents/3578' OR '1'='1", headers=h), 422, "invalid_nik"
+    )
+    assert_problem(
+        await target.client.get(
+            f"/v1/residents/{resident['nik']}",
+            headers=h,
+            params={"fields": "full_name FROM residents --,nik"},
+        ),
+        422,
+        "invalid_fields",
+    )
     auditor = {"Authorization": f"Bearer {await target.token('demo-auditor')}"}
-    r = await target.client.get("/audit/events", headers=auditor,
-                                params={"agency": "x' OR '1'='1", "officer": "' OR 1=1 --"})
+    r = await target.client.get(
+        "/audit/events",
+        headers=auditor,
+        params={"agency": "x' OR '1'='1", "officer": "' OR 1=1 --"},
+    )
     assert r.status_code == 200 and r.json()["events"] == []
-    assert_problem(await target.client.get(
-        "/audit/events", headers=auditor, params={"subject_nik": "' OR 1=1 --"}), 422,
-        "invalid_nik")
+    assert_problem(
+        await target.client.get(
+            "/audit/events", headers=auditor, params={"subject_nik": "' OR 1=1 --"}
+        ),
+        422,
+        "invalid_nik",
+    )
     # The sources and the gateway are intact.
     with sqlite3.connect(attack_sources / "civil.db") as conn:
         assert conn.execute("SELECT count(*) FROM residents").fetchone()[0] == before
@@ -122,28 +147,38 @@ async def test_sql_injection_in_search_finds_nobody_and_breaks_nothing(
 
 
 async def test_oversized_and_confusable_search_input_is_refused(
-    caplog: pytest.LogCaptureFixture, logged: None,
-    target: Target, attack_sources: Path,
+    caplog: pytest.LogCaptureFixture,
+    logged: None,
+    target: Target,
+    attack_sources: Path,
 ) -> None:
     resident = residents_in(attack_sources)[0]
     h = await target.headers("demo-dinsos")
     address = {"kelurahan_code": resident["kelurahan_code"]}
     for name in ("x" * 121, "Budi " * 5000, "\u0430" * 500):
-        body = assert_problem(await target.client.post(
-            "/v1/residents/search", headers=h, json={"name": name, "address": address}), 422,
-            "invalid_request")
+        body = assert_problem(
+            await target.client.post(
+                "/v1/residents/search", headers=h, json={"name": name, "address": address}
+            ),
+            422,
+            "invalid_request",
+        )
         assert name[:50] not in json.dumps(body, ensure_ascii=False)
-    for bad in ({"name": "Budi", "address": {}}, {"name": "", "address": address},
-                {"name": "Budi", "address": address, "limit": 10_000},
-                {"name": "Budi", "address": address, "extra": "x"},
-                {"name": ["Budi"], "address": address},
-                {"name": {"$ne": ""}, "address": address}):
+    for bad in (
+        {"name": "Budi", "address": {}},
+        {"name": "", "address": address},
+        {"name": "Budi", "address": address, "limit": 10_000},
+        {"name": "Budi", "address": address, "extra": "x"},
+        {"name": ["Budi"], "address": address},
+        {"name": {"$ne": ""}, "address": address},
+    ):
         r = await target.client.post("/v1/residents/search", headers=h, json=bad)
         assert r.status_code == 422, (bad, r.text)
         assert_problem(r, 422)
     for name in CONFUSABLE:
-        r = await target.client.post("/v1/residents/search", headers=h,
-                                     json={"name": name, "address": address})
+        r = await target.client.post(
+            "/v1/residents/search", headers=h, json={"name": name, "address": address}
+        )
         assert r.status_code in (200, 422), (name, r.text)
         if r.status_code == 422:
             assert_problem(r, 422)
@@ -152,12 +187,19 @@ async def test_oversized_and_confusable_search_input_is_refused(
     for fake in (
         "".join(chr(0xFF10 + int(c)) for c in nik),  # fullwidth
         "".join(chr(0x0660 + int(c)) for c in nik),  # Arabic-Indic
-        nik + "\u200b", nik[:-1] + "\U0001d7ce", "%20" + nik, nik + "%0A",
+        nik + "\u200b",
+        nik[:-1] + "\U0001d7ce",
+        "%20" + nik,
+        nik + "%0A",
     ):
-        assert_problem(await target.client.get(f"/v1/residents/{fake}", headers=h), 422,
-                       "invalid_nik")
-    assert_problem(await target.client.post(
-        "/v1/residents/batch", headers=h, json={"niks": [nik] * 1001}), 422, "invalid_request")
+        assert_problem(
+            await target.client.get(f"/v1/residents/{fake}", headers=h), 422, "invalid_nik"
+        )
+    assert_problem(
+        await target.client.post("/v1/residents/batch", headers=h, json={"niks": [nik] * 1001}),
+        422,
+        "invalid_request",
+    )
     logs = _all_text(target, caplog)
     for s in _distinctive(CONFUSABLE):
         assert s not in logs
@@ -165,8 +207,10 @@ async def test_oversized_and_confusable_search_input_is_refused(
 
 
 async def test_header_injection_in_on_behalf_of_is_refused_and_not_recorded(
-    caplog: pytest.LogCaptureFixture, logged: None,
-    target: Target, attack_sources: Path,
+    caplog: pytest.LogCaptureFixture,
+    logged: None,
+    target: Target,
+    attack_sources: Path,
 ) -> None:
     nik = residents_in(attack_sources)[0]["nik"]
     h = await target.headers("demo-dinsos")
@@ -178,23 +222,32 @@ async def test_header_injection_in_on_behalf_of_is_refused_and_not_recorded(
         body = assert_problem(r, 422, "invalid_officer")
         assert "X-Admin" not in r.headers and "set-cookie" not in r.headers
         assert officer.strip() not in json.dumps(body, ensure_ascii=False)
-    for purpose in ("social_assistance\r\nX-Admin: true", "social_assistance' OR 1=1",
-                    "SOCIAL_ASSISTANCE", "social_assistanc\u0435"):
+    for purpose in (
+        "social_assistance\r\nX-Admin: true",
+        "social_assistance' OR 1=1",
+        "SOCIAL_ASSISTANCE",
+        "social_assistanc\u0435",
+    ):
         r = await target.client.get(
             f"/v1/residents/{nik}",
             headers={**h, "X-Purpose": purpose.encode("utf-8")},  # type: ignore[arg-type]
         )
         assert_problem(r, 422, "invalid_purpose")
     r = await target.client.get(
-        f"/v1/residents/{nik}", headers={**h, "X-Request-Id": b"abc\r\nX-Admin: 1"},  # type: ignore[arg-type]
+        f"/v1/residents/{nik}",
+        headers={**h, "X-Request-Id": b"abc\r\nX-Admin: 1"},  # type: ignore[arg-type]
     )
     assert r.status_code == 200 and "\n" not in r.headers["x-request-id"]
     assert "X-Admin" not in r.headers
     # Refused calls are on the record as errors, without the raw header values.
     auditor = {"Authorization": f"Bearer {await target.token('demo-auditor')}"}
-    events = (await target.client.get(
-        "/audit/events", headers=auditor,
-        params={"agency": "dinsos", "decision": "error", "limit": 100})).json()["events"]
+    events = (
+        await target.client.get(
+            "/audit/events",
+            headers=auditor,
+            params={"agency": "dinsos", "decision": "error", "limit": 100},
+        )
+    ).json()["events"]
     refused = [e for e in events if e["reason"] == "invalid_officer"]
     assert len(refused) == len(OFFICER_INJECTIONS)
     assert all(e["officer"] is None for e in refused)
@@ -206,7 +259,8 @@ async def test_header_injection_in_on_behalf_of_is_refused_and_not_recorded(
 
 
 async def test_bodies_over_the_size_limit_answer_413_even_when_chunked(
-    caplog: pytest.LogCaptureFixture, logged: None,
+    caplog: pytest.LogCaptureFixture,
+    logged: None,
     target: Target,
 ) -> None:
     limit = target.settings.max_body_bytes
@@ -219,8 +273,11 @@ async def test_bodies_over_the_size_limit_answer_413_even_when_chunked(
         ("/v1/residents/batch", h, json.dumps({"niks": ["3578" + "0" * 12] * (limit // 10)})),
         ("/v1/pseudonyms/resolve", h, json.dumps({"pseudonym": "p" * (limit + 1)})),
         ("/admin/policies", admin, json.dumps({"files": {"a.yaml": "x" * (limit + 1)}})),
-        ("/oauth/token", {"Content-Type": "application/x-www-form-urlencoded"},
-         "grant_type=client_credentials&scope=" + "a" * (limit + 1)),
+        (
+            "/oauth/token",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            "grant_type=client_credentials&scope=" + "a" * (limit + 1),
+        ),
     ):
         headers = {"Content-Type": "application/json", **headers}
         r = await target.client.post(path, headers=headers, content=content)
@@ -229,19 +286,19 @@ async def test_bodies_over_the_size_limit_answer_413_even_when_chunked(
 
         async def chunks(data: bytes = content.encode()) -> AsyncIterator[bytes]:
             for i in range(0, len(data), 16_384):
-                yield data[i:i + 16_384]
+                yield data[i : i + 16_384]
 
         # Without a Content-Length (chunked), the limit holds while reading.
         r = await target.client.post(path, headers=headers, content=chunks())
         assert r.status_code == 413, ("chunked", path, r.text)
         assert_problem(r, 413, "payload_too_large")
     # A lying Content-Length is refused too.
-    r = await target.client.post("/v1/residents/search", headers={**h, "Content-Length": "-1"},
-                                 content=b"{}")
+    r = await target.client.post(
+        "/v1/residents/search", headers={**h, "Content-Length": "-1"}, content=b"{}"
+    )
     assert r.status_code in (400, 413), r.text
     logs = _all_text(target, caplog)
     assert marker not in logs
-
 
 
 async def test_unknown_fields_are_not_echoed(target: Target, attack_sources: Path) -> None:
@@ -249,12 +306,14 @@ async def test_unknown_fields_are_not_echoed(target: Target, attack_sources: Pat
     resident, other = residents_in(attack_sources, n=2)
     h = await target.headers("demo-dinsos")
     for fields in (f"full_name,{other['nik']}", f"{other['full_name']},nik"):
-        r = await target.client.get(f"/v1/residents/{resident['nik']}", headers=h,
-                                    params={"fields": fields})
+        r = await target.client.get(
+            f"/v1/residents/{resident['nik']}", headers=h, params={"fields": fields}
+        )
         assert_problem(r, 422, "invalid_fields")
         assert other["nik"] not in r.text and other["full_name"] not in r.text
-    r = await target.client.post("/v1/residents/batch", headers=h,
-                                 json={"niks": [resident["nik"]], "fields": [other["nik"]]})
+    r = await target.client.post(
+        "/v1/residents/batch", headers=h, json={"niks": [resident["nik"]], "fields": [other["nik"]]}
+    )
     assert_problem(r, 422, "invalid_fields")
     assert other["nik"] not in r.text
     assert other["nik"] not in target.logs() and other["full_name"] not in target.logs()

@@ -105,8 +105,11 @@ def _smallest_kelurahan(sources: Path) -> tuple[str, int]:
 async def test_tiny_cell_fishing_gets_no_count(target: Target, attack_sources: Path) -> None:
     code, n = _smallest_kelurahan(attack_sources)
     assert n < 10
-    body = {"dataset": "civil_registry", "group_by": ["kelurahan_code"],
-            "filters": {"kelurahan_code": [code]}}
+    body = {
+        "dataset": "civil_registry",
+        "group_by": ["kelurahan_code"],
+        "filters": {"kelurahan_code": [code]},
+    }
     r = await _ask(target, body)
     assert r.status_code == 200, r.text
     answer = r.json()
@@ -125,16 +128,47 @@ async def test_differencing_two_answers_does_not_pin_a_small_count(
             "SELECT kecamatan_code, count(*) FROM residents WHERE city_code = '35.78' "
             "GROUP BY kecamatan_code ORDER BY count(*) DESC LIMIT 1"
         ).fetchone()
-    older = [b for b in ("5-9", "10-14", "15-19", "20-24", "25-29", "30-34", "35-39", "40-44",
-                         "45-49", "50-54", "55-59", "60-64", "65-69", "70-74", "75-79",
-                         "80-84", "85+")]
+    older = [
+        b
+        for b in (
+            "5-9",
+            "10-14",
+            "15-19",
+            "20-24",
+            "25-29",
+            "30-34",
+            "35-39",
+            "40-44",
+            "45-49",
+            "50-54",
+            "55-59",
+            "60-64",
+            "65-69",
+            "70-74",
+            "75-79",
+            "80-84",
+            "85+",
+        )
+    ]
     differences: list[int] = []
     statuses: list[int] = []
     for _ in range(12):
-        a = await _ask(target, {"dataset": "civil_registry", "group_by": ["sex"],
-                                "filters": {"kecamatan_code": [code]}})
-        b = await _ask(target, {"dataset": "civil_registry", "group_by": ["sex"],
-                                "filters": {"kecamatan_code": [code], "age_band": older}})
+        a = await _ask(
+            target,
+            {
+                "dataset": "civil_registry",
+                "group_by": ["sex"],
+                "filters": {"kecamatan_code": [code]},
+            },
+        )
+        b = await _ask(
+            target,
+            {
+                "dataset": "civil_registry",
+                "group_by": ["sex"],
+                "filters": {"kecamatan_code": [code], "age_band": older},
+            },
+        )
         statuses += [a.status_code, b.status_code]
         if a.status_code != 200 or b.status_code != 200:
             break
@@ -152,8 +186,12 @@ async def test_differencing_two_answers_does_not_pin_a_small_count(
 
 async def test_simulate_answers_a_statistics_query(target: Target) -> None:
     admin = {"Authorization": f"Bearer {await target.token('demo-admin')}"}
-    asked = {"agency": "bappeda", "purpose": "statistics", "action": "aggregate",
-             "group_by": ["kecamatan_code", "sex"]}
+    asked = {
+        "agency": "bappeda",
+        "purpose": "statistics",
+        "action": "aggregate",
+        "group_by": ["kecamatan_code", "sex"],
+    }
     r = await target.client.post("/admin/policies/simulate", json=asked, headers=admin)
     assert r.status_code == 200, r.text
     assert r.json()["decision"]["allowed"] and r.json()["decision"]["min_cell"] == 10
@@ -176,7 +214,8 @@ async def test_without_the_ledger_no_answer_and_the_refusal_is_recorded(target: 
 async def test_households_are_counted_by_household_dimensions_only(target: Target) -> None:
     r = await _ask(target, {**SURABAYA_TABLE, "unit": "households"})
     assert_problem(r, 422, "invalid_request")
-    r = await _ask(target, {"dataset": "civil_registry", "unit": "households",
-                            "group_by": ["kecamatan_code"]})
+    r = await _ask(
+        target, {"dataset": "civil_registry", "unit": "households", "group_by": ["kecamatan_code"]}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["unit"] == "households"

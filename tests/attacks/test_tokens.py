@@ -53,8 +53,11 @@ def _raw(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"")
 
 
 async def _refused(target: Target, token: str, nik: str) -> None:
-    h = {"Authorization": f"Bearer {token}", "X-Purpose": "social_assistance",
-         "X-On-Behalf-Of": "officer.01"}
+    h = {
+        "Authorization": f"Bearer {token}",
+        "X-Purpose": "social_assistance",
+        "X-On-Behalf-Of": "officer.01",
+    }
     body = assert_problem(
         await target.client.get(f"/v1/residents/{nik}", headers=h), 401, "invalid_token"
     )
@@ -69,8 +72,11 @@ async def test_control_a_token_signed_by_the_gateway_with_sound_claims_is_accept
     """The forging helper makes tokens the gateway accepts: the refusals below are real."""
     nik = residents_in(attack_sources)[0]["nik"]
     token = _signed(target, _claims(scope="residents:read"))
-    h = {"Authorization": f"Bearer {token}", "X-Purpose": "social_assistance",
-         "X-On-Behalf-Of": "officer.01"}
+    h = {
+        "Authorization": f"Bearer {token}",
+        "X-Purpose": "social_assistance",
+        "X-On-Behalf-Of": "officer.01",
+    }
     assert (await target.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
 
 
@@ -160,8 +166,11 @@ async def test_unknown_key_id_and_foreign_key_are_refused(
         await _refused(target, jwt.encode(head, _claims(), foreign, algorithms=["ES256"]), nik)
     # A key carried in the header itself (jwk, jku, x5u) is never trusted.
     embedded = foreign.as_dict(private=False)
-    for extra in ({"jwk": embedded}, {"jku": "http://evil.example/jwks.json"},
-                  {"x5u": "http://evil.example/cert.pem"}):
+    for extra in (
+        {"jwk": embedded},
+        {"jku": "http://evil.example/jwks.json"},
+        {"x5u": "http://evil.example/cert.pem"},
+    ):
         head = {"alg": "ES256", "typ": "at+jwt", "kid": real_kid, **extra}
         await _refused(target, jwt.encode(head, _claims(), foreign, algorithms=["ES256"]), nik)
     # The gateway's own key, but a kid it does not publish, or not an access token.
@@ -216,19 +225,25 @@ async def test_scope_escalation_is_refused(target: Target, attack_sources: Any) 
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         assert set(claims.get("scope", "").split()) <= {"residents:read"}, claims
         assert set(r.json().get("scope", "").split()) <= {"residents:read"}
-        h = {"Authorization": f"Bearer {r.json()['access_token']}",
-             "X-Purpose": "health_insurance", "X-On-Behalf-Of": "officer.01"}
-        assert_problem(await target.client.get("/admin/clients", headers=h), 403,
-                       "insufficient_scope")
-        assert_problem(await target.client.get("/audit/events", headers=h), 403,
-                       "insufficient_scope")
+        h = {
+            "Authorization": f"Bearer {r.json()['access_token']}",
+            "X-Purpose": "health_insurance",
+            "X-On-Behalf-Of": "officer.01",
+        }
         assert_problem(
-            await target.client.post("/v1/pseudonyms/resolve", headers=h,
-                                     json={"pseudonym": "x"}),
-            403, "insufficient_scope",
+            await target.client.get("/admin/clients", headers=h), 403, "insufficient_scope"
         )
         assert_problem(
-            await target.client.get(f"/audit/subjects/{nik}/accesses", headers=h), 403,
+            await target.client.get("/audit/events", headers=h), 403, "insufficient_scope"
+        )
+        assert_problem(
+            await target.client.post("/v1/pseudonyms/resolve", headers=h, json={"pseudonym": "x"}),
+            403,
+            "insufficient_scope",
+        )
+        assert_problem(
+            await target.client.get(f"/audit/subjects/{nik}/accesses", headers=h),
+            403,
             "insufficient_scope",
         )
 
@@ -263,11 +278,13 @@ async def test_agency_calling_audit_or_admin_is_refused(
     assert_problem(await target.client.get(f"/audit/leaves/{index}", headers=h), 404)
     # The auditor cannot administer, nor the administrator read residents.
     auditor = {"Authorization": f"Bearer {await target.token('demo-auditor')}"}
-    assert_problem(await target.client.get("/admin/clients", headers=auditor), 403,
-                   "insufficient_scope")
+    assert_problem(
+        await target.client.get("/admin/clients", headers=auditor), 403, "insufficient_scope"
+    )
     admin = await target.headers("demo-admin")
-    assert_problem(await target.client.get(f"/v1/residents/{nik}", headers=admin), 403,
-                   "insufficient_scope")
+    assert_problem(
+        await target.client.get(f"/v1/residents/{nik}", headers=admin), 403, "insufficient_scope"
+    )
 
 
 async def test_report_token_opens_only_its_own_resident(
@@ -301,12 +318,17 @@ async def test_report_token_opens_only_its_own_resident(
     access = await target.token("demo-dinsos")
     assert_problem(
         await target.client.get("/v1/me/accesses", headers={"Authorization": f"Bearer {access}"}),
-        401, "invalid_token",
+        401,
+        "invalid_token",
     )
-    h = {"Authorization": f"Bearer {report}", "X-Purpose": "social_assistance",
-         "X-On-Behalf-Of": "officer.01"}
-    assert_problem(await target.client.get(f"/v1/residents/{a['nik']}", headers=h), 401,
-                   "invalid_token")
+    h = {
+        "Authorization": f"Bearer {report}",
+        "X-Purpose": "social_assistance",
+        "X-On-Behalf-Of": "officer.01",
+    }
+    assert_problem(
+        await target.client.get(f"/v1/residents/{a['nik']}", headers=h), 401, "invalid_token"
+    )
     assert_problem(await target.client.get("/audit/events", headers=h), 401, "invalid_token")
 
 

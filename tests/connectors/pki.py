@@ -29,14 +29,23 @@ def _name(cn: str) -> x509.Name:
 
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
 
 
 def _issue(
-    subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
-    issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool = False, server: bool = False,
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool = False,
+    server: bool = False,
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (
@@ -51,10 +60,19 @@ def _issue(
     )
     if ca:
         builder = builder.add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                          content_commitment=False, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False,
-                          encipher_only=False, decipher_only=False), critical=True)
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
     elif server:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
@@ -87,8 +105,11 @@ def make_pki(folder: Path) -> Pki:
     other_key = ec.generate_private_key(ec.SECP256R1())
     save("other", _issue("intruder", other_key, _name("other ca"), other_ca_key), other_key)
     return Pki(
-        ca_cert=paths["ca_cert"], server_cert=paths["server_cert"],
-        server_key=paths["server_key"], client_cert=paths["client_cert"],
-        client_key=paths["client_key"], other_client_cert=paths["other_cert"],
+        ca_cert=paths["ca_cert"],
+        server_cert=paths["server_cert"],
+        server_key=paths["server_key"],
+        client_cert=paths["client_cert"],
+        client_key=paths["client_key"],
+        other_client_cert=paths["other_cert"],
         other_client_key=paths["other_key"],
     )

@@ -20,13 +20,15 @@ def _rows(seed: int = 5) -> list[dict[str, str]]:
     rng = random.Random(seed)
     out = []
     for i in range(400):
-        out.append({
-            "nik": f"{i:016d}",
-            "kk": f"kk{i // 4}",
-            "kec": rng.choice(["35.78.01", "35.78.02", "35.78.03"]),
-            "sex": rng.choice(["LAKI-LAKI", "PEREMPUAN"]),
-            "born": f"{rng.randint(1930, 2025)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
-        })
+        out.append(
+            {
+                "nik": f"{i:016d}",
+                "kk": f"kk{i // 4}",
+                "kec": rng.choice(["35.78.01", "35.78.02", "35.78.03"]),
+                "sex": rng.choice(["LAKI-LAKI", "PEREMPUAN"]),
+                "born": f"{rng.randint(1930, 2025)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+            }
+        )
     return out
 
 
@@ -40,7 +42,9 @@ def _load(sync_url: str, rows: list[dict[str, str]]) -> None:
     engine = sa.create_engine(sync_url)
     meta = sa.MetaData()
     table = sa.Table(
-        "people", meta, sa.Column("nik", sa.String(16), primary_key=True),
+        "people",
+        meta,
+        sa.Column("nik", sa.String(16), primary_key=True),
         *(sa.Column(c, sa.String(32)) for c in ("kk", "kec", "sex", "born")),
     )
     meta.create_all(engine)
@@ -51,8 +55,12 @@ def _load(sync_url: str, rows: list[dict[str, str]]) -> None:
 
 async def _check(url: str) -> None:
     rows = _rows()
-    query = CountQuery(("kecamatan_code", "sex", "age_band"),
-                       {"kecamatan_code": ("35.78.01", "35.78.02")}, "residents", 2026)
+    query = CountQuery(
+        ("kecamatan_code", "sex", "age_band"),
+        {"kecamatan_code": ("35.78.01", "35.78.02")},
+        "residents",
+        2026,
+    )
     stmt = count_statement("people", COLUMNS, "kk", query)
     assert "GROUP BY" in str(stmt)
     engine = create_source_engine(url)
@@ -64,13 +72,15 @@ async def _check(url: str) -> None:
     got = {r.key: r.count for r in rows_of(result, 3)}
     expected = Counter(
         (r["kec"], r["sex"], _band(2026, r["born"]))
-        for r in rows if r["kec"] in ("35.78.01", "35.78.02")
+        for r in rows
+        if r["kec"] in ("35.78.01", "35.78.02")
     )
     assert got == dict(expected)
     largest = {r.key: r.largest_household for r in rows_of(result, 3)}
     per_household = Counter(
         ((r["kec"], r["sex"], _band(2026, r["born"])), r["kk"])
-        for r in rows if r["kec"] in ("35.78.01", "35.78.02")
+        for r in rows
+        if r["kec"] in ("35.78.01", "35.78.02")
     )
     for key in got:
         assert largest[key] == max(n for (k, _), n in per_household.items() if k == key)

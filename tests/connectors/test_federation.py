@@ -24,8 +24,9 @@ def _welfare_niks(sources_file: Path, limit: int = 5) -> list[str]:
     db = sources_file.parent / "welfare.db"
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return [r[0] for r in conn.execute("SELECT nik FROM welfare ORDER BY nik LIMIT ?",
-                                           (limit,))]
+        return [
+            r[0] for r in conn.execute("SELECT nik FROM welfare ORDER BY nik LIMIT ?", (limit,))
+        ]
     finally:
         conn.close()
 
@@ -35,9 +36,14 @@ def _civil_only_niks(sources_file: Path, limit: int = 3) -> list[str]:
     conn = sqlite3.connect(f"file:{folder / 'civil.db'}?mode=ro", uri=True)
     conn.execute(f"ATTACH DATABASE 'file:{folder / 'welfare.db'}?mode=ro' AS w")
     try:
-        return [r[0] for r in conn.execute(
-            "SELECT nik FROM residents WHERE nik NOT IN (SELECT nik FROM w.welfare) "
-            "ORDER BY nik LIMIT ?", (limit,))]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT nik FROM residents WHERE nik NOT IN (SELECT nik FROM w.welfare) "
+                "ORDER BY nik LIMIT ?",
+                (limit,),
+            )
+        ]
     finally:
         conn.close()
 
@@ -57,8 +63,10 @@ async def test_combines_civil_and_welfare_with_provenance(demo_sources: Syntheti
         assert 1 <= int(record["welfare_decile"]) <= 10  # type: ignore[call-overload]
         assert isinstance(record["pkh_member"], bool)
         assert result.provenance[nik] == {
-            "nik": "dukcapil", "full_name": "dukcapil",
-            "welfare_decile": "dtks", "pkh_member": "dtks",
+            "nik": "dukcapil",
+            "full_name": "dukcapil",
+            "welfare_decile": "dtks",
+            "pkh_member": "dtks",
         }
     assert result.unavailable == {}
 
@@ -201,14 +209,16 @@ async def test_search_through_the_federation(demo_sources: SyntheticSummary) -> 
         result = await federation.search(
             SearchQuery(
                 name=str(resident["full_name"]).split(",")[0].lower(),
-                kelurahan_code=resident["kelurahan_code"], rt=resident["rt"],
+                kelurahan_code=resident["kelurahan_code"],
+                rt=resident["rt"],
                 rw=resident["rw"],
             ),
             limit=3,
         )
         with pytest.raises(QueryNotSpecific):
-            await federation.search(SearchQuery(name="I Made", kelurahan_code="51.71.01.1001"),
-                                    limit=3)
+            await federation.search(
+                SearchQuery(name="I Made", kelurahan_code="51.71.01.1001"), limit=3
+            )
     finally:
         await federation.aclose()
     assert result.matches and result.matches[0].nik == resident["nik"]
@@ -294,8 +304,9 @@ async def test_a_local_failure_that_is_not_an_outage_cancels_the_remote_call(
     monkeypatch.setattr(federation.primary, "fetch", broken)
     try:
         with pytest.raises(RuntimeError):
-            await federation.fetch(_welfare_niks(demo_sources.sources_file, 1),
-                                   ["full_name", "extra_field"])
+            await federation.fetch(
+                _welfare_niks(demo_sources.sources_file, 1), ["full_name", "extra_field"]
+            )
         import asyncio
 
         await asyncio.sleep(0.05)

@@ -32,8 +32,13 @@ def upstream() -> Iterator[RunningUpstream]:
 
 def _config(base_url: str, **overrides: Any) -> HttpSourceConfig:
     values: dict[str, Any] = {
-        "kind": "http", "name": "dtks_api", "base_url": base_url, "datasets": ("welfare",),
-        "connect_timeout_seconds": 0.5, "read_timeout_seconds": 0.5, "retries": 2,
+        "kind": "http",
+        "name": "dtks_api",
+        "base_url": base_url,
+        "datasets": ("welfare",),
+        "connect_timeout_seconds": 0.5,
+        "read_timeout_seconds": 0.5,
+        "retries": 2,
         "backoff_seconds": 0.01,
     }
     values.update(overrides)
@@ -44,8 +49,8 @@ async def test_fetch_batch_in_one_request(upstream: RunningUpstream) -> None:
     connector = HttpConnector.from_config(_config(upstream.base_url))
     try:
         records = await connector.fetch(
-            [NIK_A, NIK_B, "3578000101010001", NIK_A], ["welfare_decile", "pkh_member",
-                                                         "monthly_income"]
+            [NIK_A, NIK_B, "3578000101010001", NIK_A],
+            ["welfare_decile", "pkh_member", "monthly_income"],
         )
     finally:
         await connector.aclose()
@@ -183,9 +188,7 @@ async def test_bearer_token_from_a_file(upstream: RunningUpstream, tmp_path: Pat
     connector = HttpConnector.from_config(config)
     wrong = HttpConnector.from_config(_config(upstream.base_url, retries=0))
     try:
-        assert await connector.fetch([NIK_A], ["welfare_decile"]) == {
-            NIK_A: {"welfare_decile": 2}
-        }
+        assert await connector.fetch([NIK_A], ["welfare_decile"]) == {NIK_A: {"welfare_decile": 2}}
         with pytest.raises(SourceUnavailable, match="401"):
             await wrong.fetch([NIK_A], ["welfare_decile"])
     finally:
@@ -239,23 +242,41 @@ async def test_mutual_tls(tmp_path: Path) -> None:
 
     pki = make_pki(tmp_path)
     tls = {
-        "ssl_certfile": str(pki.server_cert), "ssl_keyfile": str(pki.server_key),
-        "ssl_ca_certs": str(pki.ca_cert), "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        "ssl_certfile": str(pki.server_cert),
+        "ssl_keyfile": str(pki.server_key),
+        "ssl_ca_certs": str(pki.ca_cert),
+        "ssl_cert_reqs": ssl.CERT_REQUIRED,
     }
     with serve_upstream(UpstreamState(records=dict(RECORDS)), tls=tls) as running:
-        good = HttpConnector.from_config(_config(running.base_url, retries=0, auth={
-            "kind": "mtls", "cert_file": pki.client_cert, "key_file": pki.client_key,
-            "ca_file": pki.ca_cert}))
-        stranger = HttpConnector.from_config(_config(running.base_url, retries=0, auth={
-            "kind": "mtls", "cert_file": pki.other_client_cert,
-            "key_file": pki.other_client_key, "ca_file": pki.ca_cert}))
+        good = HttpConnector.from_config(
+            _config(
+                running.base_url,
+                retries=0,
+                auth={
+                    "kind": "mtls",
+                    "cert_file": pki.client_cert,
+                    "key_file": pki.client_key,
+                    "ca_file": pki.ca_cert,
+                },
+            )
+        )
+        stranger = HttpConnector.from_config(
+            _config(
+                running.base_url,
+                retries=0,
+                auth={
+                    "kind": "mtls",
+                    "cert_file": pki.other_client_cert,
+                    "key_file": pki.other_client_key,
+                    "ca_file": pki.ca_cert,
+                },
+            )
+        )
         anonymous = HttpConnector.from_config(
             _config(running.base_url, retries=0, ca_file=pki.ca_cert)
         )
         try:
-            assert await good.fetch([NIK_A], ["welfare_decile"]) == {
-                NIK_A: {"welfare_decile": 2}
-            }
+            assert await good.fetch([NIK_A], ["welfare_decile"]) == {NIK_A: {"welfare_decile": 2}}
             for refused in (stranger, anonymous):
                 with pytest.raises(SourceUnavailable):
                     await refused.fetch([NIK_A], ["welfare_decile"])

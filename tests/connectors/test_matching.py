@@ -44,8 +44,9 @@ def test_token_order_does_not_matter(a: str, b: str) -> None:
     assert name_similarity(q, c) == pytest.approx(1.0)
 
 
-def _row(nik: str, name: str, rt: str = "001", rw: str = "001",
-         birth: str = "1980-01-01") -> BlockRow:
+def _row(
+    nik: str, name: str, rt: str = "001", rw: str = "001", birth: str = "1980-01-01"
+) -> BlockRow:
     return BlockRow(nik=nik, name_key=normalise_name(name).key, rt=rt, rw=rw, birth_date=birth)
 
 
@@ -99,8 +100,10 @@ def test_exact_baseline() -> None:
 
 
 def test_too_many_equally_good_matches_is_refused() -> None:
-    rows = [_row(str(i), f"BUDI SANTOSO {suffix}") for i, suffix in
-            enumerate(f"{a}{b}{c}" for a in "dkm" for b in "aiu" for c in "nrst")]
+    rows = [
+        _row(str(i), f"BUDI SANTOSO {suffix}")
+        for i, suffix in enumerate(f"{a}{b}{c}" for a in "dkm" for b in "aiu" for c in "nrst")
+    ]
     assert len(rows) > MAX_BLOCK_MATCHES
     q = SearchQuery(name="Budi Santoso", kelurahan_code="35.78.08.1001")
     with pytest.raises(QueryNotSpecific):
@@ -110,8 +113,7 @@ def test_too_many_equally_good_matches_is_refused() -> None:
 @given(st.lists(st.booleans(), max_size=40), st.integers(min_value=1, max_value=5))
 def test_breaker_opens_after_consecutive_failures(outcomes: list[bool], threshold: int) -> None:
     clock = [0.0]
-    breaker = CircuitBreaker(failure_threshold=threshold, reset_seconds=10,
-                             clock=lambda: clock[0])
+    breaker = CircuitBreaker(failure_threshold=threshold, reset_seconds=10, clock=lambda: clock[0])
     streak = 0
     for ok in outcomes:
         if not breaker.allow():

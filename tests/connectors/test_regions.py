@@ -31,17 +31,21 @@ def test_demo_table_has_the_demo_cities() -> None:
 
 
 def test_demo_table_is_an_extract_of_the_official_list(shared_dir: Path) -> None:
-    official = {r.code: r.name for r in iter_region_csv(shared_dir / "data" /
-                                                        "wilayah-kemendagri-2025.csv")}
+    official = {
+        r.code: r.name for r in iter_region_csv(shared_dir / "data" / "wilayah-kemendagri-2025.csv")
+    }
     demo = RegionTable.demo().names()
     assert all(official[code] == name for code, name in demo.items())
 
 
 def test_streaming_the_national_list(shared_dir: Path) -> None:
     seen: list[int] = []
-    count = sum(1 for _ in iter_region_csv(
-        shared_dir / "data" / "wilayah-kemendagri-2025.csv", progress=seen.append, every=10_000
-    ))
+    count = sum(
+        1
+        for _ in iter_region_csv(
+            shared_dir / "data" / "wilayah-kemendagri-2025.csv", progress=seen.append, every=10_000
+        )
+    )
     assert count == 91_599
     assert seen[-1] == count and seen[0] == 10_000
 
@@ -56,7 +60,8 @@ def test_nik_prefix_checks_warn_never_reject() -> None:
     assert table.check_nik_prefix("9978084101900001") == ["province code 99 does not exist"]
     historical = RegionTable(RegionTable.demo().children("35"), historical={"35.78.99"})
     assert table.check_nik_prefix("3578994101900001") != historical.check_nik_prefix(
-        "3578994101900001")
+        "3578994101900001"
+    )
 
 
 def test_address_checks() -> None:
@@ -64,13 +69,18 @@ def test_address_checks() -> None:
     assert table.check_address("35.78.08.1001") == []
     assert table.check_address("35.78.08") == ["35.78.08 is a kecamatan code, not a kelurahan"]
     assert table.check_address("35.78.08.9999") == [
-        "kelurahan 35.78.08.9999 is not in the current region table"]
+        "kelurahan 35.78.08.9999 is not in the current region table"
+    ]
     assert table.check_address("x") == ["kelurahan code is malformed"]
 
 
 def test_levels_and_nik_dates() -> None:
     assert [region_level(c) for c in ("35", "35.78", "35.78.08", "35.78.08.1001")] == [
-        "province", "city", "kecamatan", "kelurahan"]
+        "province",
+        "city",
+        "kecamatan",
+        "kelurahan",
+    ]
     with pytest.raises(ValueError):
         region_level("35.7")
     born = nik_birth_date("3578084101900001")
@@ -104,12 +114,13 @@ def test_crosswalk_both_ways() -> None:
         Crosswalk({"35.78.01": "3578010", "35.78.02": "3578010"})
 
 
-
 def _stored(tmp_path: Path) -> dict[str, tuple[str, int, int, int | None]]:
     conn = sqlite3.connect(tmp_path / "data" / "gateway.db")
     try:
-        return {r[0]: tuple(r[1:]) for r in conn.execute(
-            "SELECT code, name, level, historical, list_year FROM gw_regions")}
+        return {
+            r[0]: tuple(r[1:])
+            for r in conn.execute("SELECT code, name, level, historical, list_year FROM gw_regions")
+        }
     finally:
         conn.close()
 
@@ -123,11 +134,13 @@ def test_cli_import_keeps_retired_codes_as_historical(
     monkeypatch.delenv("SATUGATE_DATABASE_URL_FILE", raising=False)
     monkeypatch.setenv("SATUGATE_DATA_DIR", str(tmp_path / "data"))
     first = tmp_path / "2024.csv"
-    first.write_text("code,name\n35,Jawa Timur\n35.78,Kota Surabaya\n35.78.08,Gubeng\n"
-                     "35.78.32,Kecamatan Lama\n")
+    first.write_text(
+        "code,name\n35,Jawa Timur\n35.78,Kota Surabaya\n35.78.08,Gubeng\n35.78.32,Kecamatan Lama\n"
+    )
     second = tmp_path / "2025.csv"
-    second.write_text("code,name\n35,Jawa Timur\n35.78,Kota Surabaya\n35.78.08,Gubeng\n"
-                      "35.78.08.1001,Gubeng\n")
+    second.write_text(
+        "code,name\n35,Jawa Timur\n35.78,Kota Surabaya\n35.78.08,Gubeng\n35.78.08.1001,Gubeng\n"
+    )
     runner = CliRunner()
     result = runner.invoke(app, ["import", str(first), "--year", "2024"])
     assert result.exit_code == 0, result.output

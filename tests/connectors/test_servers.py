@@ -63,13 +63,15 @@ async def _check_federation(sources: Path, summary: SyntheticSummary) -> None:
     niks = _welfare_niks(summary)
     try:
         result = await federation.fetch(
-            [*niks, "3578000101010001"], ["full_name", "birth_date", "welfare_decile",
-                                          "pkh_member", "bpjs_class"]
+            [*niks, "3578000101010001"],
+            ["full_name", "birth_date", "welfare_decile", "pkh_member", "bpjs_class"],
         )
         resident = summary.sample_residents[0]
         found = await federation.search(
-            SearchQuery(name=str(resident["full_name"]).split(",")[0].title(),
-                        kelurahan_code=resident["kelurahan_code"]),
+            SearchQuery(
+                name=str(resident["full_name"]).split(",")[0].title(),
+                kelurahan_code=resident["kelurahan_code"],
+            ),
             limit=5,
         )
         health = await federation.health()
@@ -98,8 +100,9 @@ async def test_civil_on_postgres_welfare_on_mariadb(
     folder = demo_sources.sources_file.parent
     assert copy_source(folder, "civil.db", postgres_url) == demo_sources.count
     copy_source(folder, "welfare.db", mariadb_url)
-    await _check_federation(_sources(tmp_path, demo_sources, postgres_url, mariadb_url),
-                            demo_sources)
+    await _check_federation(
+        _sources(tmp_path, demo_sources, postgres_url, mariadb_url), demo_sources
+    )
 
 
 @pytest.mark.postgres
@@ -111,8 +114,9 @@ async def test_civil_on_mariadb_welfare_on_postgres(
     folder = demo_sources.sources_file.parent
     copy_source(folder, "civil.db", mariadb_url)
     copy_source(folder, "welfare.db", postgres_url)
-    await _check_federation(_sources(tmp_path, demo_sources, mariadb_url, postgres_url),
-                            demo_sources)
+    await _check_federation(
+        _sources(tmp_path, demo_sources, mariadb_url, postgres_url), demo_sources
+    )
 
 
 @pytest.mark.postgres

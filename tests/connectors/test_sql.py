@@ -32,10 +32,14 @@ _connect = sqlite3.connect  # the tests' own reads, never counted as the connect
 
 def _civil_config(db: Path, **overrides: Any) -> SqlSourceConfig:
     values: dict[str, Any] = {
-        "kind": "sql", "name": "dukcapil", "url": f"sqlite:///{db}", "datasets": CIVIL,
-        "table": "residents", "key": "nik", "primary": True,
-        "search": SearchConfig(enabled=True, name_key_column="name_key",
-                               token_table="name_tokens"),
+        "kind": "sql",
+        "name": "dukcapil",
+        "url": f"sqlite:///{db}",
+        "datasets": CIVIL,
+        "table": "residents",
+        "key": "nik",
+        "primary": True,
+        "search": SearchConfig(enabled=True, name_key_column="name_key", token_table="name_tokens"),
     }
     values.update(overrides)
     return SqlSourceConfig(**values)
@@ -210,8 +214,14 @@ async def test_a_source_file_replaced_while_serving_is_read_anew(tmp_path: Path)
     db = tmp_path / "siak.db"
     _one_resident_source(db, "SITI AMINAH")
     config = SqlSourceConfig(
-        kind="sql", name="siak", url=f"sqlite:///{db}", datasets=CIVIL, table="penduduk",
-        key="no_nik", fields=("full_name",), columns={"full_name": "nama_lengkap"},
+        kind="sql",
+        name="siak",
+        url=f"sqlite:///{db}",
+        datasets=CIVIL,
+        table="penduduk",
+        key="no_nik",
+        fields=("full_name",),
+        columns={"full_name": "nama_lengkap"},
     )
     nik = "3578084101900001"
     names: sa.Select[Any] = sa.select(sa.column("nama_lengkap")).select_from(sa.table("penduduk"))
@@ -238,8 +248,10 @@ async def test_found_by_name_variant_kelurahan_and_rt_rw(
         name = str(resident["full_name"]).split(",")[0].title()
         typed = old_spelling(name)
         query = SearchQuery(
-            name=typed, kelurahan_code=resident["kelurahan_code"],
-            rt=resident["rt"], rw=resident["rw"],
+            name=typed,
+            kelurahan_code=resident["kelurahan_code"],
+            rt=resident["rt"],
+            rw=resident["rw"],
         )
         try:
             found = await connector.search(query, limit=5)
@@ -255,9 +267,12 @@ async def test_found_with_title_typo_and_without_rt_rw(
     civil: tuple[SqlConnector, QueryCounter], demo_sources: SyntheticSummary
 ) -> None:
     connector, _ = civil
-    r = _resident(demo_sources, "full_name LIKE '% %' AND length(full_name) > 14 "
-                  "AND full_name NOT LIKE '%.%' AND full_name NOT LIKE 'I %' "
-                  "AND full_name NOT LIKE 'NI %'")
+    r = _resident(
+        demo_sources,
+        "full_name LIKE '% %' AND length(full_name) > 14 "
+        "AND full_name NOT LIKE '%.%' AND full_name NOT LIKE 'I %' "
+        "AND full_name NOT LIKE 'NI %'",
+    )
     words = str(r["full_name"]).title().split()
     longest = max(range(len(words)), key=lambda i: len(words[i]))
     w = words[longest]
@@ -275,8 +290,9 @@ async def test_scores_are_ranked_and_capped(
     connector, _ = civil
     r = _resident(demo_sources, "full_name LIKE '% % %' AND full_name NOT LIKE 'I %'")
     last = str(r["full_name"]).split()[-1].split(",")[0]
-    query = SearchQuery(name=f"{str(r['full_name']).split()[0]} {last}",
-                        kelurahan_code=str(r["kelurahan_code"]))
+    query = SearchQuery(
+        name=f"{str(r['full_name']).split()[0]} {last}", kelurahan_code=str(r["kelurahan_code"])
+    )
     found = await connector.search(query, limit=1)
     assert len(found) <= 1
     many = await connector.search(query, limit=10)
@@ -309,8 +325,9 @@ async def test_common_name_is_searchable_with_a_birth_date(
 ) -> None:
     connector, _ = civil
     r = _resident(demo_sources)
-    query = SearchQuery(name="Siti", kelurahan_code=str(r["kelurahan_code"]),
-                        birth_date=str(r["birth_date"]))
+    query = SearchQuery(
+        name="Siti", kelurahan_code=str(r["kelurahan_code"]), birth_date=str(r["birth_date"])
+    )
     found = await connector.search(query, limit=5)  # accepted: the birth date narrows it
     assert all(0 < c.score <= 1 for c in found)
 
@@ -319,14 +336,23 @@ async def test_a_name_matching_half_the_block_is_refused(tmp_path: Path) -> None
     """Anti-enumeration at block level: "Wayan Sudarma" where everyone is one."""
     db = tmp_path / "civil.db"
     conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE residents (nik TEXT PRIMARY KEY, full_name TEXT, name_key TEXT,"
-                 " kelurahan_code TEXT, kecamatan_code TEXT, rt TEXT, rw TEXT, birth_date TEXT)")
+    conn.execute(
+        "CREATE TABLE residents (nik TEXT PRIMARY KEY, full_name TEXT, name_key TEXT,"
+        " kelurahan_code TEXT, kecamatan_code TEXT, rt TEXT, rw TEXT, birth_date TEXT)"
+    )
     from connectors.names import normalise_name
 
     rows = [
-        (f"51710101019{i:05d}", f"I Wayan Sudarma {suffix}",
-         normalise_name(f"I Wayan Sudarma {suffix}").key, "51.71.01.1001", "51.71.01",
-         "001", "001", "1990-01-01")
+        (
+            f"51710101019{i:05d}",
+            f"I Wayan Sudarma {suffix}",
+            normalise_name(f"I Wayan Sudarma {suffix}").key,
+            "51.71.01.1001",
+            "51.71.01",
+            "001",
+            "001",
+            "1990-01-01",
+        )
         for i, suffix in enumerate(f"{a}{b}" for a in "bcdfgklm" for b in "aiueo")
     ]
     conn.executemany("INSERT INTO residents VALUES (?,?,?,?,?,?,?,?)", rows)
@@ -358,16 +384,26 @@ async def test_column_mapping_and_field_subset(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     config = SqlSourceConfig(
-        kind="sql", name="siak", url=f"sqlite:///{db}", datasets=CIVIL, table="penduduk",
-        key="no_nik", fields=("full_name", "birth_date"),
+        kind="sql",
+        name="siak",
+        url=f"sqlite:///{db}",
+        datasets=CIVIL,
+        table="penduduk",
+        key="no_nik",
+        fields=("full_name", "birth_date"),
         columns={"full_name": "nama_lengkap", "birth_date": "tgl_lahir"},
     )
     connector = SqlConnector.from_config(config)
     try:
         assert connector.fields == frozenset({"full_name", "birth_date"})
         records = await connector.fetch(["3578084101900001"], ["nik", "full_name", "birth_date"])
-        assert records == {"3578084101900001": {
-            "nik": "3578084101900001", "full_name": "SITI AMINAH", "birth_date": "1990-01-01"}}
+        assert records == {
+            "3578084101900001": {
+                "nik": "3578084101900001",
+                "full_name": "SITI AMINAH",
+                "birth_date": "1990-01-01",
+            }
+        }
         with pytest.raises(UnknownFields):
             await connector.fetch(["3578084101900001"], ["religion"])
     finally:
@@ -383,8 +419,13 @@ async def test_bps_coded_source_answers_in_kemendagri_codes(tmp_path: Path) -> N
     conn.commit()
     conn.close()
     config = SqlSourceConfig(
-        kind="sql", name="survey", url=f"sqlite:///{db}", datasets=CIVIL, table="survey",
-        fields=("kecamatan_code", "city_code"), region_system="bps",
+        kind="sql",
+        name="survey",
+        url=f"sqlite:///{db}",
+        datasets=CIVIL,
+        table="survey",
+        fields=("kecamatan_code", "city_code"),
+        region_system="bps",
     )
     connector = SqlConnector.from_config(config, crosswalk=Crosswalk.demo())
     try:
@@ -415,9 +456,12 @@ async def test_token_index_narrows_the_block(
     civil: tuple[SqlConnector, QueryCounter], demo_sources: SyntheticSummary
 ) -> None:
     connector, counter = civil
-    r = _resident(demo_sources, "full_name LIKE '% %' AND full_name NOT LIKE '%.%' "
-                  "AND full_name NOT LIKE 'I %' AND full_name NOT LIKE 'NI %' "
-                  "AND length(full_name) > 12")
+    r = _resident(
+        demo_sources,
+        "full_name LIKE '% %' AND full_name NOT LIKE '%.%' "
+        "AND full_name NOT LIKE 'I %' AND full_name NOT LIKE 'NI %' "
+        "AND length(full_name) > 12",
+    )
     found = await connector.search(
         SearchQuery(name=str(r["full_name"]).title(), kelurahan_code=str(r["kelurahan_code"])),
         limit=3,
@@ -431,13 +475,17 @@ async def test_single_token_with_a_typo_is_found_through_near_tokens(
     civil: tuple[SqlConnector, QueryCounter], demo_sources: SyntheticSummary
 ) -> None:
     connector, counter = civil
-    r = _resident(demo_sources, "full_name NOT LIKE '% %' AND length(full_name) >= 7 "
-                  "AND full_name NOT IN ('SITI', 'SITTI', 'MUHAMMAD', 'MUHAMAD')")
+    r = _resident(
+        demo_sources,
+        "full_name NOT LIKE '% %' AND length(full_name) >= 7 "
+        "AND full_name NOT IN ('SITI', 'SITTI', 'MUHAMMAD', 'MUHAMAD')",
+    )
     name = str(r["full_name"]).title()
     typo = name[:3] + name[4] + name[3] + name[5:]
     found = await connector.search(
-        SearchQuery(name=typo, kelurahan_code=str(r["kelurahan_code"]),
-                    birth_date=str(r["birth_date"])),
+        SearchQuery(
+            name=typo, kelurahan_code=str(r["kelurahan_code"]), birth_date=str(r["birth_date"])
+        ),
         limit=3,
     )
     assert r["nik"] in [c.nik for c in found]

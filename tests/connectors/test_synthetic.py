@@ -67,6 +67,7 @@ def test_niks_follow_the_rules(demo_sources: SyntheticSummary) -> None:
 
 def test_some_residents_were_registered_elsewhere(demo_sources: SyntheticSummary) -> None:
     residents = _residents(demo_sources)
+
     def home(r: dict[str, object]) -> str:
         return str(r["kecamatan_code"]).replace(".", "")
 
@@ -139,8 +140,11 @@ def test_name_key_column_is_the_normalised_name(demo_sources: SyntheticSummary) 
 
 def _digest(folder: Path) -> str:
     h = hashlib.sha256()
-    for name, table in (("civil.db", "residents"), ("welfare.db", "welfare"),
-                        ("health.db", "health")):
+    for name, table in (
+        ("civil.db", "residents"),
+        ("welfare.db", "welfare"),
+        ("health.db", "health"),
+    ):
         for row in _rows(folder / name, f"SELECT * FROM {table} ORDER BY nik"):
             h.update(repr(row).encode())
     return h.hexdigest()

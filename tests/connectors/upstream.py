@@ -85,7 +85,10 @@ def serve_upstream(
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        build_app(state), log_level="warning", lifespan="off", **(tls or {})  # type: ignore[arg-type]
+        build_app(state),
+        log_level="warning",
+        lifespan="off",
+        **(tls or {}),  # type: ignore[arg-type]
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -112,9 +112,7 @@ async def test_alerts_page_lists_open_flags(console_app: Console) -> None:
     assert (await console_app.events(action="audit.read"))[0]["detail"] == {"view": "alerts"}
 
 
-async def test_logs_carry_no_nik(
-    console_app: Console, capfd: pytest.CaptureFixture[str]
-) -> None:
+async def test_logs_carry_no_nik(console_app: Console, capfd: pytest.CaptureFixture[str]) -> None:
     nik = console_app.demo["sample_niks"][0]
     await lookup(console_app.services, nik)
     auditor = await console_app.signed_in(AUDITOR)

@@ -177,9 +177,7 @@ def test_the_audit_log_with_10000_events(open_page: Opener, served: Served) -> N
 
 
 def _api_token(served: Served, client_id: str) -> str:
-    secret = next(
-        c["client_secret"] for c in served.demo["clients"] if c["client_id"] == client_id
-    )
+    secret = next(c["client_secret"] for c in served.demo["clients"] if c["client_id"] == client_id)
     r = httpx.post(
         f"{served.base_url}/oauth/token",
         data={"grant_type": "client_credentials"},

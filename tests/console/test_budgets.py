@@ -15,7 +15,7 @@ async def test_an_administrator_sees_each_agencys_remaining_budget(console_app: 
     admin = await console_app.signed_in(ADMIN_1)
     page = await admin.get("/console/budgets")
     assert page.status_code == 200
-    row = page.text[page.text.index("<td>bappeda</td>"):]
+    row = page.text[page.text.index("<td>bappeda</td>") :]
     row = row[: row.index("</tr>")]
     assert "<td>planning-statistics</td>" in row
     assert "<td>1.5</td>" in row and "<td>8.5</td>" in row

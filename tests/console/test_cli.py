@@ -26,9 +26,7 @@ def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return settings
 
 
-async def _check(
-    settings: Settings, username: str, password: str, code: str | None = None
-) -> Any:
+async def _check(settings: Settings, username: str, password: str, code: str | None = None) -> Any:
     engine = store.create_engine(settings.resolved_database_url())
     try:
         user = await get_user(engine, username)

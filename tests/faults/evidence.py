@@ -111,9 +111,7 @@ def missing_receipts(log: VerifiedLog, receipts: list[tuple[str, int]]) -> list[
     return [(e, i) for e, i in receipts if log.leaves.get(i, {}).get("event_id") != e]
 
 
-def assert_consistent_checkpoints(
-    notes: list[str], verifier_key: str, proof_of: Any
-) -> int:
+def assert_consistent_checkpoints(notes: list[str], verifier_key: str, proof_of: Any) -> int:
     """Every pair of distinct checkpoints seen is provably one append-only tree.
 
     ``proof_of(first, second)`` returns the consistency proof hashes. Returns the number
@@ -128,7 +126,7 @@ def assert_consistent_checkpoints(
     sizes = sorted(s for s in seen if s > 0)
     pairs = 0
     for a_i, a in enumerate(sizes):
-        for b in sizes[a_i + 1:]:
+        for b in sizes[a_i + 1 :]:
             merkle.verify_consistency(a, b, proof_of(a, b), seen[a], seen[b])
             pairs += 1
     return pairs

@@ -105,27 +105,63 @@ class PgCluster:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
         subprocess.run(
-            _as_postgres([_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres",
-                          "--auth=trust", "--no-sync", "-E", "UTF8"]),
-            check=True, capture_output=True, timeout=120,
+            _as_postgres(
+                [
+                    _pg_bin("initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
 
     def start(self) -> None:
-        opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                "-c fsync=off -c max_connections=100")
-        subprocess.run(
-            _as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data), "-o", opts,
-                          "-l", str(self.root / "pg.log"), "-w", "-t", "60", "start"]),
-            check=True, capture_output=True, timeout=90,
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c max_connections=100"
         )
-        wait_until(lambda: servers.reachable("127.0.0.1", self.port, 0.5), timeout=30,
-                   what="PostgreSQL to listen")
+        subprocess.run(
+            _as_postgres(
+                [
+                    _pg_bin("pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-o",
+                    opts,
+                    "-l",
+                    str(self.root / "pg.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
+        wait_until(
+            lambda: servers.reachable("127.0.0.1", self.port, 0.5),
+            timeout=30,
+            what="PostgreSQL to listen",
+        )
 
     def stop(self, mode: str = "immediate") -> None:
         subprocess.run(
-            _as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60",
-                          "stop"]),
-            check=False, capture_output=True, timeout=90,
+            _as_postgres(
+                [_pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"]
+            ),
+            check=False,
+            capture_output=True,
+            timeout=90,
         )
 
     def url(self, database: str = "postgres") -> str:
@@ -169,12 +205,27 @@ class RedisServer:
         assert binary is not None
         self.root.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.root)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        wait_until(lambda: servers.reachable("127.0.0.1", self.port, 0.5), timeout=20,
-                   what="redis-server to listen")
+        wait_until(
+            lambda: servers.reachable("127.0.0.1", self.port, 0.5),
+            timeout=20,
+            what="redis-server to listen",
+        )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -239,10 +290,24 @@ class GatewayProcess:
     def start(self, *, timeout: float = 60) -> None:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "uvicorn", "gateway.platform.app:create_app", "--factory", "--host",
-             "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
-             "--no-access-log"],
-            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                "gateway.platform.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--no-access-log",
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
 
@@ -284,9 +349,12 @@ def fetch_token(base: str, demo: dict[str, Any], client_id: str, scope: str | No
     basic = base64.b64encode(f"{cid}:{secret}".encode()).decode()
     data = "grant_type=client_credentials" + (f"&scope={scope}" if scope else "")
     req = urllib.request.Request(
-        base + "/oauth/token", data=data.encode(),
-        headers={"Authorization": f"Basic {basic}",
-                 "Content-Type": "application/x-www-form-urlencoded"},
+        base + "/oauth/token",
+        data=data.encode(),
+        headers={
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
     )
     with urllib.request.urlopen(req, timeout=10) as r:
         return str(json.loads(r.read())["access_token"])

@@ -38,22 +38,40 @@ async def test_bounded_load_has_no_errors_and_flat_memory(
     try:
         assert gw.proc is not None
         token = fetch_token(gw.base, demo, "demo-dinsos")
-        headers = {"Authorization": f"Bearer {token}", "X-Purpose": "social_assistance",
-                   "X-On-Behalf-Of": "officer.load"}
-        warm = await load(gw.base, lookup_paths, headers, seconds=WARM_UP_SECONDS,
-                          concurrency=16, outcome=Outcome())
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "X-Purpose": "social_assistance",
+            "X-On-Behalf-Of": "officer.load",
+        }
+        warm = await load(
+            gw.base,
+            lookup_paths,
+            headers,
+            seconds=WARM_UP_SECONDS,
+            concurrency=16,
+            outcome=Outcome(),
+        )
         start_kb = rss_kb(gw.proc.pid)
-        steady = await load(gw.base, lookup_paths, headers, seconds=STEADY_SECONDS,
-                            concurrency=16, outcome=Outcome())
+        steady = await load(
+            gw.base,
+            lookup_paths,
+            headers,
+            seconds=STEADY_SECONDS,
+            concurrency=16,
+            outcome=Outcome(),
+        )
         end_kb = rss_kb(gw.proc.pid)
     finally:
         gw.stop()
-    print(f"load: {len(steady.receipts)} lookups in {STEADY_SECONDS} s, "
-          f"RSS {start_kb} kB -> {end_kb} kB")
+    print(
+        f"load: {len(steady.receipts)} lookups in {STEADY_SECONDS} s, "
+        f"RSS {start_kb} kB -> {end_kb} kB"
+    )
     for outcome in (warm, steady):
         assert outcome.transport_errors == 0
         assert outcome.statuses == {"200": len(outcome.receipts)}, outcome.statuses
     assert len(steady.receipts) >= 200, "the load ran"
     assert len({i for _, i in steady.receipts}) == len(steady.receipts)
     assert end_kb - start_kb < RSS_ALLOWANCE_KB, (
-        f"RSS grew from {start_kb} kB to {end_kb} kB over {len(steady.receipts)} lookups")
+        f"RSS grew from {start_kb} kB to {end_kb} kB over {len(steady.receipts)} lookups"
+    )

@@ -38,8 +38,11 @@ class Rig:
 
     def creds(self, client_id: str) -> dict[str, str]:
         c = next(c for c in self.demo["clients"] if c["client_id"] == client_id)
-        return {"grant_type": "client_credentials", "client_id": c["client_id"],
-                "client_secret": c["client_secret"]}
+        return {
+            "grant_type": "client_credentials",
+            "client_id": c["client_id"],
+            "client_secret": c["client_secret"],
+        }
 
 
 @pytest.fixture
@@ -50,8 +53,13 @@ async def rig(fault_sources: Path, tmp_path: Path) -> AsyncIterator[Rig]:
     (data_dir / "sources").mkdir(parents=True)
     summary = (fault_sources / "summary.json").read_text()
     (data_dir / "sources" / "summary.json").write_text(summary)
-    settings = Settings(data_dir=data_dir, sources_file=fault_sources / "sources.yaml",
-                        issuer=ISSUER, redis_url=redis.url, checkpoint_interval=0.2)
+    settings = Settings(
+        data_dir=data_dir,
+        sources_file=fault_sources / "sources.yaml",
+        issuer=ISSUER,
+        redis_url=redis.url,
+        checkpoint_interval=0.2,
+    )
     demo = await seed_store(settings, base_url=ISSUER)
     services = await build_services(settings)
     app = create_app(settings, services=services)
@@ -74,8 +82,11 @@ def _code(r: httpx.Response) -> tuple[int, str | None]:
 async def test_redis_down_answers_503_and_recovers(rig: Rig, fault_sources: Path) -> None:
     nik = adult_niks(fault_sources, n=1)[0]
     token = (await rig.client.post("/oauth/token", data=rig.creds("demo-dinsos"))).json()
-    h = {"Authorization": f"Bearer {token['access_token']}", "X-Purpose": "social_assistance",
-         "X-On-Behalf-Of": "officer.redis"}
+    h = {
+        "Authorization": f"Bearer {token['access_token']}",
+        "X-Purpose": "social_assistance",
+        "X-On-Behalf-Of": "officer.redis",
+    }
     assert (await rig.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
 
     rig.redis.stop()
@@ -107,8 +118,11 @@ async def test_revoked_client_stays_revoked_after_redis_restarts_empty(
     record is re-read every 2 s, so the check waits that long)."""
     nik = adult_niks(fault_sources, n=1)[0]
     token = (await rig.client.post("/oauth/token", data=rig.creds("demo-dinsos"))).json()
-    h = {"Authorization": f"Bearer {token['access_token']}", "X-Purpose": "social_assistance",
-         "X-On-Behalf-Of": "officer.redis"}
+    h = {
+        "Authorization": f"Bearer {token['access_token']}",
+        "X-Purpose": "social_assistance",
+        "X-On-Behalf-Of": "officer.redis",
+    }
     assert (await rig.client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
     admin_token = (await rig.client.post("/oauth/token", data=rig.creds("demo-admin"))).json()
     admin = {"Authorization": f"Bearer {admin_token['access_token']}"}

@@ -103,8 +103,9 @@ async def test_two_replicas_extend_one_tree_without_fork(
         stop = asyncio.Event()
         collector = asyncio.create_task(_collect_checkpoints([base_a, base_b], notes, stop))
         outcome = Outcome()
-        await load([base_a, base_b], lookup_paths, headers, seconds=8, concurrency=12,
-                   outcome=outcome)
+        await load(
+            [base_a, base_b], lookup_paths, headers, seconds=8, concurrency=12, outcome=outcome
+        )
         stop.set()
         await collector
         async with httpx.AsyncClient(timeout=10) as client:
@@ -114,15 +115,19 @@ async def test_two_replicas_extend_one_tree_without_fork(
             assert key == (await client.get(base_b + "/audit/verifier-key")).text.strip()
 
         assert outcome.statuses == {"200": len(outcome.receipts)}, (
-            outcome.statuses, unhandled_errors(replicas[0].logs() + replicas[1].logs()))
+            outcome.statuses,
+            unhandled_errors(replicas[0].logs() + replicas[1].logs()),
+        )
         assert outcome.transport_errors == 0
         proof, sync_client = _proof_fetcher(base_b, auditor)
         try:
             pairs = await asyncio.to_thread(assert_consistent_checkpoints, notes, key, proof)
         finally:
             sync_client.close()
-        print(f"replicas: {len(outcome.receipts)} receipts, {len(notes)} checkpoints seen, "
-              f"{pairs} pairs proven consistent")
+        print(
+            f"replicas: {len(outcome.receipts)} receipts, {len(notes)} checkpoints seen, "
+            f"{pairs} pairs proven consistent"
+        )
         assert pairs >= 6, f"too few distinct checkpoints seen to compare ({pairs} pairs)"
         log = await verify_store(postgres_url, key)
         assert log.report.ok, log.report.problems
@@ -158,14 +163,18 @@ async def test_worker_killed_mid_load_loses_no_acknowledged_event(
         os.kill(victim, signal.SIGKILL)
         await running
 
-        print(f"sigkill: {len(outcome.receipts)} acknowledged, {outcome.transport_errors} "
-              f"requests lost with the worker")
+        print(
+            f"sigkill: {len(outcome.receipts)} acknowledged, {outcome.transport_errors} "
+            f"requests lost with the worker"
+        )
         assert acknowledged_before_kill > 0
         assert victim not in _worker_pids(supervisor)
         # Requests in flight on the killed worker may fail; no answer may be anything
         # but an audited 200.
         assert outcome.statuses == {"200": len(outcome.receipts)}, (
-            outcome.statuses, unhandled_errors(gw.logs()))
+            outcome.statuses,
+            unhandled_errors(gw.logs()),
+        )
         async with httpx.AsyncClient(base_url=gw.base, timeout=10) as client:
             assert (await client.get("/audit/checkpoint")).status_code == 200
             key = (await client.get("/audit/verifier-key")).text.strip()

@@ -47,10 +47,15 @@ class Upstream:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "tests.faults.upstream", str(self.port), str(self.db), self.table],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        wait_until(lambda: servers.reachable("127.0.0.1", self.port, 0.3), timeout=20,
-                   what="the upstream to listen")
+        wait_until(
+            lambda: servers.reachable("127.0.0.1", self.port, 0.3),
+            timeout=20,
+            what="the upstream to listen",
+        )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -71,26 +76,40 @@ class Rig:
 
     async def headers(self, client_id: str) -> dict[str, str]:
         cid, secret = next(
-            (c["client_id"], c["client_secret"]) for c in self.demo["clients"]
+            (c["client_id"], c["client_secret"])
+            for c in self.demo["clients"]
             if c["client_id"] == client_id
         )
-        r = await self.client.post("/oauth/token", data={
-            "grant_type": "client_credentials", "client_id": cid, "client_secret": secret})
+        r = await self.client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret},
+        )
         assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}",
-                "X-Purpose": "social_assistance", "X-On-Behalf-Of": "officer.source"}
+        return {
+            "Authorization": f"Bearer {r.json()['access_token']}",
+            "X-Purpose": "social_assistance",
+            "X-On-Behalf-Of": "officer.source",
+        }
 
 
 def _http_source(name: str, port: int, datasets: list[str], primary: bool) -> dict[str, Any]:
     return {
-        "name": name, "kind": "http", "base_url": f"http://127.0.0.1:{port}",
-        "datasets": datasets, "primary": primary, "connect_timeout_seconds": 0.5,
-        "read_timeout_seconds": 1.0, "retries": 0, "backoff_seconds": 0.0, "breaker": BREAKER,
+        "name": name,
+        "kind": "http",
+        "base_url": f"http://127.0.0.1:{port}",
+        "datasets": datasets,
+        "primary": primary,
+        "connect_timeout_seconds": 0.5,
+        "read_timeout_seconds": 1.0,
+        "retries": 0,
+        "backoff_seconds": 0.0,
+        "breaker": BREAKER,
     }
 
 
-async def _rig(sources: Path, tmp_path: Path, *, replace: str, table: str, db: str,
-               primary: bool) -> AsyncIterator[Rig]:
+async def _rig(
+    sources: Path, tmp_path: Path, *, replace: str, table: str, db: str, primary: bool
+) -> AsyncIterator[Rig]:
     data_dir = tmp_path / "data"
     shutil.copytree(sources, data_dir / "sources")
     sources_file = data_dir / "sources" / "sources.yaml"
@@ -98,12 +117,14 @@ async def _rig(sources: Path, tmp_path: Path, *, replace: str, table: str, db: s
     upstream = Upstream(free_port(), data_dir / "sources" / db, table)
     config["sources"] = [
         _http_source(f"{s['name']}_api", upstream.port, s["datasets"], primary)
-        if s["name"] == replace else s
+        if s["name"] == replace
+        else s
         for s in config["sources"]
     ]
     sources_file.write_text(yaml.safe_dump(config))
-    settings = Settings(data_dir=data_dir, sources_file=sources_file, issuer=ISSUER,
-                        checkpoint_interval=0.2)
+    settings = Settings(
+        data_dir=data_dir, sources_file=sources_file, issuer=ISSUER, checkpoint_interval=0.2
+    )
     demo = await seed_store(settings, base_url=ISSUER)
     services = await build_services(settings)
     app = create_app(settings, services=services)
@@ -124,23 +145,27 @@ def _welfare_adult(sources: Path) -> str:
         niks = [r[0] for r in w.execute("SELECT nik FROM welfare ORDER BY nik")]
     with sqlite3.connect(sources / "civil.db") as c:
         for nik in niks:
-            if c.execute("SELECT 1 FROM residents WHERE nik = ? AND city_code = '35.78'"
-                         " AND birth_date <= ?", (nik, cutoff)).fetchone():
+            if c.execute(
+                "SELECT 1 FROM residents WHERE nik = ? AND city_code = '35.78' AND birth_date <= ?",
+                (nik, cutoff),
+            ).fetchone():
                 return str(nik)
     raise AssertionError("no adult welfare member in Surabaya in the synthetic data")
 
 
 @pytest.fixture
 async def welfare_rig(fault_sources: Path, tmp_path: Path) -> AsyncIterator[Rig]:
-    async for rig in _rig(fault_sources, tmp_path, replace="dtks", table="welfare",
-                          db="welfare.db", primary=False):
+    async for rig in _rig(
+        fault_sources, tmp_path, replace="dtks", table="welfare", db="welfare.db", primary=False
+    ):
         yield rig
 
 
 @pytest.fixture
 async def civil_rig(fault_sources: Path, tmp_path: Path) -> AsyncIterator[Rig]:
-    async for rig in _rig(fault_sources, tmp_path, replace="dukcapil", table="residents",
-                          db="civil.db", primary=True):
+    async for rig in _rig(
+        fault_sources, tmp_path, replace="dukcapil", table="residents", db="civil.db", primary=True
+    ):
         yield rig
 
 
@@ -151,13 +176,21 @@ def _problem_code(r: httpx.Response) -> tuple[int, str | None]:
 
 
 async def _reasons(rig: Rig) -> list[str]:
-    cid, secret = next((c["client_id"], c["client_secret"]) for c in rig.demo["clients"]
-                       if c["client_id"] == "demo-auditor")
-    r = await rig.client.post("/oauth/token", data={
-        "grant_type": "client_credentials", "client_id": cid, "client_secret": secret})
+    cid, secret = next(
+        (c["client_id"], c["client_secret"])
+        for c in rig.demo["clients"]
+        if c["client_id"] == "demo-auditor"
+    )
+    r = await rig.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret},
+    )
     auditor = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    events = (await rig.client.get("/audit/events", headers=auditor,
-                                   params={"agency": "dinsos", "limit": 200})).json()["events"]
+    events = (
+        await rig.client.get(
+            "/audit/events", headers=auditor, params={"agency": "dinsos", "limit": 200}
+        )
+    ).json()["events"]
     return [str(e.get("reason")) for e in events]
 
 
@@ -197,9 +230,7 @@ async def test_upstream_down_answers_504_and_the_circuit_opens_and_closes(
     assert nik not in caplog.text
 
 
-async def test_primary_source_down_answers_504_not_500(
-    civil_rig: Rig, fault_sources: Path
-) -> None:
+async def test_primary_source_down_answers_504_not_500(civil_rig: Rig, fault_sources: Path) -> None:
     rig = civil_rig
     nik = _welfare_adult(fault_sources)
     h = await rig.headers("demo-dinsos")

@@ -79,12 +79,16 @@ async def test_store_outage_fails_closed_and_recovers(
             await running
             resumed_after = await _until_200(gw.base, lookup_paths[0], headers, 30)
 
-            print(f"store outage: {dict(outcome.statuses)}, resumed {resumed_after:.1f} s "
-                  "after the load")
+            print(
+                f"store outage: {dict(outcome.statuses)}, resumed {resumed_after:.1f} s "
+                "after the load"
+            )
             assert before_outage > 0, "the load ran before the outage"
             assert outcome.statuses["503 audit_unavailable"] > 0, f"the outage was felt: {during}"
             assert outcome.other_than("200", "503 audit_unavailable") == {}, (
-                outcome.statuses, unhandled_errors(gw.logs()))
+                outcome.statuses,
+                unhandled_errors(gw.logs()),
+            )
             assert outcome.bad_problems == [] and outcome.transport_errors == 0
             assert resumed_after < 30
 
@@ -103,10 +107,26 @@ async def test_store_outage_fails_closed_and_recovers(
             cid, secret = client_creds(demo, "demo-auditor")
             verified = await asyncio.to_thread(
                 subprocess.run,
-                [PYTHON, "-m", "gateway.cli", "audit", "verify", "--url", gw.base,
-                 "--key", key, "--since", str(saved), "--concurrency", "4"],
+                [
+                    PYTHON,
+                    "-m",
+                    "gateway.cli",
+                    "audit",
+                    "verify",
+                    "--url",
+                    gw.base,
+                    "--key",
+                    key,
+                    "--since",
+                    str(saved),
+                    "--concurrency",
+                    "4",
+                ],
                 env={**env, "SATUGATE_CLIENT_ID": cid, "SATUGATE_CLIENT_SECRET": secret},
-                cwd=ROOT, capture_output=True, text=True, timeout=120,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
             assert verified.returncode == 0, verified.stdout + verified.stderr
             log = await verify_store(database_url, key)

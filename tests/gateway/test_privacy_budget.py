@@ -35,8 +35,9 @@ asyncio.run(main())
 def test_two_processes_share_one_budget(redis_url: str, redis_prefix: str) -> None:
     agency = redis_prefix + "bappeda"
     procs = [
-        subprocess.Popen([sys.executable, "-c", _SPENDER, redis_url, agency],
-                         stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _SPENDER, redis_url, agency], stdout=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     granted = [int(p.communicate(timeout=60)[0].strip()) for p in procs]

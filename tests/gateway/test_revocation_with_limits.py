@@ -35,6 +35,7 @@ __all__ = ["gateway_settings"]  # the fixture, imported for use here
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 
+
 def _in_sync_mirror(gw: Gateway) -> bool:
     """Whether the gateway's revocation mirror (the Redis store's) vouches for itself."""
     store = gw.services.revocation
@@ -46,7 +47,6 @@ def _redis_limiter(gw: Gateway) -> RedisRateLimiter:
     limiter = gw.services.limiter
     assert isinstance(limiter, RedisRateLimiter)
     return limiter
-
 
 
 @pytest.fixture

@@ -27,12 +27,12 @@ __all__ = ["gateway_settings"]  # the fixture, imported for use here
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(120)]
 
+
 def _in_sync_mirror(gw: Gateway) -> bool:
     """Whether the gateway's revocation mirror (the Redis store's) vouches for itself."""
     store = gw.services.revocation
     assert isinstance(store, RedisRevocationStore)
     return store.mirror_in_sync
-
 
 
 @pytest.fixture

@@ -27,8 +27,15 @@ def _ask(
     filters: dict[str, tuple[str, ...]] | None = None,
 ) -> policies.AggregateDecision:
     return policy.decide_aggregate(
-        AggregateRequest(agency, purpose, "civil_registry", "residents", group_by,
-                         filters or {}, datetime.now(UTC))
+        AggregateRequest(
+            agency,
+            purpose,
+            "civil_registry",
+            "residents",
+            group_by,
+            filters or {},
+            datetime.now(UTC),
+        )
     )
 
 
@@ -77,8 +84,12 @@ def test_a_wildcard_never_reaches_specific_dimensions() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [{"dimensions": ["shoe_size"]}, {"dimensions": ["sex"], "min_cell": 1},
-     {"dimensions": ["sex"], "epsilon": "-1"}, {"dimensions": ["sex"], "colour": 1}],
+    [
+        {"dimensions": ["shoe_size"]},
+        {"dimensions": ["sex"], "min_cell": 1},
+        {"dimensions": ["sex"], "epsilon": "-1"},
+        {"dimensions": ["sex"], "colour": 1},
+    ],
 )
 def test_a_malformed_block_is_refused(raw: dict[str, object]) -> None:
     rule, problems = parse_aggregate(raw)
@@ -87,8 +98,14 @@ def test_a_malformed_block_is_refused(raw: dict[str, object]) -> None:
 
 def test_record_reads_are_untouched_by_an_aggregate_grant(policy: policies.Policy) -> None:
     decision = policy.decide(
-        policies.AccessRequest(agency="bappeda", purpose="statistics", action="read",
-                               fields=None, legal_basis=None, at=datetime.now(UTC))
+        policies.AccessRequest(
+            agency="bappeda",
+            purpose="statistics",
+            action="read",
+            fields=None,
+            legal_basis=None,
+            at=datetime.now(UTC),
+        )
     )
     assert "planning-statistics" not in decision.rule_ids
 
@@ -99,12 +116,29 @@ def test_explain_covers_the_aggregate_action() -> None:
     from gateway.cli.policy import app
 
     runner = CliRunner()
-    base = ["explain", str(DEMO), "--agency", "bappeda", "--purpose", "statistics",
-            "--action", "aggregate"]
-    ok = runner.invoke(app, [*base, "--group-by", "kecamatan_code,sex,age_band",
-                             "--filters", "kecamatan_code=35.78.08"])
+    base = [
+        "explain",
+        str(DEMO),
+        "--agency",
+        "bappeda",
+        "--purpose",
+        "statistics",
+        "--action",
+        "aggregate",
+    ]
+    ok = runner.invoke(
+        app,
+        [
+            *base,
+            "--group-by",
+            "kecamatan_code,sex,age_band",
+            "--filters",
+            "kecamatan_code=35.78.08",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert "planning-statistics" in ok.output and "min_cell 10" in ok.output
-    outside = runner.invoke(app, [*base, "--group-by", "sex", "--filters",
-                                  "kecamatan_code=51.71.01"])
+    outside = runner.invoke(
+        app, [*base, "--group-by", "sex", "--filters", "kecamatan_code=51.71.01"]
+    )
     assert outside.exit_code == 1 and "jurisdiction" in outside.output

@@ -76,7 +76,11 @@ def test_no_suppressed_value_can_be_solved(
     dims = [f"d{i}" for i in range(len(cats))]
     keys = list(itertools.product(*cats))
     released = protect(
-        dims, cats, dict(zip(keys, counts, strict=True)), min_cell=k, epsilon=None,
+        dims,
+        cats,
+        dict(zip(keys, counts, strict=True)),
+        min_cell=k,
+        epsilon=None,
         rng=random.Random(0),
     )
     hidden = {i for i, v in enumerate(released.values) if v is None}
@@ -92,33 +96,52 @@ def test_no_suppressed_value_can_be_solved(
 def test_primary_suppression_marks_every_small_cell_and_margin() -> None:
     cats = [["a", "b"], ["x", "y", "z"]]
     counts: dict[tuple[str, ...], int] = {
-        ("a", "x"): 40, ("a", "y"): 3, ("a", "z"): 30, ("b", "x"): 25,
-              ("b", "y"): 20, ("b", "z"): 12}
+        ("a", "x"): 40,
+        ("a", "y"): 3,
+        ("a", "z"): 30,
+        ("b", "x"): 25,
+        ("b", "y"): 20,
+        ("b", "z"): 12,
+    }
     table = protect(["r", "s"], cats, counts, min_cell=10, epsilon=None, rng=random.Random(1))
     cells = dict(table.cells())
     assert cells[("a", "y")] is None
     assert table.primary == 1
     # The small cell shares row a and column y: one more in each is withheld.
     assert table.secondary >= 3
-    assert not pinned(table.structure, _complete(table.structure, [40, 3, 30, 25, 20, 12]),
-                      {i for i, v in enumerate(table.values) if v is None})
+    assert not pinned(
+        table.structure,
+        _complete(table.structure, [40, 3, 30, 25, 20, 12]),
+        {i for i, v in enumerate(table.values) if v is None},
+    )
     assert table.total == 130
 
 
 def test_a_cell_dominated_by_one_household_is_suppressed() -> None:
     cats = [["a", "b"], ["x", "y"]]
     counts: dict[tuple[str, ...], int] = {
-        ("a", "x"): 12, ("a", "y"): 40, ("b", "x"): 30, ("b", "y"): 50
+        ("a", "x"): 12,
+        ("a", "y"): 40,
+        ("b", "x"): 30,
+        ("b", "y"): 50,
     }
-    table = protect(["r", "s"], cats, counts, min_cell=10, epsilon=None, rng=random.Random(1),
-                    largest_household={("a", "x"): 7, ("a", "y"): 5})
+    table = protect(
+        ["r", "s"],
+        cats,
+        counts,
+        min_cell=10,
+        epsilon=None,
+        rng=random.Random(1),
+        largest_household={("a", "x"): 7, ("a", "y"): 5},
+    )
     assert dict(table.cells())[("a", "x")] is None
     assert dict(table.cells())[("a", "y")] is None  # its complement in the 2x2
 
 
 def test_a_table_under_the_threshold_is_withheld_whole() -> None:
-    table = protect(["r"], [["a", "b"]], {("a",): 2, ("b",): 3}, min_cell=10, epsilon=None,
-                    rng=random.Random(1))
+    table = protect(
+        ["r"], [["a", "b"]], {("a",): 2, ("b",): 3}, min_cell=10, epsilon=None, rng=random.Random(1)
+    )
     assert all(v is None for v in table.values)
 
 

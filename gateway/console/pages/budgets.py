@@ -31,13 +31,15 @@ async def budgets(page: AdminPage) -> Response:
             if rule is None or not grant.applies_to(agency):
                 continue
             spent = await ledger.spent(agency.id, now) if ledger is not None else 0
-            rows.append({
-                "agency": agency.id,
-                "grant": grant.id,
-                "epsilon": _shown(rule.epsilon),
-                "budget": _shown(rule.budget),
-                "spent": _shown(spent),
-                "remaining": _shown(max(rule.budget - spent, Fraction(0))),
-            })
+            rows.append(
+                {
+                    "agency": agency.id,
+                    "grant": grant.id,
+                    "epsilon": _shown(rule.epsilon),
+                    "budget": _shown(rule.budget),
+                    "spent": _shown(spent),
+                    "remaining": _shown(max(rule.budget - spent, Fraction(0))),
+                }
+            )
             break
     return page.render("budgets.html", rows=rows, period=period_of(now))

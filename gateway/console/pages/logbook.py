@@ -75,9 +75,7 @@ async def event_page(
     event = json.loads(data)
     proof = await _proof(page, leaf_index, data)
     issuer = page.services.settings.issuer
-    command = (
-        f"satugate audit verify --url {issuer} --key '{log.signer.verifier_key()}'"
-    )
+    command = f"satugate audit verify --url {issuer} --key '{log.signer.verifier_key()}'"
     released, withheld = counts(event)
     return page.render(
         "event.html", event=event, leaf_index=leaf_index,
