@@ -22,7 +22,7 @@ from benchmarks.e2e import PYTHON, add_setup_arguments, servers
 #: The steps of a lookup, reported by cumulative time (function names in the profile).
 STEPS = (
     ("gateway/platform/middleware.py", "__call__"),
-    ("gateway/identity/auth.py", "authenticate"),
+    ("gateway/identity/auth.py", "_authenticate"),
     ("gateway/residents/service.py", "_decide"),
     ("gateway/residents/service.py", "enforce_rates"),
     ("gateway/residents/service.py", "_fetch"),
