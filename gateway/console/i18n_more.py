@@ -1,6 +1,6 @@
 # ruff: noqa: E501 - message texts read better unbroken
-"""Messages of the audit log's event pages, exports and investigations (merged into
-``gateway.console.i18n.MESSAGES``)."""
+"""Messages of the audit log's event pages, exports, investigations and the checkpoint's
+verification steps (merged into ``gateway.console.i18n.MESSAGES``)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,14 @@ MORE: dict[str, dict[str, str]] = {
         "clients.rotate_title": "Ganti rahasia klien?",
         "clients.rotate_warning": "Rahasia baru untuk {name} ({agency}) diusulkan; setelah disetujui orang lain, rahasia lama dan semua tokennya berhenti berlaku, dan sistem instansi harus memakai rahasia baru.",
         "clients.rotate_confirm": "Ya, usulkan rahasia baru",
+        "verify.signature": "Tanda tangan checkpoint terbaru sah",
+        "verify.previous_signature": "Tanda tangan checkpoint sebelumnya sah",
+        "verify.consistency": "Log terbaru konsisten dengan checkpoint sebelumnya (bukti konsistensi)",
+        "verify.consistency.skipped": "tidak ada checkpoint sebelumnya untuk dibandingkan",
+        "verify.recompute": "Seluruh daun dihitung ulang dan cocok dengan akar yang ditandatangani",
+        "verify.recompute.skipped": "log terlalu besar untuk dihitung ulang di sini; gunakan satugate audit verify",
+        "verify.signature.skipped": "",
+        "verify.previous_signature.skipped": "",
     },
     "en": {
         "audit.released": "Released",
@@ -160,5 +168,13 @@ MORE: dict[str, dict[str, str]] = {
         "clients.rotate_title": "Rotate the client's secret?",
         "clients.rotate_warning": "A new secret for {name} ({agency}) is proposed; once another person approves, the old secret and all its tokens stop working, and the agency's system must use the new one.",
         "clients.rotate_confirm": "Yes, propose a new secret",
+        "verify.signature": "The latest checkpoint's signature is valid",
+        "verify.previous_signature": "The earlier checkpoint's signature is valid",
+        "verify.consistency": "The log is consistent with the earlier checkpoint (consistency proof)",
+        "verify.consistency.skipped": "no earlier checkpoint to compare with",
+        "verify.recompute": "Every leaf was recomputed and matches the signed root",
+        "verify.recompute.skipped": "the log is too large to recompute here; use satugate audit verify",
+        "verify.signature.skipped": "",
+        "verify.previous_signature.skipped": "",
     },
 }
