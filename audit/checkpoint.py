@@ -60,30 +60,44 @@ class VerifierKey:
     @classmethod
     def parse(cls, text: str) -> VerifierKey:
         """Parse ``<name>+<hex key id>+<base64(0x01 || public key)>``."""
-        parts = text.strip().split("+", 2)
-        if len(parts) != 3:
-            raise ProofError("verifier key must be <name>+<key id>+<key>")
-        name, hex_id, b64 = parts
-        _check_name(name)
-        try:
-            key_id = bytes.fromhex(hex_id)
-            raw = base64.b64decode(b64, validate=True)
-        except (ValueError, binascii.Error) as exc:
-            raise ProofError("verifier key is not well formed") from exc
-        if len(key_id) != 4 or len(raw) != 33 or raw[0] != ED25519_ALG:
-            raise ProofError("verifier key is not an Ed25519 note key")
-        if key_id != _key_id(name, raw[1:]):
-            raise ProofError("verifier key id does not match its key")
-        return cls(name, key_id, Ed25519PublicKey.from_public_bytes(raw[1:]))
+        return cls(*parse_key_text(text, ED25519_ALG, "verifier key", "an Ed25519 note key"))
 
 
-def _check_name(name: str) -> None:
+def parse_key_text(
+    text: str, alg: int, what: str, kind: str
+) -> tuple[str, bytes, Ed25519PublicKey]:
+    """``<name>+<hex key id>+<base64(alg || public key)>``, checked: the name, the key id
+    derived from name and key, and the algorithm byte ``alg``. ``what`` and ``kind``
+    name the key in the errors (a note verifier key, a witness's cosignature key)."""
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3:
+        raise ProofError(f"{what} must be <name>+<key id>+<key>")
+    name, hex_id, b64 = parts
+    check_key_name(name)
+    try:
+        key_id = bytes.fromhex(hex_id)
+        raw = base64.b64decode(b64, validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise ProofError(f"{what} is not well formed") from exc
+    if len(key_id) != 4 or len(raw) != 33 or raw[0] != alg:
+        raise ProofError(f"{what} is not {kind}")
+    if key_id != key_id_of(name, alg, raw[1:]):
+        raise ProofError(f"{what} id does not match its key")
+    return name, key_id, Ed25519PublicKey.from_public_bytes(raw[1:])
+
+
+def check_key_name(name: str) -> None:
     if not name or "+" in name or any(c.isspace() for c in name):
         raise ProofError("key name must be non-empty, without '+' or spaces")
 
 
+def key_id_of(name: str, alg: int, public_raw: bytes) -> bytes:
+    """A signed-note key id: the first 4 bytes of SHA-256(name, newline, alg, key)."""
+    return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public_raw).digest()[:4]
+
+
 def _key_id(name: str, public_raw: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ED25519_ALG]) + public_raw).digest()[:4]
+    return key_id_of(name, ED25519_ALG, public_raw)
 
 
 class CheckpointSigner:
@@ -93,7 +107,7 @@ class CheckpointSigner:
     """
 
     def __init__(self, origin: str, private_key: Ed25519PrivateKey) -> None:
-        _check_name(origin)
+        check_key_name(origin)
         self.origin = origin
         self._key = private_key
         self._public_raw = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

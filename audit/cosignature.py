@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from audit.checkpoint import EM_DASH, Checkpoint, VerifierKey, parse_note, verify_checkpoint
+from audit.checkpoint import (
+    EM_DASH,
+    Checkpoint,
+    VerifierKey,
+    check_key_name,
+    key_id_of,
+    parse_key_text,
+    parse_note,
+    verify_checkpoint,
+)
 from audit.errors import ProofError
 
 COSIGNATURE_ALG = 0x04
@@ -39,14 +47,7 @@ MAX_SIGNATURES = 100
 
 
 def _key_id(name: str, public_raw: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + bytes([COSIGNATURE_ALG]) + public_raw).digest()[
-        :4
-    ]
-
-
-def _check_name(name: str) -> None:
-    if not name or "+" in name or any(c.isspace() for c in name):
-        raise ProofError("key name must be non-empty, without '+' or spaces")
+    return key_id_of(name, COSIGNATURE_ALG, public_raw)
 
 
 def cosigned_message(body: str, timestamp: int) -> bytes:
@@ -65,21 +66,7 @@ class WitnessKey:
     @classmethod
     def parse(cls, text: str) -> WitnessKey:
         """Parse ``<name>+<hex key id>+<base64(0x04 || public key)>``."""
-        parts = text.strip().split("+", 2)
-        if len(parts) != 3:
-            raise ProofError("witness key must be <name>+<key id>+<key>")
-        name, hex_id, b64 = parts
-        _check_name(name)
-        try:
-            key_id = bytes.fromhex(hex_id)
-            raw = base64.b64decode(b64, validate=True)
-        except (ValueError, binascii.Error) as exc:
-            raise ProofError("witness key is not well formed") from exc
-        if len(key_id) != 4 or len(raw) != 33 or raw[0] != COSIGNATURE_ALG:
-            raise ProofError("witness key is not a cosignature/v1 key")
-        if key_id != _key_id(name, raw[1:]):
-            raise ProofError("witness key id does not match its key")
-        return cls(name, key_id, Ed25519PublicKey.from_public_bytes(raw[1:]))
+        return cls(*parse_key_text(text, COSIGNATURE_ALG, "witness key", "a cosignature/v1 key"))
 
     @property
     def verifier_id(self) -> str:
@@ -102,7 +89,7 @@ class Cosigner:
     """A witness's signing key: cosigns checkpoint bodies it has checked."""
 
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        _check_name(name)
+        check_key_name(name)
         self.name = name
         self._key = private_key
         self._public_raw = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
