@@ -652,6 +652,19 @@ async def _batch(
     return body
 
 
+def _pseudonym_refusal(exc: policies.PseudonymError) -> GatewayError:
+    """The refusal of a token that does not resolve."""
+    if isinstance(exc, policies.RetiredKeyVersion):
+        return RetiredPseudonym("the key version of this pseudonym has been retired")
+    if isinstance(exc, policies.LegacyPseudonym):
+        # A ps1 token did not say which field it stood for: a family-card token could
+        # pass for a NIK's. Refused; the agency reads the resident again for a ps2 token.
+        return LegacyPseudonymRefused("read the resident again for a current pseudonym")
+    # Malformed, tampered and foreign tokens, and tokens of another field than the
+    # subject's, get one answer that says nothing more.
+    return InvalidPseudonym("the pseudonym is not one of this agency's")
+
+
 async def _resolve(call: Call, domain: str, token: str) -> str:
     """Resolve with the cached keys; a version the cache does not know may have been made
     by another replica a moment ago, so reload once before calling it retired."""
@@ -681,25 +694,9 @@ async def resolve_pseudonym(call: Call, token: str) -> dict[str, Any]:
     domain = policy.agencies[call.principal.agency].pseudonym_domain
     try:
         nik = await _resolve(call, domain, token)
-    except policies.RetiredKeyVersion:
+    except policies.PseudonymError as exc:
         raise await call.refuse(
-            RetiredPseudonym("the key version of this pseudonym has been retired"),
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
-        ) from None
-    except policies.LegacyPseudonym:
-        # A ps1 token did not say which field it stood for: a family-card token could
-        # pass for a NIK's. Refused; the agency reads the resident again for a ps2 token.
-        raise await call.refuse(
-            LegacyPseudonymRefused("read the resident again for a current pseudonym"),
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
-        ) from None
-    except policies.PseudonymError:
-        # Malformed, tampered and foreign tokens, and tokens of another field than the
-        # subject's, get one answer that says nothing more.
-        raise await call.refuse(
-            InvalidPseudonym("the pseudonym is not one of this agency's"),
+            _pseudonym_refusal(exc),
             rule_ids=decision.rule_ids,
             policy_version=decision.policy_version,
         ) from None
