@@ -16,7 +16,9 @@ from pyinstrument import Profiler
 
 def main() -> None:
     out, port = sys.argv[1], int(sys.argv[2])
-    profiler = Profiler(interval=0.0005)
+    # Not async-aware: the signal may land inside one request's task, and an async-aware
+    # profiler would then follow that task alone. The server's whole thread is sampled.
+    profiler = Profiler(interval=0.0005, async_mode="disabled")
 
     def start(*_: Any) -> None:
         profiler.start()
