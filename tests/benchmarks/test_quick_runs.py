@@ -238,9 +238,9 @@ def test_profile_attributes_the_gateways_time_to_its_steps() -> None:
     steps = result["cumulative_us_per_lookup"]
     # A sampling profiler (0.5 ms) on a quick run may miss a short step now and then: the
     # request as a whole, and most of the lookup's steps, are always seen.
-    assert steps["gateway/platform/middleware.py:__call__"] > 0
+    assert steps.get("gateway/platform/middleware.py:__call__", 0) > 0, text
     lookup_steps = [k for k in steps if k.startswith(("gateway/residents/", "audit/"))]
-    assert len(lookup_steps) >= 4, steps
+    assert len(lookup_steps) >= 4, text
 
 
 def check_rss(result: dict[str, Any]) -> None:
