@@ -106,6 +106,7 @@ ID: dict[str, str] = {
     "alerts.more": "dan {n} lagi",
     "alerts.bad_note": "Catatan wajib diisi (paling banyak 500 karakter, tanpa NIK).",
     "alerts.gone": "Peringatan ini tidak lagi berlaku.",
+    "alerts.already": "Peringatan ini sudah ditutup; tidak ada yang diubah.",
     "alerts.done_acknowledged": "Peringatan diakui; catatan Anda tercatat.",
     "alerts.done_closed": "Peringatan ditutup; catatan Anda tercatat.",
 }
@@ -211,6 +212,7 @@ EN: dict[str, str] = {
     "alerts.more": "and {n} more",
     "alerts.bad_note": "A note is required (at most 500 characters, no NIK).",
     "alerts.gone": "This alert no longer applies.",
+    "alerts.already": "This alert is already closed; nothing changed.",
     "alerts.done_acknowledged": "Alert acknowledged; your note is on the record.",
     "alerts.done_closed": "Alert closed; your note is on the record.",
 }
