@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from tests.console.events import lookup
 
 FIELDS = {"full_name": "mask", "religion": "withhold", "birth_date": "generalise",
           "nik": "pseudonymise", "gender": "clear"}  # fmt: skip
-SIMULATIONS = (
+SIMULATIONS: tuple[dict[str, Any], ...] = (
     {"agency": "dinsos", "purpose": "social_assistance", "action": "read",
      "fields": ["religion", "full_name"]},
     {"agency": "dinsos", "purpose": "immunisation", "action": "read", "fields": ["religion"]},
