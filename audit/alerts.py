@@ -70,7 +70,7 @@ class _Group:
         self.times.append(at)
         self.residents += residents
 
-    def alert(self, kind: str, agency: str, officer: str, detail: str) -> Alert:
+    def alert(self, kind: str, agency: str, officer: str, detail: str, **facts: object) -> Alert:
         return Alert(
             kind=kind,
             agency=agency,
@@ -80,6 +80,7 @@ class _Group:
             last_time=max(self.times),
             detail=detail,
             leaf_indexes=tuple(sorted(self.indexes)[:MAX_EVIDENCE]),
+            facts=facts,
         )
 
 
@@ -145,7 +146,7 @@ async def evaluate(
         baseline = statistics.median(peers)
         if count > rules.volume_factor * baseline:
             detail = f"{count} residents looked up against a peer median of {baseline:g}"
-            out.append(group.alert("volume", agency, officer, detail))
+            out.append(group.alert("volume", agency, officer, detail, median=baseline))
 
     # Enumeration: many searches of one officer in one area, returning mostly residents
     # not seen before (few repeats): a neighbourhood walked through, name by name.
@@ -157,7 +158,12 @@ async def evaluate(
             detail = (
                 f"{len(group.indexes)} searches in {region} returned {distinct} distinct residents"
             )
-            out.append(group.alert("search_enumeration", agency, officer, detail))
+            out.append(
+                group.alert(
+                    "search_enumeration", agency, officer, detail,
+                    searches=len(group.indexes), region=region, distinct=distinct,
+                )
+            )  # fmt: skip
 
     # The same per client, against the other clients: officers invented one per call
     # each stay below their peers, their client does not.
@@ -171,7 +177,9 @@ async def evaluate(
                 f"{group.residents} residents looked up by one client against a peer"
                 f" median of {baseline:g}"
             )
-            out.append(group.alert("client_volume", agency, f"client:{client}", detail))
+            out.append(
+                group.alert("client_volume", agency, f"client:{client}", detail, median=baseline)
+            )
 
     for (agency, officer), group in sorted(off_hours.items()):
         out.append(group.alert("off_hours", agency, officer, "lookups outside office hours"))
@@ -201,7 +209,9 @@ async def evaluate(
     for (agency, officer, subject), group in sorted(flagged.items()):
         if len(group.indexes) >= rules.flagged_repeat:
             detail = f"repeated lookups of a flagged resident ({reasons[subject]})"
-            out.append(group.alert("flagged_subject", agency, officer, detail))
+            out.append(
+                group.alert("flagged_subject", agency, officer, detail, reason=reasons[subject])
+            )
 
     family: dict[tuple[str, str], _Group] = defaultdict(_group)
     stmt = (

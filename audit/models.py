@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -113,6 +114,9 @@ class Alert:
     last_time: str
     detail: str
     leaf_indexes: tuple[int, ...]
+    # The figures behind ``detail`` (e.g. ``count`` and ``median``), so that a reader can
+    # word the alert in its own language.
+    facts: Mapping[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -124,4 +128,5 @@ class Alert:
             "last_time": self.last_time,
             "detail": self.detail,
             "leaf_indexes": list(self.leaf_indexes),
+            "facts": dict(self.facts),
         }

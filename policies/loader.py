@@ -280,13 +280,23 @@ class _Loader(RuleSections):
                 spec = self.mapping(section, code, spec, f"purpose {code!r}")
                 if spec is None:
                     continue
-                self.unknown_keys(spec, ("name", "description"), "purpose")
+                self.unknown_keys(
+                    spec, ("name", "description", "name_id", "description_id"), "purpose"
+                )
                 purpose = Purpose(
-                    code, self.text(spec, "name", default=code), self.text(spec, "description")
+                    code,
+                    self.text(spec, "name", default=code),
+                    self.text(spec, "description"),
+                    self.text(spec, "name_id"),
+                    self.text(spec, "description_id"),
                 )
             self.purposes[code] = purpose
             self.locations[f"purpose:{code}"] = self.loc(section, code)
-            self.canonical["purposes"][code] = [purpose.name, purpose.description]
+            entry = [purpose.name, purpose.description]
+            if purpose.name_id or purpose.description_id:
+                # Only then: a bundle without Indonesian names keeps its version.
+                entry += [purpose.name_id, purpose.description_id]
+            self.canonical["purposes"][code] = entry
 
     def _agencies(self, doc: YMap, key: str, value: Any) -> None:
         section = self.mapping(doc, key, value, "'agencies'")

@@ -74,9 +74,14 @@ class Agency:
 
 @dataclass(frozen=True)
 class Purpose:
+    """A purpose code with its name and description, and optionally their Indonesian
+    wording (``name_id``, ``description_id``) for pages in Bahasa Indonesia."""
+
     code: str
     name: str
     description: str = ""
+    name_id: str = ""
+    description_id: str = ""
 
 
 @dataclass(frozen=True)

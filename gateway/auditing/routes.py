@@ -254,18 +254,6 @@ async def subject_accesses(
     }
 
 
-@router.get("/alerts", summary="Snooping flags per officer and agency")
-async def alerts(request: Request, principal: Auditor) -> dict[str, Any]:
-    found = await get_services(request).audit.alerts(now=datetime.now(UTC))
-    receipt = await reader_call(request, principal).record(
-        decision="allow", status=200, result_count=len(found), detail={"view": "alerts"}
-    )
-    return {
-        "alerts": [a.to_dict() if hasattr(a, "to_dict") else a for a in found],
-        "audit": receipt.to_dict(),
-    }
-
-
 @router.post("/subjects/{nik}/report-token", summary="Issue a resident's own report token")
 async def report_token(
     request: Request,

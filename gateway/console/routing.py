@@ -8,6 +8,7 @@ application's JSON error handlers never see them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.console import i18n, sessions
 from gateway.console.users import ConsoleUser, get_user
+from gateway.console.wording import Wording, wording
 from gateway.identity.revocation import StoreUnavailable
 from gateway.platform.errors import GatewayError, RateLimiterUnavailable
 from gateway.platform.logs import get_logger
@@ -66,6 +68,7 @@ class Page:
     request: Request
     user: ConsoleUser
     csrf: str
+    words: Wording | None = None  # the active policy's terms in the page's language
 
     @property
     def services(self) -> Services:
@@ -84,6 +87,7 @@ class Page:
         return await read_form(self.request)
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("words", self.words)
         return render(
             self.request, template, status=status, user=self.user, csrf=self.csrf, **context
         )
@@ -230,6 +234,8 @@ def require(*roles: str) -> Callable[[Request], Awaitable[Page]]:
         request.state.console_page = page
         if user.role not in roles:
             raise Forbidden(f"error.forbidden_{user.role}")
+        page = dataclasses.replace(page, words=await wording(page))
+        request.state.console_page = page
         if request.method not in ("GET", "HEAD"):
             form = await read_form(request)
             if not sessions.tokens_match(page.csrf, form.get("csrf")):

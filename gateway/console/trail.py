@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import audit
+from gateway.admin.proposals import Recorder
 from gateway.auditing.events import AuditEvent
 from gateway.console.users import ConsoleUser
 from gateway.platform.errors import AuditUnavailable
@@ -79,3 +80,25 @@ async def record_action(
         return await services.audit.append(event.leaf(), subject_niks=subject_niks)
     except audit.AuditUnavailable as exc:
         raise AuditUnavailable("the audit log could not record this action") from exc
+
+
+def recorder(services: Services, user: ConsoleUser, request_id: str) -> Recorder:
+    """The console user's events in the shape the shared services record with
+    (``gateway.admin.proposals.Recorder``), so that a page and an API route call one
+    service."""
+
+    async def record(
+        action: str,
+        *,
+        decision: str,
+        status: int,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        policy_version: str | None = None,
+    ) -> audit.Receipt:
+        return await record_action(
+            services, user, action, request_id=request_id, decision=decision, status=status,
+            reason=reason, detail=detail, policy_version=policy_version,
+        )  # fmt: skip
+
+    return record

@@ -20,9 +20,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from audit import AuditUnavailable as AuditLogUnavailable
 from gateway import console
 from gateway.admin import routes as admin
+from gateway.auditing import alert_routes, tiles
 from gateway.auditing import investigation_routes as investigations
 from gateway.auditing import routes as audit
-from gateway.auditing import tiles
 from gateway.identity import routes as oauth
 from gateway.platform import health
 from gateway.platform import openapi as openapi_doc
@@ -152,6 +152,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         audit.router,
         audit.resident_router,
         investigations.router,
+        alert_routes.router,
         tiles.router,
         admin.router,
         health.router,

@@ -28,7 +28,9 @@ async def test_dashboard_counts_lookups(console_app: Console) -> None:
     assert "25.0%" in text
     assert text.count("<svg") == 4  # per day, agency, purpose, refusal reason
     assert "Dinas Sosial Kota Surabaya</text>" in text and "Dinas Kesehatan</text>" in text
-    assert "Health insurance</text>" in text
+    assert "Jaminan kesehatan</text>" in text
+    english = await admin.get("/console/?lang=en")
+    assert "Health insurance</text>" in english.text
     assert not await console_app.events(action="audit.read"), "counts only: not an audit read"
 
 

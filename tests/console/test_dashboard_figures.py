@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
+import policies
 from gateway.console import charts
 from gateway.console.pages.dashboard import _purposes
+from gateway.console.wording import Wording
+from gateway.platform.settings import DEFAULT_POLICY_DIR
 
 
 def test_a_long_agency_name_fits_its_label_column() -> None:
@@ -24,9 +27,9 @@ def test_the_tallest_days_figure_is_below_the_top_edge() -> None:
 
 
 def test_malformed_purposes_are_counted_as_not_valid() -> None:
-    rows = _purposes(
-        [("social_assistance", 5), ("xx", 2), ("-", 1), ("audit", 1)],
-        {"social_assistance": "Bantuan sosial"},
-        "tidak sah",
-    )
-    assert dict(rows) == {"Bantuan sosial": 5, "tidak sah": 3, "audit": 1}
+    bundle = policies.load_bundle(DEFAULT_POLICY_DIR)
+    counts = [("social_assistance", 5), ("xx", 2), ("-", 1), ("administration", 1)]
+    rows = _purposes(counts, Wording("id", bundle), "tidak sah")
+    assert dict(rows) == {"Bantuan sosial": 5, "tidak sah": 3, "administrasi": 1}
+    rows = _purposes(counts, Wording("en", bundle), "not valid")
+    assert dict(rows) == {"Social assistance": 5, "not valid": 3, "administration": 1}

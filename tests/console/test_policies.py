@@ -113,10 +113,18 @@ async def test_the_simulation_answers_with_the_explanation(console_app: Console)
              "fields": ["religion", "full_name"]},
         )  # fmt: skip
         assert allowed.status_code == 200
-        assert "Diizinkan" in allowed.text and "withheld: religion" in allowed.text
-        assert "tidak diberikan" in allowed.text  # religion's treatment, translated
+        assert "Diizinkan" in allowed.text and "tidak diberikan: religion" in allowed.text
+        assert "Bantuan sosial" in allowed.text and "withheld" not in allowed.text
+        assert "Kota Surabaya (35.78)" in allowed.text  # its jurisdiction, by name
+        english = await browser.post(
+            "/console/simulate?lang=en",
+            {"agency": "dinsos", "purpose": "social_assistance", "action": "read",
+             "fields": ["religion", "full_name"]},
+        )  # fmt: skip
+        assert "Allowed: Dinas Sosial Kota Surabaya may read 1 field(s)" in english.text
+        assert "withheld: religion" in english.text and "Social assistance" in english.text
         denied = await browser.post(
-            "/console/simulate",
+            "/console/simulate?lang=id",
             {
                 "agency": "dinsos",
                 "purpose": "immunisation",

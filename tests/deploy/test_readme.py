@@ -137,5 +137,6 @@ def test_the_readme_runs_as_written(live_demo: Path) -> None:
     # What the walkthrough shows came out as the README says.
     assert '"two_person_rule"' in out, where
     assert '"status": "closed"' in out, where
+    assert '"state": "acknowledged"' in out and '"state": "closed"' in out, where
     assert "consistency    checked against seen.checkpoint" in out + err, where
     assert "witness quorum met" in out + err, where

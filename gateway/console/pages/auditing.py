@@ -15,7 +15,7 @@ from starlette.responses import Response
 import audit
 from gateway.auditing import alert_notes, investigations
 from gateway.console.routing import AuditorPage, ConsoleRoute, form_text
-from gateway.console.trail import record_action
+from gateway.console.trail import record_action, recorder
 from gateway.platform.errors import GatewayError
 from gateway.residents.nik import NikError, parse_nik
 
@@ -155,38 +155,33 @@ async def alert_list(page: AuditorPage) -> Response:
 
 async def _alerts(page: AuditorPage, *, status: int = 200, error: str = "",
                   done: str = "") -> Response:  # fmt: skip
-    found = await page.services.audit.alerts(now=datetime.now(UTC))
+    found, groups = await alert_notes.groups(page.services, datetime.now(UTC))
     await record_action(
         page.services, page.user, "audit.read", request_id=page.request_id,
         result_count=len(found), detail={"view": "alerts"},
     )  # fmt: skip
-    notes = await alert_notes.latest(page.services)
-    groups = alert_notes.grouped([a.to_dict() for a in found], notes)
     return page.render("alerts.html", status=status, groups=groups, error=error, done=done)
+
+
+# The page's message for each refusal of the alerts service.
+_REFUSED = {422: "alerts.bad_note", 404: "alerts.gone", 409: "alerts.already"}
 
 
 @router.post("/alerts/note")
 async def alert_note(page: AuditorPage) -> Response:
-    """Acknowledge or close a group of alerts with a note; on the record first."""
+    """Acknowledge or close a group of alerts with a note (``alert_notes.note_alert``,
+    the service of the API's ``POST /audit/alerts/{id}/...``); on the record first."""
     form = await page.form()
-    key, state = form_text(form, "key", 200), form_text(form, "state", 16)
-    note = form_text(form, "note", 600)
-    found = await page.services.audit.alerts(now=datetime.now(UTC))
-    groups = {g["key"]: g for g in alert_notes.grouped([a.to_dict() for a in found], {})}
+    group_id, state = form_text(form, "id", 32), form_text(form, "state", 16)
+    note = form.get("note")
     try:
-        alert_notes.check_note(state, note)
-    except GatewayError:
-        return await _alerts(page, status=422, error="alerts.bad_note")
-    group = groups.get(key)
-    if group is None:
-        return await _alerts(page, status=404, error="alerts.gone")
-    await record_action(
-        page.services, page.user, "alert.acknowledge" if state == "acknowledged" else "alert.close",
-        request_id=page.request_id, result_count=group["alerts"],
-        detail={"kind": group["kind"], "agency": group["agency"], "officer": group["officer"],
-                "leaf_indexes": group["leaf_indexes"][:50]},
-    )  # fmt: skip
-    await alert_notes.add(
-        page.services, key, state, note, by=page.user.username, last_time=group["last_time"]
-    )
+        await alert_notes.note_alert(
+            page.services, group_id, state, note if isinstance(note, str) else "",
+            by=page.user.username, now=datetime.now(UTC),
+            record=recorder(page.services, page.user, page.request_id),
+        )  # fmt: skip
+    except GatewayError as exc:
+        if exc.status not in _REFUSED:
+            raise
+        return await _alerts(page, status=exc.status, error=_REFUSED[exc.status])
     return await _alerts(page, done="alerts.done_" + state)

@@ -9,19 +9,19 @@ from starlette.responses import Response
 
 from gateway.console import charts, i18n, stats
 from gateway.console.routing import AnyUser, ConsoleRoute
+from gateway.console.wording import Wording
 
 router = APIRouter(route_class=ConsoleRoute)
 
 
-def _purposes(
-    counts: list[tuple[str, int]], names: dict[str, str], invalid: str
-) -> list[tuple[str, int]]:
-    """Known purposes by name; whatever a malformed request carried (``xx``, ``-``, an
-    unknown code) is counted once, as not valid, never charted as a category."""
-    known = {**names, "administration": "administration", "audit": "audit"}
+def _purposes(counts: list[tuple[str, int]], words: Wording, invalid: str) -> list[tuple[str, int]]:
+    """Known purposes by name, in the page's language; whatever a malformed request
+    carried (``xx``, ``-``, an unknown code) is counted once, as not valid, never charted
+    as a category."""
+    known = {*words.bundle.purposes, "administration", "audit"}
     rows: Counter[str] = Counter()
     for code, n in counts:
-        rows[known.get(code, invalid)] += n
+        rows[words.purpose(code) if code in known else invalid] += n
     return rows.most_common()
 
 
@@ -35,7 +35,7 @@ async def dashboard(page: AnyUser) -> Response:
     t = i18n.translator(page.lang)
     active = await page.services.policies.current()
     names = {a.id: a.name for a in active.policy.agencies.values()}
-    purposes = {p.code: p.name for p in active.policy.bundle.purposes.values()}
+    words = Wording(page.lang, active.policy.bundle, page.services.regions)
     return page.render(
         "dashboard.html",
         figures=figures,
@@ -43,10 +43,12 @@ async def dashboard(page: AnyUser) -> Response:
             [(names.get(a, a), n) for a, n in figures.by_agency], title=t("dash.by_agency")
         ),
         purpose_chart=charts.hbar_chart(
-            _purposes(figures.by_purpose, purposes, t("dash.invalid_purpose")),
+            _purposes(figures.by_purpose, words, t("dash.invalid_purpose")),
             title=t("dash.by_purpose"),
         ),
-        reason_chart=charts.hbar_chart(figures.by_reason, title=t("dash.by_reason")),
+        reason_chart=charts.hbar_chart(
+            [(words.reason(r), n) for r, n in figures.by_reason], title=t("dash.by_reason")
+        ),
         day_chart=charts.day_chart(
             [(d.strftime("%d/%m"), ok, no) for d, ok, no in figures.by_day],
             title=t("dash.by_day"),

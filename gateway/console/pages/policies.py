@@ -15,6 +15,7 @@ from gateway.admin.policies import TwoPersonRule
 from gateway.console.policy_diff import side_by_side
 from gateway.console.routing import PREFIX, AdminPage, AnyUser, ConsoleRoute, Page, form_text
 from gateway.console.trail import record_action
+from gateway.console.wording import Wording
 from gateway.platform.errors import Conflict, InvalidRequest, NotFound
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -193,7 +194,8 @@ async def simulate(page: AnyUser) -> Response:
         "agency": agency, "purpose": purpose, "action": action,
         "legal_basis": legal_basis, "bundle": bundle, "fields": fields,
     }  # fmt: skip
-    return await _simulate_page(page, chosen, decision.to_dict())
+    words = Wording(page.lang, policy.bundle, page.services.regions)
+    return await _simulate_page(page, chosen, decision.to_dict(), words)
 
 
 async def _policy_for(page: Page, bundle: str) -> policies.Policy:
@@ -209,8 +211,9 @@ async def _policy_for(page: Page, bundle: str) -> policies.Policy:
 
 
 async def _simulate_page(
-    page: Page, chosen: dict[str, object], result: dict[str, object] | None
-) -> Response:
+    page: Page, chosen: dict[str, object], result: dict[str, object] | None,
+    words: Wording | None = None,
+) -> Response:  # fmt: skip
     active = await page.services.policies.current()
     bundle = active.policy.bundle
     history = await page.services.policies.history()
@@ -223,4 +226,5 @@ async def _simulate_page(
         proposals=[b for b in history if b["status"] == "proposed"],
         chosen=chosen,
         result=result,
+        words=words or page.words,
     )
