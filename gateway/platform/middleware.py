@@ -135,7 +135,8 @@ class GatewayMiddleware:
 
     def _log(self, scope: Scope, status: int, started: float, request_id: str) -> None:
         route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        # The template without convertors: ``/v1/residents/{nik}``, not ``{nik:nik}``.
+        template = getattr(route, "path_format", None) or "unmatched"
         state = scope.get("state", {})
         principal = state.get("principal")
         elapsed = time.perf_counter() - started

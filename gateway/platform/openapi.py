@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gateway.auditing.recorder import LEGAL_BASIS_RE
 from gateway.identity.oauth import SCOPES
 
 PROBLEM = "application/problem+json"
@@ -404,6 +405,8 @@ def _constrain(path: str, parameter: dict[str, Any]) -> None:
         parameter["example"] = "2026-01-01T00:00:00Z"
     elif where == "header" and name == "X-Purpose":
         parameter["example"] = "social_assistance"
+    elif where == "header" and name == "X-Legal-Basis":
+        schema["pattern"] = "^" + LEGAL_BASIS_RE.pattern + "$"
     elif where == "header" and name == "X-On-Behalf-Of":
         parameter["example"] = "officer.01"
         if path.startswith(("/v1/residents", "/v1/pseudonyms")):  # else it is only a note
