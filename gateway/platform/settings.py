@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     dpop_window_seconds: int = Field(default=60, ge=5, le=600)
     dpop_nonce: bool = False
     dpop_nonce_secret: SecretStr | None = None
+    # Client keys at a JWKS URL (``gateway.identity.client_jwks``): the fetch's timeout,
+    # how often an unknown kid may refetch a URL, and plain http to loopback (tests, demo).
+    client_jwks_timeout: float = Field(default=3.0, gt=0, le=30)
+    client_jwks_refresh_seconds: float = Field(default=30.0, ge=0, le=3600)
+    client_jwks_http_loopback: bool = False
 
     @field_validator("timezone")
     @classmethod

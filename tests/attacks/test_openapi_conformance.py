@@ -4,9 +4,9 @@ gateway process, authenticated as a reader (``/v1``) and as an auditor (``/audit
 Twice: through the Python API (every registered check, on hypothesis' positive and
 negative cases plus the documented examples with real residents), and as the command
 line runs it (``schemathesis run --checks all`` with the coverage phase's edge cases,
-missing headers and undeclared methods). A bounded run with a fixed seed: a few generated calls per operation, and the documented
-examples with a resident of the synthetic data set, so that lookups, searches and batches
-are answered 200 and checked against the document too.
+missing headers and undeclared methods). Bounded, with a fixed seed: a few generated
+calls per operation, and the documented examples with a resident of the synthetic data
+set, so that lookups, searches and batches are answered 200 and checked too.
 """
 
 from __future__ import annotations
