@@ -126,8 +126,9 @@ async def _check_dpop(
         raise InvalidToken(detail, headers={"WWW-Authenticate": bearer_challenge(
             "invalid_token", scheme="DPoP")})  # fmt: skip
     url = services.settings.issuer + request.url.path
+    verifier = dpop_of(services)
     try:
-        jkt = await dpop_of(services).check(
+        jkt = await verifier.check(
             request.headers.get("dpop"), method=request.method, url=url, access_token=token
         )
     except GatewayError:
@@ -136,6 +137,10 @@ async def _check_dpop(
     if not hmac.compare_digest(jkt, principal.jkt):
         services.metrics.count_unauthenticated("invalid_dpop_proof")
         raise InvalidDpopProof("the DPoP proof is not signed by the token's key")
+    if verifier.nonce_required:
+        # RFC 9449 §8.2: the answer carries the nonce for the next proof (the middleware
+        # adds it as DPoP-Nonce), so a client never needs a refusal to learn a new one.
+        request.scope["state"]["dpop_nonce"] = verifier.nonce()
 
 
 async def _checked_or_pending(services: Services, principal: Principal, *, defer: bool) -> bool:

@@ -119,6 +119,9 @@ class GatewayMiddleware:
                 if not any(k.lower() == b"cache-control" for k, _ in headers):
                     headers.append((b"cache-control", b"no-store"))
                 headers.append((b"x-content-type-options", b"nosniff"))
+                nonce = scope["state"].get("dpop_nonce")  # set only where nonces are on
+                if nonce is not None:
+                    headers.append((b"dpop-nonce", nonce.encode("ascii")))
                 if self.hsts:
                     headers.append(_HSTS)
                 message["headers"] = headers
