@@ -84,6 +84,12 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
         principal = await _external(services, token, exc)
     if bound or principal.jkt:  # a plain bearer token pays nothing more
         await _check_dpop(request, services, token, principal, bound=bound)
+    elif services.dpop is not None and services.dpop.required:
+        # A deployment that requires DPoP takes no bearer token, not even one issued
+        # before the switch or by an external issuer.
+        raise InvalidToken("this gateway accepts only DPoP-bound tokens",
+                           headers={"WWW-Authenticate": bearer_challenge(
+                               "invalid_token", scheme="DPoP")})  # fmt: skip
     pending = await _checked_or_pending(services, principal, defer=defer_revocation)
     if services.revoked_clients is not None:
         # The store's record outlives a Redis (or process) that forgot the revocation.
