@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+TOOLS  ?= .venv-tools
 ARGS   ?=
 
 .PHONY: demo test check lint typecheck bench bench-quick clean
@@ -22,12 +23,19 @@ $(VENV)/.dev-installed: requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@ $(VENV)/.run-installed
 
+# Code generators the tests run, each pinned, in their own environment: a generated
+# client must build from the document without the project's own dependencies.
+$(TOOLS)/.installed: requirements-tools.lock
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q -r requirements-tools.lock
+	touch $@
+
 ## Run the gateway with synthetic demo data on 127.0.0.1:8000 (embedded SQLite).
 demo: $(VENV)/.run-installed
 	$(BIN)/satugate demo $(ARGS)
 
 ## Run the whole test suite (PostgreSQL, Redis and MariaDB on 127.0.0.1 are used).
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed $(TOOLS)/.installed
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: $(VENV)/.dev-installed
@@ -48,4 +56,4 @@ bench-quick: $(VENV)/.dev-installed
 	$(BIN)/python -m benchmarks all --quick
 
 clean:
-	rm -rf $(VENV) .satugate .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .satugate .pytest_cache .mypy_cache .ruff_cache

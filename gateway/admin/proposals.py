@@ -211,7 +211,11 @@ async def _check_proposal(
     elif kind in ("client.scopes", "client.rotate", "client.revoke", "client.keys"):
         client = await _active_client(services, payload)
         if kind == "client.keys":
-            payload["jwks"] = client_auth.checked_jwks(payload.get("jwks"))
+            payload["jwks"] = client_auth.checked_key_source(
+                payload.get("jwks"),
+                payload.pop("jwks_uri", None),
+                http_loopback=services.settings.client_jwks_http_loopback,
+            )
             for flag in ("secrets_disabled", "dpop_required"):
                 if not isinstance(payload.get(flag, False), bool):
                     raise InvalidRequest(f"{flag} is true or false")

@@ -51,9 +51,17 @@ class ScopeAddition(_Body):
 
 
 class ClientKeys(_Body):
-    jwks: dict[str, Any] = Field(
+    jwks: dict[str, Any] | None = Field(
+        default=None,
         description="The client's public keys (RFC 7517 JWK Set; EC, RSA or OKP, each with"
-        " a kid, no private part, 1 to 5 keys) for private_key_jwt (RFC 7523)"
+        " a kid, no private part, 1 to 5 keys) for private_key_jwt (RFC 7523)",
+    )
+    jwks_uri: str | None = Field(
+        default=None,
+        max_length=512,
+        description="Instead of jwks: an https URL where the client publishes its JWK Set;"
+        " fetched with a timeout and a size cap, cached, fetched again for an unknown kid"
+        " (at most every SATUGATE_CLIENT_JWKS_REFRESH_SECONDS)",
     )
     secrets_disabled: bool = Field(
         default=False, description="Refuse the client's shared secret from then on"

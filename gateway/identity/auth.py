@@ -84,6 +84,12 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
         principal = await _external(services, token, exc)
     if bound or principal.jkt:  # a plain bearer token pays nothing more
         await _check_dpop(request, services, token, principal, bound=bound)
+    elif services.dpop is not None and services.dpop.required:
+        # A deployment that requires DPoP takes no bearer token, not even one issued
+        # before the switch or by an external issuer.
+        raise InvalidToken("this gateway accepts only DPoP-bound tokens",
+                           headers={"WWW-Authenticate": bearer_challenge(
+                               "invalid_token", scheme="DPoP")})  # fmt: skip
     pending = await _checked_or_pending(services, principal, defer=defer_revocation)
     if services.revoked_clients is not None:
         # The store's record outlives a Redis (or process) that forgot the revocation.
@@ -126,8 +132,9 @@ async def _check_dpop(
         raise InvalidToken(detail, headers={"WWW-Authenticate": bearer_challenge(
             "invalid_token", scheme="DPoP")})  # fmt: skip
     url = services.settings.issuer + request.url.path
+    verifier = dpop_of(services)
     try:
-        jkt = await dpop_of(services).check(
+        jkt = await verifier.check(
             request.headers.get("dpop"), method=request.method, url=url, access_token=token
         )
     except GatewayError:
@@ -136,6 +143,10 @@ async def _check_dpop(
     if not hmac.compare_digest(jkt, principal.jkt):
         services.metrics.count_unauthenticated("invalid_dpop_proof")
         raise InvalidDpopProof("the DPoP proof is not signed by the token's key")
+    if verifier.nonce_required:
+        # RFC 9449 §8.2: the answer carries the nonce for the next proof (the middleware
+        # adds it as DPoP-Nonce), so a client never needs a refusal to learn a new one.
+        request.scope["state"]["dpop_nonce"] = verifier.nonce()
 
 
 async def _checked_or_pending(services: Services, principal: Principal, *, defer: bool) -> bool:

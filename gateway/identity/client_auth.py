@@ -1,6 +1,6 @@
 """``private_key_jwt`` client authentication (RFC 7523 §2.2, OpenID Connect Core §9).
 
-A client whose public keys are registered (an inline JWKS, changed only through a
+A client whose public keys are registered (an inline JWKS or a JWKS URL, changed only through a
 proposal a second person approves: ``gateway.admin.proposals``) proves itself with a short-lived
 JWT signed by its private key instead of a shared secret: ``iss`` and ``sub`` its client
 id, ``aud`` the gateway's issuer or token endpoint, ``exp`` at most five minutes ahead,
@@ -26,6 +26,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.identity.client_jwks import RemoteJwks, checked_jwks_uri
 from gateway.identity.officers import JtiGuard
 from gateway.platform import store
 from gateway.platform.errors import InvalidRequest, NotFound
@@ -52,6 +53,17 @@ _vouched: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 class AssertionRefused(Exception):
     """The assertion does not authenticate the client (the reason stays in the log)."""
+
+
+def checked_key_source(jwks: Any, jwks_uri: Any, *, http_loopback: bool) -> str:
+    """What is stored for a client's keys: its inline JWKS, or ``{"jwks_uri": URL}``
+    (``gateway.identity.client_jwks``); exactly one of the two."""
+    if (jwks is None) == (jwks_uri is None):
+        raise InvalidRequest("a client registers either jwks or jwks_uri")
+    if jwks is not None:
+        return checked_jwks(jwks)
+    uri = checked_jwks_uri(jwks_uri, http_loopback=http_loopback)
+    return json.dumps({"jwks_uri": uri}, separators=(",", ":"))
 
 
 def checked_jwks(value: Any) -> str:
@@ -107,9 +119,25 @@ def assertion_subject(assertion: str) -> str | None:
 
 
 class AssertionChecker:
-    def __init__(self, guard: JtiGuard, *, audiences: tuple[str, ...]) -> None:
+    def __init__(
+        self, guard: JtiGuard, *, audiences: tuple[str, ...], remote: RemoteJwks | None = None
+    ) -> None:
         self.guard = guard
         self._audiences = audiences
+        self.remote = remote
+
+    async def _keys(self, assertion: str, stored: str) -> KeySet:
+        source = json.loads(stored)
+        uri = source.get("jwks_uri") if isinstance(source, dict) else None
+        if uri is None:
+            return KeySet.import_key_set(source)
+        if self.remote is None:
+            raise AssertionRefused("the client's keys are at a URL this gateway does not fetch")
+        kid = jws.extract_compact(assertion.encode("ascii"), registry=_REGISTRY).headers()
+        keys = await self.remote.keys(uri, kid.get("kid"))
+        if keys is None:
+            raise AssertionRefused("the client's key set cannot be fetched")
+        return keys
 
     async def verify(self, assertion: str, *, client_id: str, jwks: str | None) -> None:
         """Raise ``AssertionRefused`` unless the assertion authenticates ``client_id``."""
@@ -118,7 +146,7 @@ class AssertionChecker:
         if len(assertion) > 8192 or assertion.count(".") != 2:
             raise AssertionRefused("malformed")
         try:
-            keys = KeySet.import_key_set(json.loads(jwks))
+            keys = await self._keys(assertion, jwks)
             decoded = jwt.decode(assertion, keys, algorithms=ALGORITHMS, registry=_REGISTRY)
         except (JoseError, ValueError, TypeError, KeyError) as exc:
             raise AssertionRefused("signature") from exc

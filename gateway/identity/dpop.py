@@ -89,10 +89,13 @@ class DpopVerifier:
     required: bool = False
     nonce_required: bool = False
     nonce_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # A nonce is good for the step it was made in and the next one (RFC 9449 §8: the
+    # server rotates them; a client takes the fresh one each answer carries).
+    nonce_step_seconds: float = NONCE_STEP_SECONDS
 
     # nonces -------------------------------------------------------------------------
     def nonce(self, now: float | None = None) -> str:
-        step = int((now if now is not None else time.time()) // NONCE_STEP_SECONDS)
+        step = int((now if now is not None else time.time()) // self.nonce_step_seconds)
         return self._nonce_for(step)
 
     def _nonce_for(self, step: int) -> str:
@@ -102,7 +105,7 @@ class DpopVerifier:
     def _nonce_ok(self, value: object) -> bool:
         if not isinstance(value, str) or len(value) > 64:
             return False
-        step = int(time.time() // NONCE_STEP_SECONDS)
+        step = int(time.time() // self.nonce_step_seconds)
         return any(hmac.compare_digest(value, self._nonce_for(s)) for s in (step, step - 1))
 
     # proofs -------------------------------------------------------------------------

@@ -165,6 +165,8 @@ async def token(request: Request) -> JSON:
     except LimiterDown as exc:
         raise RateLimiterUnavailable() from exc
     out_headers = {k: v for k, v in result.headers if k.lower() != "content-type"}
+    if isinstance(refused, str) and dpop_of(services).nonce_required:
+        out_headers["DPoP-Nonce"] = dpop_of(services).nonce()  # the next proof's (RFC 9449 §8)
     return JSON(result.body, status_code=result.status, headers=out_headers)
 
 

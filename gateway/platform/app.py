@@ -39,6 +39,7 @@ from gateway.platform.logs import configure_logging, get_logger
 from gateway.platform.middleware import GatewayMiddleware
 from gateway.platform.services import Services, build_services
 from gateway.platform.settings import Settings
+from gateway.residents import answers as residents_answers
 from gateway.residents import routes as residents
 from gateway.statistics import routes as statistics
 
@@ -182,7 +183,7 @@ def _complete_openapi(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = openapi_doc.complete(generate())
+            app.openapi_schema = openapi_doc.complete(generate(), residents_answers.ANSWERS)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

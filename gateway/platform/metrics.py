@@ -255,7 +255,8 @@ def route_template(scope: Scope) -> str:
     to the mount (``root_path``).
     """
     route = scope.get("route")
-    path = getattr(route, "path", None)
+    # The template without convertors: ``/v1/residents/{nik}``, not ``{nik:nik}``.
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
     if not isinstance(path, str):
         return UNMATCHED_ROUTE
     app_root = scope.get("app_root_path", "")

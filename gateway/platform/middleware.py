@@ -119,6 +119,9 @@ class GatewayMiddleware:
                 if not any(k.lower() == b"cache-control" for k, _ in headers):
                     headers.append((b"cache-control", b"no-store"))
                 headers.append((b"x-content-type-options", b"nosniff"))
+                nonce = scope["state"].get("dpop_nonce")  # set only where nonces are on
+                if nonce is not None:
+                    headers.append((b"dpop-nonce", nonce.encode("ascii")))
                 if self.hsts:
                     headers.append(_HSTS)
                 message["headers"] = headers
@@ -135,7 +138,8 @@ class GatewayMiddleware:
 
     def _log(self, scope: Scope, status: int, started: float, request_id: str) -> None:
         route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        # The template without convertors: ``/v1/residents/{nik}``, not ``{nik:nik}``.
+        template = getattr(route, "path_format", None) or "unmatched"
         state = scope.get("state", {})
         principal = state.get("principal")
         elapsed = time.perf_counter() - started

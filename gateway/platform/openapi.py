@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel
+
+from gateway.auditing.recorder import LEGAL_BASIS_RE
 from gateway.identity.oauth import SCOPES
 
 PROBLEM = "application/problem+json"
@@ -172,19 +176,15 @@ def _oauth_error() -> dict[str, Any]:
     return {
         "description": "An OAuth 2.0 error (RFC 6749 §5.2): invalid_client, invalid_grant,"
         " unsupported_grant_type, invalid_scope, invalid_request, unauthorized_client",
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {
-                        "error": {"type": "string"},
-                        "error_description": {"type": "string"},
-                    },
-                }
-            }
-        },
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}}},
     }
+
+
+_OAUTH_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+}
 
 
 def _statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
@@ -209,11 +209,22 @@ def _statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
     return statuses
 
 
-def complete(document: dict[str, Any]) -> dict[str, Any]:
-    """The document with security, refusals, constraints, media types and examples."""
+def complete(
+    document: dict[str, Any], answers: Mapping[tuple[str, str], type[BaseModel]] | None = None
+) -> dict[str, Any]:
+    """The document with security, refusals, constraints, media types and examples.
+
+    ``answers`` gives the 200 schema of operations that render a plain dict, so that a
+    generated client reads typed answers.
+    """
     doc = copy.deepcopy(document)
     components = doc.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
+    _name_operations(doc.get("paths", {}))
+    schemas["TokenResponse"] = _TOKEN_RESPONSE
+    schemas["OAuthError"] = _OAUTH_ERROR
+    for (method, path), model in (answers or {}).items():
+        _document_answer(doc["paths"][path][method], model, schemas)
     schemas["Problem"] = problem_schema()
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
@@ -259,7 +270,50 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(operation, dict):
                 continue
             _complete_operation(method, path, operation)
+    token = doc.get("paths", {}).get("/oauth/token", {}).get("post")
+    if token is not None:
+        form = token["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        schemas["TokenRequest"] = form["schema"]
+        form["schema"] = {"$ref": "#/components/schemas/TokenRequest"}
     return doc
+
+
+def _name_operations(paths: dict[str, Any]) -> None:
+    """Operation ids are the route's name (``read_resident``, ``token``), as generators
+    turn them into function names; a name two routes share takes its first path segment
+    (``admin_proposal_approve``, ``audit_proposal_approve``)."""
+    named: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "operationId" not in operation:
+                continue
+            suffix = re.sub(r"\W", "_", path) + "_" + method
+            name = operation["operationId"].removesuffix(suffix)
+            named.setdefault(name, []).append((path, operation))
+    for name, uses in named.items():
+        for path, operation in uses:
+            first = path.strip("/").split("/")[0].replace(".", "").replace("-", "_")
+            operation["operationId"] = name if len(uses) == 1 else f"{first}_{name}"
+            # FastAPI's title of an unnamed answer ("Response Read Resident V1 ...") would
+            # become a model name; without it the generator names it after the operation.
+            for answer in operation.get("responses", {}).values():
+                for media in answer.get("content", {}).values():
+                    title = media.get("schema", {}).get("title", "")
+                    if title.startswith("Response "):
+                        del media["schema"]["title"]
+
+
+def _document_answer(
+    operation: dict[str, Any], model: type[BaseModel], schemas: dict[str, Any]
+) -> None:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        schemas.setdefault(name, sub)
+    schemas[model.__name__] = schema
+    answer = operation.setdefault("responses", {}).setdefault("200", {})
+    answer["content"] = {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+    }
 
 
 def _complete_operation(method: str, path: str, operation: dict[str, Any]) -> None:
@@ -316,21 +370,20 @@ def _complete_operation(method: str, path: str, operation: dict[str, Any]) -> No
 def _token_answer() -> dict[str, Any]:
     return {
         "description": "An access token (RFC 6749 §5.1); Cache-Control: no-store",
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["access_token", "token_type", "expires_in"],
-                    "properties": {
-                        "access_token": {"type": "string"},
-                        "token_type": {"type": "string"},
-                        "expires_in": {"type": "integer"},
-                        "scope": {"type": "string"},
-                    },
-                }
-            }
-        },
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TokenResponse"}}},
     }
+
+
+_TOKEN_RESPONSE = {
+    "type": "object",
+    "required": ["access_token", "token_type", "expires_in"],
+    "properties": {
+        "access_token": {"type": "string"},
+        "token_type": {"type": "string", "description": "Bearer, or DPoP for a bound token"},
+        "expires_in": {"type": "integer"},
+        "scope": {"type": "string"},
+    },
+}
 
 
 _NIK_PARAMETERS = {"nik"}
@@ -352,6 +405,8 @@ def _constrain(path: str, parameter: dict[str, Any]) -> None:
         parameter["example"] = "2026-01-01T00:00:00Z"
     elif where == "header" and name == "X-Purpose":
         parameter["example"] = "social_assistance"
+    elif where == "header" and name == "X-Legal-Basis":
+        schema["pattern"] = "^" + LEGAL_BASIS_RE.pattern + "$"
     elif where == "header" and name == "X-On-Behalf-Of":
         parameter["example"] = "officer.01"
         if path.startswith(("/v1/residents", "/v1/pseudonyms")):  # else it is only a note

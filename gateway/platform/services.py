@@ -21,6 +21,7 @@ from gateway.admin.policies import PolicyStore
 from gateway.auditing.sealing import Sealer
 from gateway.auditing.witnessing import WitnessCollector, build_witness_collector
 from gateway.identity.client_auth import AssertionChecker
+from gateway.identity.client_jwks import RemoteJwks
 from gateway.identity.clients import RevokedClients
 from gateway.identity.dpop import DpopVerifier
 from gateway.identity.external_idp import ExternalVerifier
@@ -174,7 +175,12 @@ def build_dpop(settings: Settings, redis_url: str | None) -> DpopVerifier:
 def build_client_assertions(settings: Settings, redis_url: str | None) -> AssertionChecker:
     guard = JtiGuard(connect_redis(redis_url) if redis_url else None, prefix="satugate:ca:")
     audiences = (settings.issuer, settings.issuer + "/oauth/token")
-    return AssertionChecker(guard, audiences=audiences)
+    remote = RemoteJwks(
+        timeout=settings.client_jwks_timeout,
+        refresh_seconds=settings.client_jwks_refresh_seconds,
+        http_loopback=settings.client_jwks_http_loopback,
+    )
+    return AssertionChecker(guard, audiences=audiences, remote=remote)
 
 
 def client_assertions_of(services: Services) -> AssertionChecker:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[2] / "policies" / "bundles" / "demo"
@@ -116,12 +116,29 @@ class Settings(BaseSettings):
     # The access tokens' signature: ES256, or RS256 (RFC 9068 §2.1). The other kind's keys
     # stay published in the JWKS, so tokens signed before a switch still verify.
     token_signing_alg: Literal["ES256", "RS256"] = "ES256"  # noqa: S105 (an algorithm name)
+    # The FAPI 2.0 Security Profile in one setting: ``fapi2`` turns on
+    # client_secrets_disabled and dpop_required (whatever they are set to).
+    profile: Literal["default", "fapi2"] = "default"
     # Refuse shared client secrets: clients authenticate with private_key_jwt only.
     client_secrets_disabled: bool = False
     dpop_required: bool = False
     dpop_window_seconds: int = Field(default=60, ge=5, le=600)
     dpop_nonce: bool = False
     dpop_nonce_secret: SecretStr | None = None
+    # Client keys at a JWKS URL (``gateway.identity.client_jwks``): the fetch's timeout,
+    # how often an unknown kid may refetch a URL, and plain http to loopback (tests, demo).
+    client_jwks_timeout: float = Field(default=3.0, gt=0, le=30)
+    client_jwks_refresh_seconds: float = Field(default=30.0, ge=0, le=3600)
+    client_jwks_http_loopback: bool = False
+
+    @model_validator(mode="after")
+    def _profile(self) -> Settings:
+        if self.profile == "fapi2":
+            # Asymmetric client authentication and sender-constrained tokens (FAPI 2.0
+            # Security Profile §5.3.2.1, §5.3.2.2); a lone setting cannot undo either.
+            self.client_secrets_disabled = True
+            self.dpop_required = True
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.convertors import StringConvertor, register_url_convertor
 
 import connectors
 from gateway.auditing.recorder import Call
@@ -181,7 +182,17 @@ _REFUSALS = {
 _reading = calling("resident.read", "residents:read")
 
 
-READ_PATH = "/v1/residents/{nik}"
+class _NikSegment(StringConvertor):
+    """The lookup's path segment: anything but the names of its sibling resources, so
+    that ``GET /v1/residents/search`` is the 405 of a POST-only resource (with its
+    ``Allow``), not a lookup of the NIK "search". A malformed NIK still reaches the
+    handler and is refused there (422 ``invalid_nik``, audited)."""
+
+    regex = "(?!(?:search|batch)$)[^/]+"
+
+
+register_url_convertor("nik", _NikSegment())
+READ_PATH = "/v1/residents/{nik:nik}"
 
 
 @router.get(

@@ -1,14 +1,20 @@
 """The OpenAPI document is the API: schemathesis, with all its checks, against a real
 gateway process, authenticated as a reader (``/v1``) and as an auditor (``/audit``).
 
-A bounded run with a fixed seed: a few generated calls per operation, and the documented
-examples with a resident of the synthetic data set, so that lookups, searches and batches
-are answered 200 and checked against the document too.
+Twice: through the Python API (every registered check, on hypothesis' positive and
+negative cases plus the documented examples with real residents), and as the command
+line runs it (``schemathesis run --checks all`` with the coverage phase's edge cases,
+missing headers and undeclared methods). Bounded, with a fixed seed: a few generated
+calls per operation, and the documented examples with a resident of the synthetic data
+set, so that lookups, searches and batches are answered 200 and checked too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,19 +23,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import (
-    content_type_conformance,
-    ignored_auth,
-    missing_required_header,
-    negative_data_rejection,
-    not_a_server_error,
-    positive_data_acceptance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-    unsupported_method,
-    use_after_free,
-)
+from schemathesis.checks import CHECKS, load_all_checks, max_response_time
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 
@@ -40,19 +34,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 MAX_EXAMPLES = 12
 SEED = 26
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-    positive_data_acceptance,
-    missing_required_header,
-    unsupported_method,
-    ignored_auth,
-    use_after_free,
-]
+# Every check schemathesis registers (the CLI's ``--checks all``), and the response-time
+# check with a generous bound: a lookup that takes seconds is a failure too.
+load_all_checks()
+ALL_CHECKS = [*CHECKS.get_all(), max_response_time]
+MAX_RESPONSE_TIME = 5.0
 # Valid by the document is not always allowed: a proof between sizes the log does not
 # have yet is a bad request (400), a policy may deny (403), a resident may be
 # unknown or outside the jurisdiction (404), a limit may be spent (429), an officer or a
@@ -94,7 +80,10 @@ def _schema(gateway: Gateway) -> Any:
     config = SchemathesisConfig.from_dict(
         {
             "seed": SEED,
-            "checks": {"positive_data_acceptance": {"expected-statuses": EXPECTED}},
+            "checks": {
+                "positive_data_acceptance": {"expected-statuses": EXPECTED},
+                "max_response_time": MAX_RESPONSE_TIME,
+            },
         }
     )
     return schemathesis.openapi.from_url(gateway.gw.base + "/openapi.json", config=config)
@@ -114,7 +103,7 @@ def _call(gateway: Gateway, case: Any, failures: list[str], statuses: dict[str, 
     response = case.call(base_url=gateway.gw.base, timeout=30)
     statuses.setdefault(case.operation.label, set()).add(response.status_code)
     try:
-        case.validate_response(response, checks=CHECKS, headers=merged)
+        case.validate_response(response, checks=ALL_CHECKS, headers=merged)
     except FailureGroup as group:
         for exc in group.exceptions:
             failures.append(f"{case.operation.label} -> {response.status_code}: {str(exc)[:500]}")
@@ -180,3 +169,54 @@ def test_the_document_describes_the_api(gateway: Gateway) -> None:
         "POST /v1/residents/batch",
     ):
         assert 200 in statuses[label], (label, statuses[label])
+
+
+CLI_CONFIG = f"""
+[checks.positive_data_acceptance]
+expected-statuses = {json.dumps(EXPECTED)}
+"""
+
+
+@pytest.mark.parametrize(
+    ("role", "paths"),
+    [("reader", r"^/v1/(residents|catalog|pseudonyms)"), ("auditor", r"^/audit/")],
+)
+def test_schemathesis_run_with_all_checks(
+    gateway: Gateway, role: str, paths: str, tmp_path: Path
+) -> None:
+    """``schemathesis run --checks all`` as a third party runs it: the examples, coverage
+    (every documented constraint's edges, missing headers, OPTIONS and unsupported
+    methods) and fuzzing phases, bounded and seeded."""
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(CLI_CONFIG)
+    headers = gateway.headers_for("/audit" if role == "auditor" else "/v1")
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "schemathesis"),
+            "--config-file",
+            str(config),
+            "run",
+            gateway.gw.base + "/openapi.json",
+            "--checks",
+            "all",
+            "--max-response-time",
+            str(MAX_RESPONSE_TIME),
+            "--seed",
+            str(SEED),
+            "--max-examples",
+            "5",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--include-path-regex",
+            paths,
+            "--no-color",
+            *(arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=500,
+    )
+    report = done.stdout + done.stderr
+    print(report[-3000:])
+    assert done.returncode == 0, report[-12000:]
+    assert " 0 failures" in report or "failures" not in report.split("SUMMARY")[-1]

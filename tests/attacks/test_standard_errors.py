@@ -76,6 +76,15 @@ async def test_allow_on_a_single_method_path(target: Target) -> None:
     assert {m.strip() for m in r.headers["allow"].split(",")} == {"GET"}
 
 
+@pytest.mark.parametrize("method", ["GET", "OPTIONS", "DELETE"])
+@pytest.mark.parametrize("path", ["/v1/residents/search", "/v1/residents/batch"])
+async def test_a_sibling_of_the_lookup_is_not_a_nik(target: Target, method: str, path: str) -> None:
+    # GET /v1/residents/search once read as a lookup of the NIK "search" (422 invalid_nik).
+    r = await target.client.request(method, path)
+    assert_problem(r, 405, "method_not_allowed")
+    assert {m.strip() for m in r.headers["allow"].split(",")} == {"POST"}
+
+
 async def test_metadata_names_no_assertion_algorithms_without_assertions(target: Target) -> None:
     # token_endpoint_auth_signing_alg_values_supported is about client assertions
     # (RFC 8414 §2): it is absent while only shared secrets authenticate clients.
