@@ -59,10 +59,6 @@ class Services:
     revocation: RevocationStore
     metrics: Metrics
     revoked_clients: RevokedClients | None = None
-    # True when the revocation store and the rate limiter are one Redis: a resident call
-    # whose token the store's mirror cannot vouch for then checks it in its rate-limit
-    # round trip (``gateway.identity.auth``).
-    revocation_rides_with_limits: bool = False
     regions: connectors.RegionTable | None = None
     witnesses: WitnessCollector | None = None
     # Opens and closes the sealed facts of audit events (``gateway.auditing.sealing``).
@@ -287,7 +283,6 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         revocation=build_revocation_store(redis_url),
         metrics=metrics,
         revoked_clients=RevokedClients(engine),
-        revocation_rides_with_limits=redis_url is not None,
         regions=await load_region_table(engine),
         witnesses=await build_witness_collector(settings, log, metrics.registry),
         sealer=Sealer((await keyring.current(keymod.AUDIT_BLIND)).reveal()),

@@ -16,9 +16,6 @@ from typing import Any
 import connectors
 import policies
 from gateway.auditing.recorder import Call
-from gateway.identity.auth import revoked_token
-from gateway.identity.revocation import RedisRevocationStore
-from gateway.limits.ratelimit import Blocked as LimiterBlocked
 from gateway.limits.ratelimit import RateLimiterUnavailable as LimiterDown
 from gateway.limits.search_budget import Budget
 from gateway.platform import keys as keymod
@@ -109,13 +106,6 @@ async def enforce_rates(
     settings = services.settings
     client_rate = _scaled(decision.rates.per_client or default_client, settings.rate_scale)
     officer_rate = _scaled(decision.rates.per_officer or settings.officer_rate, settings.rate_scale)
-    # A pending revocation check rides along: the token's revocation keys are guards.
-    revocation = services.revocation
-    guards = (
-        revocation.keys_for(call.principal.jti, call.principal.client_id, call.principal.generation)
-        if call.revocation_pending and isinstance(revocation, RedisRevocationStore)
-        else ()
-    )
     try:
         # One atomic round trip; a refusal for one key spends neither key's budget.
         bucket = _RATE_BUCKET.get(call.action, call.action)
@@ -125,15 +115,10 @@ async def enforce_rates(
                 (f"officer:{call.principal.agency}:{call.officer}:{bucket}", officer_rate),
                 *extra,
             ],
-            guards=guards,
             cost=cost,
         )
-    except LimiterBlocked:
-        raise revoked_token(services) from None
     except LimiterDown as exc:
         raise RateLimiterUnavailable() from exc
-    if guards:  # the revocation check rode along; else the record checks it, as ever
-        call.revocation_pending = False
     scopes = ("client", "officer", *("client" for _ in extra))
     for scope, result in zip(scopes, results, strict=True):
         if not result.allowed:
