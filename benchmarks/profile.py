@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.e2e import PYTHON, add_setup_arguments, servers
+from benchmarks.e2e_servers import PYTHON, add_setup_arguments, servers
 
 #: The steps of a lookup, reported by cumulative time (function names in the profile).
 STEPS = (
