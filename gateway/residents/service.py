@@ -6,6 +6,8 @@ event, and none returns personal data unless that event committed. The routes ca
 through this module.
 """
 
+from __future__ import annotations
+
 from gateway.residents.batch import batch_residents
 from gateway.residents.read import read_resident
 from gateway.residents.resolve import resolve_pseudonym
