@@ -304,6 +304,7 @@ def _population(work: Path, size: int, seed: int) -> Path:
 
     import connectors.names
     import gateway.demo.households
+    import gateway.demo.name_parts
     import gateway.demo.names
     import gateway.demo.records
     import gateway.demo.synthetic
@@ -312,6 +313,7 @@ def _population(work: Path, size: int, seed: int) -> Path:
     for module in (
         connectors.names,
         gateway.demo.names,
+        gateway.demo.name_parts,
         gateway.demo.households,
         gateway.demo.records,
         gateway.demo.synthetic,
