@@ -16,8 +16,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -110,7 +109,6 @@ def _new_material(purpose: str) -> bytes:
 class _Versions:
     keys: dict[int, SecretKey]
     current: int
-    loaded_at: float = field(default_factory=time.monotonic)
 
 
 class KeyRing:
@@ -165,11 +163,9 @@ class KeyRing:
         return await self._reload(purpose, domain)
 
     async def reload_cached(self) -> None:
-        """Reload every cached key whose entry is ``ttl`` seconds old or more."""
-        now = time.monotonic()
-        for (purpose, domain), cached in list(self._cache.items()):
-            if now - cached.loaded_at >= self.ttl:
-                await self._reload(purpose, domain)
+        """Reload every cached key (the lifespan's refresh, every ``ttl`` seconds)."""
+        for purpose, domain in list(self._cache):
+            await self._reload(purpose, domain)
 
     async def _reload(self, purpose: str, domain: str) -> _Versions:
         key = (purpose, domain)
