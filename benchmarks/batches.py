@@ -25,7 +25,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from benchmarks.e2e import PYTHON, Target, _token, add_setup_arguments, servers
+from benchmarks.e2e_servers import PYTHON, Target, access_token, add_setup_arguments, servers
 
 
 async def _send_batches(
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             gw.port,
             gw.paths,
             {
-                "Authorization": f"Bearer {_token(base, clients['demo-dinkes'])}",
+                "Authorization": f"Bearer {access_token(base, clients['demo-dinkes'])}",
                 "X-Purpose": "health_insurance",
                 "X-On-Behalf-Of": "bench.reader",
             },
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         niks = (niks * (args.batch_size // max(len(niks), 1) + 1))[: args.batch_size]
         niks_file = setup.data_dir / "batch-niks.txt"
         niks_file.write_text("\n".join(niks))
-        batch_token = _token(base, clients["demo-dinsos"])
+        batch_token = access_token(base, clients["demo-dinsos"])
         other.load(1.0, 16, args.rate)  # warm-up
         runs: dict[str, list[dict[str, Any]]] = {"quiet": [], "batches": []}
         sent: list[dict[str, Any]] = []

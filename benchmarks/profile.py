@@ -17,16 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.e2e import PYTHON, add_setup_arguments, servers
+from benchmarks.e2e_servers import PYTHON, add_setup_arguments, servers
 
 #: The steps of a lookup, reported by cumulative time (function names in the profile).
 STEPS = (
     ("gateway/platform/middleware.py", "__call__"),
     ("gateway/identity/auth.py", "_authenticate"),
-    ("gateway/residents/service.py", "_decide"),
-    ("gateway/residents/service.py", "enforce_rates"),
-    ("gateway/residents/service.py", "_fetch"),
-    ("gateway/residents/service.py", "_treat"),
+    ("gateway/residents/steps.py", "decide"),
+    ("gateway/residents/steps.py", "enforce_rates"),
+    ("gateway/residents/steps.py", "fetch"),
+    ("gateway/residents/steps.py", "treat"),
     ("gateway/auditing/recorder.py", "record"),
     ("audit/log.py", "append"),
     ("audit/drivers/postgres.py", "_commit_predicted"),

@@ -1,6 +1,6 @@
 """Gateway memory while the audit log grows: does a worker's RSS stay flat?
 
-One gateway worker is started on seeded demo data (``benchmarks.e2e.servers``: embedded
+One gateway worker is started on seeded demo data (``benchmarks.e2e_servers.servers``: embedded
 SQLite store by default, PostgreSQL store and Redis limits with ``--production``) and kept
 under continuous closed HTTP load of real resident lookups (``benchmarks.loadgen``, run
 in back-to-back rounds from a background thread), so every lookup appends its own event
@@ -10,7 +10,7 @@ After a warm-up, the benchmark process joins as a second replica would: it build
 ``audit.AuditLog`` on the same store with the gateway's own wiring
 (``gateway.platform.services.open_audit_log``: the same checkpoint key, origin and blind-index
 key, so its checkpoints extend the gateway's) and ``--appenders`` concurrent tasks append
-synthetic lookup events (``benchmarks.audit.event``) until the tree has grown by
+synthetic lookup events (``benchmarks.audit_store.event``) until the tree has grown by
 ``--events`` leaves. The replica's appends and the gateway's interleave in one tree.
 
 The worker's resident set size (``VmRSS`` in ``/proc/PID/status``) is sampled after the
@@ -32,8 +32,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.audit import event, nik
-from benchmarks.e2e import Setup, Target, add_setup_arguments, metric_samples, servers
+from benchmarks.audit_store import event, nik
+from benchmarks.e2e_servers import Setup, Target, add_setup_arguments, metric_samples, servers
 from gateway.platform import store
 from gateway.platform.keys import KeyRing, load_master_key
 from gateway.platform.services import open_audit_log

@@ -303,11 +303,21 @@ def _population(work: Path, size: int, seed: int) -> Path:
     import hashlib
 
     import connectors.names
+    import gateway.demo.households
+    import gateway.demo.name_parts
     import gateway.demo.names
+    import gateway.demo.records
     import gateway.demo.synthetic
 
     digest = hashlib.sha256()
-    for module in (connectors.names, gateway.demo.names, gateway.demo.synthetic):
+    for module in (
+        connectors.names,
+        gateway.demo.names,
+        gateway.demo.name_parts,
+        gateway.demo.households,
+        gateway.demo.records,
+        gateway.demo.synthetic,
+    ):
         digest.update(Path(str(module.__file__)).read_bytes())
     folder = work / f"pop-{size}-{seed}-{digest.hexdigest()[:10]}"
     marker = folder / "done"

@@ -11,11 +11,9 @@ everywhere without a restart.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import hashlib
 import json
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import policies
 from gateway.platform import store
 from gateway.platform.errors import Conflict, GatewayError, InvalidRequest, NotFound
-from gateway.platform.tasks import cancel_task
 
 
 class TwoPersonRule(GatewayError):
@@ -57,10 +54,8 @@ class ActivePolicy:
 class PolicyStore:
     def __init__(self, engine: AsyncEngine, *, refresh_seconds: float = 2.0) -> None:
         self._engine = engine
-        self._refresh = refresh_seconds
+        self.refresh_seconds = refresh_seconds
         self._active: ActivePolicy | None = None
-        self._checked_at = 0.0
-        self._poller: asyncio.Task[None] | None = None
 
     async def bootstrap(self, bundle_dir: Path) -> None:
         """Install the bundle in ``bundle_dir`` as the first active version if none is."""
@@ -89,19 +84,12 @@ class PolicyStore:
                 )
         await self.refresh(force=True)
 
-    async def aclose(self) -> None:
-        """Stop the poll a request started, if it still runs (the services' shutdown)."""
-        await cancel_task(self._poller)
-
     async def current(self) -> ActivePolicy:
-        """The active policy. A background task polls for a newly approved version, so
-        the hot path never touches the store; stale by at most ``refresh_seconds``."""
+        """The active policy, loaded on first use. The app's lifespan calls ``refresh``
+        every ``refresh_seconds`` (``Services.start_refreshers``), so the hot path never
+        touches the store and a newly approved version takes effect within that time."""
         if self._active is None:
             await self.refresh()
-        elif time.monotonic() - self._checked_at > self._refresh and (
-            self._poller is None or self._poller.done()
-        ):
-            self._poller = asyncio.get_running_loop().create_task(self.refresh())
         assert self._active is not None
         return self._active
 
@@ -129,7 +117,6 @@ class PolicyStore:
                     policies.load_bundle_texts(json.loads(files_json))
                 )
                 self._active = ActivePolicy(bundle_id=int(row.id), policy=compiled)
-        self._checked_at = time.monotonic()
 
     # administration ------------------------------------------------------------------
     @staticmethod

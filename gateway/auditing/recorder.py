@@ -14,7 +14,7 @@ from typing import Any
 
 import audit
 from gateway.auditing.events import AuditEvent
-from gateway.identity.auth import check_revocation, revoked_token
+from gateway.identity.auth import revoked_token
 from gateway.identity.officers import normalise_officer
 from gateway.identity.tokens import Principal
 from gateway.platform.errors import (
@@ -47,9 +47,6 @@ class Call:
     officer: str | None
     legal_basis: str | None
     request_id: str
-    # The token's revocation is still to be checked: the rate-limit round trip does it
-    # (``enforce_rates``), or else ``record`` does, before any event and so any data.
-    revocation_pending: bool = False
     recorded: bool = field(default=False)
     # The agency's signed word for the officer (``X-Officer-Assertion``, gateway.identity.officers).
     assertion: str | None = None
@@ -102,14 +99,14 @@ class Call:
         detail: Mapping[str, Any] | None = None,
         sealed: str | None = None,
     ) -> audit.Receipt:
-        if self.revocation_pending:
-            await check_revocation(self.services, self.principal)  # 401 for a revoked token
-            self.revocation_pending = False
-        elif self.services.revocation.known_verdict(
+        # The identity dependency settled the token's revocation before the call began.
+        # One that lands while the call is under way stops it here when the mirror has
+        # heard of it: a look in process, no round trip.
+        if self.services.revocation.known_verdict(
             self.principal.jti,
             client_id=self.principal.client_id,
             generation=self.principal.generation,
-        ):  # revoked while the call was under way, and the mirror has heard of it
+        ):
             raise revoked_token(self.services)
         event = AuditEvent(
             action=self.action,

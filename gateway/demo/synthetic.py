@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from pathlib import Path
 
-from connectors.names import NormalisedName, normalise_name
-from connectors.regions import RegionTable
-from gateway.demo.names import Culture, NameFactory
+from connectors.names import normalise_name
+from gateway.demo import records
+from gateway.demo.households import Households
 
 __all__ = [
     "CIVIL_COLUMNS",
@@ -39,8 +36,6 @@ __all__ = [
     "generate_sources",
 ]
 
-#: The date "today" is in the synthetic world, so that ages do not drift between runs.
-REFERENCE_DATE = date(2025, 7, 1)
 
 CIVIL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("nik", "TEXT PRIMARY KEY"),
@@ -120,459 +115,6 @@ class SyntheticSummary:
     health_rows: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Kelurahan:
-    code: str
-    name: str
-    kecamatan_code: str
-    kecamatan_name: str
-    city_code: str
-    city_name: str
-    province_code: str
-    province_name: str
-    rws: int
-    streets: tuple[str, ...]
-
-
-_FLOWER_STREETS = (
-    "KENANGA",
-    "MAWAR",
-    "MELATI",
-    "ANGGREK",
-    "CEMPAKA",
-    "FLAMBOYAN",
-    "DAHLIA",
-    "TERATAI",
-    "SEMANGGI",
-    "NANGKA",
-    "MANGGA",
-    "BELIMBING",
-    "RAYA",
-    "MERDEKA",
-    "PAHLAWAN",
-    "KARTINI",
-)
-_BIRTH_PLACES: dict[str, tuple[str, ...]] = {
-    "35.78": ("SURABAYA",) * 8
-    + (
-        "SIDOARJO",
-        "GRESIK",
-        "MALANG",
-        "LAMONGAN",
-        "MOJOKERTO",
-        "JOMBANG",
-        "KEDIRI",
-        "JEMBER",
-        "BANYUWANGI",
-        "BLITAR",
-    ),
-    "madurese": ("SURABAYA",) * 4 + ("BANGKALAN", "SAMPANG", "PAMEKASAN", "SUMENEP"),
-    "51.71": ("DENPASAR",) * 8
-    + ("GIANYAR", "TABANAN", "BADUNG", "BULELENG", "KLUNGKUNG", "KARANGASEM", "BANGLI", "JEMBRANA"),
-}
-_EDUCATION = (
-    "TIDAK/BELUM SEKOLAH",
-    "BELUM TAMAT SD/SEDERAJAT",
-    "TAMAT SD/SEDERAJAT",
-    "SLTP/SEDERAJAT",
-    "SLTA/SEDERAJAT",
-    "DIPLOMA I/II",
-    "AKADEMI/DIPLOMA III/S. MUDA",
-    "DIPLOMA IV/STRATA I",
-    "STRATA II",
-    "STRATA III",
-)
-_ADULT_EDUCATION_WEIGHTS = (3, 4, 18, 18, 35, 3, 5, 12, 1.6, 0.4)
-_OCCUPATIONS = (
-    "KARYAWAN SWASTA",
-    "WIRASWASTA",
-    "PEDAGANG",
-    "BURUH HARIAN LEPAS",
-    "PEGAWAI NEGERI SIPIL",
-    "GURU",
-    "SOPIR",
-    "PETANI/PEKEBUN",
-    "NELAYAN/PERIKANAN",
-    "PERAWAT",
-    "TUKANG BATU",
-    "KARYAWAN BUMN",
-    "DOSEN",
-    "BIDAN",
-    "PERANGKAT DESA",
-)
-_OCCUPATION_WEIGHTS = (30, 22, 12, 14, 5, 4, 3, 1, 1, 1, 3, 2, 0.5, 0.5, 1)
-_RELIGIONS: dict[Culture, tuple[tuple[str, ...], tuple[float, ...]]] = {
-    "javanese": (("ISLAM", "KRISTEN", "KATOLIK", "HINDU", "BUDDHA"), (84, 9, 5, 0.5, 1.5)),
-    "madurese": (("ISLAM", "KRISTEN"), (99, 1)),
-    "muslim": (("ISLAM",), (1,)),
-    "balinese": (("HINDU", "ISLAM", "KRISTEN", "KATOLIK", "BUDDHA"), (93, 2, 2, 2, 1)),
-}
-_CULTURES: dict[str, tuple[tuple[Culture, ...], tuple[float, ...]]] = {
-    "35.78": (("javanese", "madurese", "muslim", "balinese"), (55, 20, 23, 2)),
-    "51.71": (("balinese", "javanese", "muslim", "madurese"), (70, 17, 10, 3)),
-}
-_CITY_WEIGHTS = {"35.78": 0.8, "51.71": 0.2}
-_BLOOD = (("A", "B", "AB", "O", "TIDAK TAHU"), (20, 22, 5, 30, 23))
-_DISABILITIES = ("TUNA NETRA", "TUNA RUNGU", "TUNA WICARA", "TUNA DAKSA", "TUNA GRAHITA")
-_CHRONIC = (
-    "HIPERTENSI",
-    "DIABETES MELITUS",
-    "ASMA",
-    "TUBERKULOSIS",
-    "JANTUNG KORONER",
-    "GAGAL GINJAL",
-    "STROKE",
-)
-_SUPPORT = (
-    "KURSI RODA",
-    "ALAT BANTU JALAN",
-    "ALAT BANTU DENGAR",
-    "PENDAMPINGAN HARIAN",
-    "TERAPI RUTIN",
-)
-
-
-def _load_kelurahan(rng: random.Random) -> dict[str, list[_Kelurahan]]:
-    table = RegionTable.demo()
-    names = table.names()
-    by_city: dict[str, list[_Kelurahan]] = {}
-    for city in _CITY_WEIGHTS:
-        province = city[:2]
-        items: list[_Kelurahan] = []
-        for kec in table.children(city):
-            for kel in table.children(kec.code):
-                kel_street = kel.name.upper()
-                streets = (
-                    f"JL. {kel_street}",
-                    f"JL. {kel_street} GG. {rng.randint(1, 9)}",
-                    f"JL. {kel_street} {rng.choice(('I', 'II', 'III', 'IV'))}",
-                    f"JL. {rng.choice(_FLOWER_STREETS)}",
-                    f"JL. {rng.choice(_FLOWER_STREETS)} GG. {rng.randint(1, 12)}",
-                    f"GG. {rng.choice(_FLOWER_STREETS)}",
-                )
-                items.append(
-                    _Kelurahan(
-                        code=kel.code,
-                        name=kel.name,
-                        kecamatan_code=kec.code,
-                        kecamatan_name=kec.name,
-                        city_code=city,
-                        city_name=names[city],
-                        province_code=province,
-                        province_name=names[province],
-                        rws=rng.randint(3, 14),
-                        streets=streets,
-                    )
-                )
-        by_city[city] = items
-    return by_city
-
-
-def _other_kecamatan(city: str) -> list[str]:
-    """Kecamatan elsewhere in the city's province: where some adults were first registered."""
-    table = RegionTable.demo()
-    province = city[:2]
-    return [
-        kec.code
-        for c in table.children(province)
-        if c.code != city
-        for kec in table.children(c.code)
-    ]
-
-
-class _Numbers:
-    """Issues NIK and KK numbers: prefix + date + a serial unique per prefix and date."""
-
-    def __init__(self) -> None:
-        self._serials: dict[str, int] = defaultdict(int)
-
-    def issue(self, kecamatan_code: str, day: date, *, female: bool = False) -> str:
-        dd = day.day + 40 if female else day.day
-        stem = f"{kecamatan_code.replace('.', '')}{dd:02d}{day.month:02d}{day.year % 100:02d}"
-        self._serials[stem] += 1
-        serial = self._serials[stem]
-        if serial > 9999:
-            raise RuntimeError("serial space exhausted for one prefix and date")
-        return f"{stem}{serial:04d}"
-
-
-@dataclass(slots=True)
-class _Person:
-    nik: str
-    female: bool
-    birth: date
-    name: str
-    relation: str
-    marital: str
-    mother_nik: str | None = None
-    mother_name: str | None = None
-    father_nik: str | None = None
-    father_name: str | None = None
-
-
-class _Generator:
-    def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)  # noqa: S311 - synthetic data, not secrets
-        self.names = NameFactory(self.rng)
-        self.kelurahan = _load_kelurahan(self.rng)
-        self.elsewhere = {city: _other_kecamatan(city) for city in self.kelurahan}
-        self.kecamatan = {
-            city: sorted({k.kecamatan_code for k in kels}) for city, kels in self.kelurahan.items()
-        }
-        self.nik = _Numbers()
-        self.kk = _Numbers()
-        self._keys: dict[str, str] = {}
-        self.cities = tuple(_CITY_WEIGHTS)
-        self.city_weights = tuple(_CITY_WEIGHTS.values())
-
-    def name_tokens(self, key: str) -> tuple[str, ...]:
-        return NormalisedName.from_key(key).strong_tokens
-
-    def name_key(self, full_name: str) -> str:
-        key = self._keys.get(full_name)
-        if key is None:
-            key = normalise_name(full_name).key
-            if len(self._keys) < 500_000:
-                self._keys[full_name] = key
-        return key
-
-    def birth(self, age_years: int) -> date:
-        start = date(REFERENCE_DATE.year - age_years - 1, REFERENCE_DATE.month, 2)
-        return start + timedelta(days=self.rng.randrange(365))
-
-    def age(self, birth: date) -> int:
-        r = REFERENCE_DATE
-        return r.year - birth.year - ((r.month, r.day) < (birth.month, birth.day))
-
-    def register_prefix(self, home: _Kelurahan, *, born_here: bool) -> str:
-        r = self.rng.random()
-        if born_here or r < 0.8:
-            return home.kecamatan_code
-        if r < 0.92:
-            return self.rng.choice(self.kecamatan[home.city_code])
-        return self.rng.choice(self.elsewhere[home.city_code])
-
-    def parent_name(self, culture: Culture, female: bool, birth_year: int) -> str:
-        return self.names.register_name(
-            culture,
-            female,
-            birth_year=birth_year - 28,
-            degree=False,
-            haji=self.rng.random() < 0.1 and culture != "balinese",
-        )
-
-    def person_name(self, culture: Culture, female: bool, birth: date, order: int) -> str:
-        age = self.age(birth)
-        degree = age >= 23 and self.rng.random() < 0.12
-        haji = age >= 40 and culture != "balinese" and self.rng.random() < 0.08
-        return self.names.register_name(
-            culture, female, birth_year=birth.year, degree=degree, haji=haji, birth_order=order
-        )
-
-    def family(self) -> tuple[_Kelurahan, str, list[_Person], Culture, str, str, str]:
-        rng = self.rng
-        city = rng.choices(self.cities, self.city_weights)[0]
-        home = rng.choice(self.kelurahan[city])
-        cultures, weights = _CULTURES[city]
-        culture = rng.choices(cultures, weights)[0]
-        rw = f"{rng.randint(1, home.rws):03d}"
-        rt = f"{rng.randint(1, 3 + (int(home.code[-2:]) % 8)):03d}"
-        street = f"{rng.choice(home.streets)} NO. {rng.randint(1, 180)}"
-        members: list[_Person] = []
-
-        head_female = rng.random() < 0.14
-        head_birth = self.birth(rng.randint(21, 82))
-        head_name = self.person_name(culture, head_female, head_birth, rng.randint(1, 4))
-        head = _Person(
-            nik=self.nik.issue(
-                self.register_prefix(home, born_here=False), head_birth, female=head_female
-            ),
-            female=head_female,
-            birth=head_birth,
-            name=head_name,
-            relation="KEPALA KELUARGA",
-            marital="KAWIN",
-            mother_name=self.parent_name(culture, True, head_birth.year),
-            father_name=self.parent_name(culture, False, head_birth.year),
-        )
-        members.append(head)
-        spouse: _Person | None = None
-        if head_female:
-            head.marital = rng.choice(("CERAI MATI", "CERAI HIDUP", "BELUM KAWIN"))
-        elif rng.random() < 0.85:
-            s_birth = self.birth(max(18, self.age(head_birth) - rng.randint(-3, 9)))
-            spouse = _Person(
-                nik=self.nik.issue(
-                    self.register_prefix(home, born_here=False), s_birth, female=True
-                ),
-                female=True,
-                birth=s_birth,
-                name=self.person_name(culture, True, s_birth, 1),
-                relation="ISTRI",
-                marital="KAWIN",
-                mother_name=self.parent_name(culture, True, s_birth.year),
-                father_name=self.parent_name(culture, False, s_birth.year),
-            )
-            members.append(spouse)
-        else:
-            head.marital = rng.choice(("BELUM KAWIN", "CERAI MATI", "CERAI HIDUP"))
-        mother = spouse if spouse is not None else (head if head.female else None)
-        father = head if not head.female else None
-        youngest_parent = min(self.age(m.birth) for m in members)
-        if head.marital != "BELUM KAWIN" and youngest_parent >= 19:
-            n_children = rng.choices((0, 1, 2, 3, 4, 5), (18, 24, 30, 17, 8, 3))[0]
-            ages = sorted(
-                (rng.randint(0, min(youngest_parent - 18, 30)) for _ in range(n_children)),
-                reverse=True,
-            )
-            for order, age in enumerate(ages, start=1):
-                female = rng.random() < 0.49
-                birth = self.birth(age)
-                members.append(
-                    _Person(
-                        nik=self.nik.issue(home.kecamatan_code, birth, female=female),
-                        female=female,
-                        birth=birth,
-                        name=self.person_name(culture, female, birth, order),
-                        relation="ANAK",
-                        marital="BELUM KAWIN" if age < 22 or rng.random() < 0.6 else "KAWIN",
-                        mother_nik=mother.nik if mother else None,
-                        mother_name=mother.name
-                        if mother
-                        else self.parent_name(culture, True, birth.year),
-                        father_nik=father.nik if father else None,
-                        father_name=father.name
-                        if father
-                        else self.parent_name(culture, False, birth.year),
-                    )
-                )
-        if rng.random() < 0.05 and self.age(head_birth) < 60:
-            p_birth = self.birth(self.age(head_birth) + rng.randint(20, 32))
-            members.append(
-                _Person(
-                    nik=self.nik.issue(
-                        self.register_prefix(home, born_here=False), p_birth, female=True
-                    ),
-                    female=True,
-                    birth=p_birth,
-                    name=self.person_name(culture, True, p_birth, 1),
-                    relation="ORANG TUA",
-                    marital="CERAI MATI",
-                    mother_name=self.parent_name(culture, True, p_birth.year),
-                    father_name=self.parent_name(culture, False, p_birth.year),
-                )
-            )
-        issued = REFERENCE_DATE - timedelta(days=rng.randrange(20 * 365))
-        kk_number = self.kk.issue(home.kecamatan_code, issued)
-        return home, kk_number, members, culture, rt, rw, street
-
-    def civil_row(
-        self,
-        p: _Person,
-        home: _Kelurahan,
-        kk: str,
-        culture: Culture,
-        rt: str,
-        rw: str,
-        street: str,
-    ) -> tuple[object, ...]:
-        rng = self.rng
-        age = self.age(p.birth)
-        if age < 5:
-            education = _EDUCATION[0]
-        elif age < 18:
-            education = _EDUCATION[min(1 + (age - 5) // 4, 4)]
-        else:
-            education = rng.choices(_EDUCATION, _ADULT_EDUCATION_WEIGHTS)[0]
-        if age < 18:
-            occupation = "PELAJAR/MAHASISWA" if age >= 6 else "BELUM/TIDAK BEKERJA"
-        elif age >= 65 and rng.random() < 0.5:
-            occupation = "PENSIUNAN" if rng.random() < 0.4 else "BELUM/TIDAK BEKERJA"
-        elif p.female and rng.random() < 0.35:
-            occupation = "MENGURUS RUMAH TANGGA"
-        elif age < 24 and rng.random() < 0.5:
-            occupation = "PELAJAR/MAHASISWA"
-        else:
-            occupation = rng.choices(_OCCUPATIONS, _OCCUPATION_WEIGHTS)[0]
-        religions, weights = _RELIGIONS[culture]
-        places = _BIRTH_PLACES["madurese" if culture == "madurese" else home.city_code]
-        birth_place = (
-            home.city_name.removeprefix("Kota ").upper() if age < 18 else rng.choice(places)
-        )
-        return (
-            p.nik,
-            kk,
-            p.name,
-            "PEREMPUAN" if p.female else "LAKI-LAKI",
-            birth_place,
-            p.birth.isoformat(),
-            rng.choices(*_BLOOD)[0],
-            rng.choices(religions, weights)[0],
-            p.marital,
-            p.relation,
-            rng.choice(_DISABILITIES) if rng.random() < 0.02 else None,
-            education,
-            occupation,
-            p.mother_nik,
-            p.mother_name,
-            p.father_nik,
-            p.father_name,
-            street,
-            rt,
-            rw,
-            home.code,
-            home.name.upper(),
-            home.kecamatan_code,
-            home.kecamatan_name.upper(),
-            home.city_code,
-            home.city_name.upper(),
-            home.province_code,
-            home.province_name.upper(),
-            self.name_key(p.name),
-        )
-
-    def welfare_rows(self, members: list[_Person]) -> Iterator[tuple[object, ...]]:
-        rng = self.rng
-        decile = rng.choices(range(1, 11), (16, 15, 14, 12, 10, 9, 8, 6, 5, 5))[0]
-        poor = decile <= 4
-        family = (
-            rng.choice(("MILIK SENDIRI", "SEWA", "KONTRAK", "BEBAS SEWA", "DINAS")),
-            rng.choice(("TANAH", "SEMEN", "KERAMIK") if poor else ("KERAMIK", "GRANIT", "SEMEN")),
-            rng.choice(("BAMBU", "KAYU", "TEMBOK")) if poor else "TEMBOK",
-            rng.choice(("SENG", "ASBES", "GENTENG")),
-            rng.choice(("SUMUR", "PDAM", "AIR KEMASAN", "MATA AIR")),
-            rng.choice(("JAMBAN BERSAMA", "TIDAK ADA", "JAMBAN SENDIRI"))
-            if poor
-            else "JAMBAN SENDIRI",
-            poor and rng.random() < 0.6,
-            poor and rng.random() < 0.7,
-            decile <= 5 and rng.random() < 0.8,
-        )
-        base_income = int(600_000 + decile * rng.randint(350_000, 700_000))
-        for p in members:
-            earns = p.relation in ("KEPALA KELUARGA", "ISTRI") and self.age(p.birth) >= 18
-            income = (
-                base_income
-                if p.relation == "KEPALA KELUARGA"
-                else (rng.randrange(0, base_income // 2, 50_000) if earns else 0)
-            )
-            yield (p.nik, decile, *family, income)
-
-    def health_row(self, p: _Person, disability: object, decile: int | None) -> tuple[object, ...]:
-        rng = self.rng
-        if decile is not None and decile <= 4:
-            bpjs = "PBI"
-        else:
-            bpjs = rng.choices(
-                ("KELAS 1", "KELAS 2", "KELAS 3", "PBI", "TIDAK TERDAFTAR"), (20, 25, 30, 10, 15)
-            )[0]
-        chronic = None
-        if self.age(p.birth) >= 30 and rng.random() < 0.3:
-            chronic = "; ".join(sorted(rng.sample(_CHRONIC, rng.choice((1, 1, 2)))))
-        support = rng.choice(_SUPPORT) if disability else None
-        return (p.nik, bpjs, chronic, support)
-
-
 def _create(path: Path, table: str, columns: tuple[tuple[str, str], ...]) -> sqlite3.Connection:
     path.unlink(missing_ok=True)
     conn = sqlite3.connect(path)
@@ -635,7 +177,7 @@ def generate_sources(out_dir: Path, *, residents: int = 10_000, seed: int = 7) -
     if residents < 1:
         raise ValueError("residents must be at least 1")
     out_dir.mkdir(parents=True, exist_ok=True)
-    gen = _Generator(seed)
+    gen = Households(seed)
     civil = _create(out_dir / "civil.db", "residents", CIVIL_COLUMNS)
     welfare = _create(out_dir / "welfare.db", "welfare", WELFARE_COLUMNS)
     health = _create(out_dir / "health.db", "health", HEALTH_COLUMNS)
@@ -665,12 +207,12 @@ def generate_sources(out_dir: Path, *, residents: int = 10_000, seed: int = 7) -
             families += 1
             decile: int | None = None
             if pick.random() < 0.35:
-                rows = list(gen.welfare_rows(members))
+                rows = list(records.welfare_rows(gen, members))
                 decile = int(rows[0][1])  # type: ignore[call-overload]
                 welfare_rows.extend(rows)
                 n_welfare += len(rows)
             for person in members:
-                row = gen.civil_row(person, home, kk, culture, rt, rw, street)
+                row = records.civil_row(gen, person, home, kk, culture, rt, rw, street)
                 civil_rows.append(row)
                 token_rows.extend(
                     (token, home.code, person.nik) for token in set(gen.name_tokens(str(row[-1])))
@@ -683,7 +225,7 @@ def generate_sources(out_dir: Path, *, residents: int = 10_000, seed: int = 7) -
                     samples.append(row)  # searchable by name and address alone
                 count += 1
                 if pick.random() < 0.2:
-                    health_rows.append(gen.health_row(person, row[10], decile))
+                    health_rows.append(records.health_row(gen, person, row[10], decile))
                     n_health += 1
             if len(civil_rows) >= _CHUNK:
                 civil.executemany(civil_sql, civil_rows)

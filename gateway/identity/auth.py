@@ -4,10 +4,12 @@ A route declares the scope it needs; the dependency returns a ``Principal`` or r
 401/403 before any handler code runs. A missing or malformed header, an unknown key, an
 expired or revoked token, a revoked client: all end here.
 
-A token's revocation is checked in the revocation store's mirror in this process when
-the mirror vouches for itself (``gateway.identity.revocation``), else in Redis. One exception, for
-speed: a resident call may then leave its check to its rate-limit round trip, and no
-event is recorded and no data released before that check (``authenticate_call``).
+A token's revocation is settled here too: in the revocation store's mirror in this
+process when the mirror vouches for itself (``gateway.identity.revocation``), which costs
+no round trip; otherwise in one round trip to Redis, and an unreachable Redis is a 503
+(fail closed). When a handler runs, the token, its client and their revocation are
+checked; nothing later asks again but the audit recorder's look at the mirror, for a
+revocation that lands while the call is under way (``gateway.auditing.recorder``).
 """
 
 from __future__ import annotations
@@ -44,31 +46,20 @@ def get_services(request: Request) -> Services:
 
 
 async def authenticate(request: Request) -> Principal:
-    principal, _ = await _authenticate(request, defer_revocation=False)
+    return await _authenticate(request)
+
+
+async def authenticate_call(request: Request, scope: str) -> Principal:
+    """``require(scope)`` for a resident call. A revoked token hears 401 before it hears
+    that it lacks the scope; without the scope, ``InsufficientScope`` is raised after
+    ``request.state.principal`` is set, so that the refusal can be recorded."""
+    principal = await _authenticate(request)
+    if not principal.has(scope):
+        raise InsufficientScope(scope=scope)
     return principal
 
 
-async def authenticate_call(request: Request, scope: str) -> tuple[Principal, bool]:
-    """``require(scope)`` for a resident call, and whether its revocation check is pending.
-
-    Where the revocation store is the rate limiter's Redis and its mirror here cannot
-    answer, the check of the token's revocation keys is left to the call's rate-limit
-    round trip, which takes them as guard keys (``gateway.residents.enforce_rates``): one
-    round trip instead of two.
-    Pending, it must be done before the call records anything, allowed or refused, and
-    so before any data leaves (``Call.record`` does it if the limiter has not).
-    """
-    principal, pending = await _authenticate(
-        request, defer_revocation=get_services(request).revocation_rides_with_limits
-    )
-    if not principal.has(scope):
-        if pending:  # a revoked token is told it is revoked, whatever it asks
-            await check_revocation(get_services(request), principal)
-        raise InsufficientScope(scope=scope)
-    return principal, pending
-
-
-async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Principal, bool]:
+async def _authenticate(request: Request) -> Principal:
     services = get_services(request)
     header = request.headers.get("authorization")
     if header and header[:7].lower() == "bearer ":
@@ -90,7 +81,7 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
         raise InvalidToken("this gateway accepts only DPoP-bound tokens",
                            headers={"WWW-Authenticate": bearer_challenge(
                                "invalid_token", scheme="DPoP")})  # fmt: skip
-    pending = await _checked_or_pending(services, principal, defer=defer_revocation)
+    await check_revocation(services, principal)
     if services.revoked_clients is not None:
         # The store's record outlives a Redis (or process) that forgot the revocation.
         try:
@@ -100,7 +91,7 @@ async def _authenticate(request: Request, *, defer_revocation: bool) -> tuple[Pr
         if revoked:
             raise revoked_token(services)
     request.state.principal = principal
-    return principal, pending
+    return principal
 
 
 async def _external(services: Services, token: str, refused: GatewayError) -> Principal:
@@ -149,26 +140,17 @@ async def _check_dpop(
         request.scope["state"]["dpop_nonce"] = verifier.nonce()
 
 
-async def _checked_or_pending(services: Services, principal: Principal, *, defer: bool) -> bool:
-    """Check the token's revocation, or (``defer``, and only when the mirror cannot
-    answer) leave it pending: whether it is."""
+async def check_revocation(services: Services, principal: Principal) -> None:
+    """Raise 401 when the revocation store has the token or its client, 503 when the
+    store cannot be asked (fail closed: no data without the check). The mirror answers
+    when it can vouch for itself, with no round trip; Redis otherwise."""
     revoked = services.revocation.known_verdict(
         principal.jti, client_id=principal.client_id, generation=principal.generation
     )
     if revoked is None:
-        if defer:
-            return True
         revoked = await _asked(services, principal)
     if revoked:
         raise revoked_token(services)
-    return False
-
-
-async def check_revocation(services: Services, principal: Principal) -> None:
-    """Raise 401 when the revocation store has the token or its client, 503 when the
-    store cannot be asked (fail closed: no data without the check). The mirror answers
-    when it can vouch for itself, Redis otherwise."""
-    await _checked_or_pending(services, principal, defer=False)
 
 
 async def _asked(services: Services, principal: Principal) -> bool:

@@ -19,7 +19,6 @@ from gateway.identity.oauth import SCOPES, hash_secret, new_client_id, new_secre
 from gateway.identity.tokens import Principal
 from gateway.platform import store
 from gateway.platform.errors import GatewayError, InvalidRequest, NotFound
-from gateway.platform.tasks import cancel_task
 
 # Scopes that must stand alone on a client: an administrator or an auditor never holds
 # a data scope, and no client both administers and audits.
@@ -168,12 +167,12 @@ class RevokedClients:
 
     def __init__(self, engine: AsyncEngine, *, refresh: float = 2.0) -> None:
         self._engine = engine
-        self._refresh = refresh
+        self.refresh_seconds = refresh
         self._ids: frozenset[str] = frozenset()
         self._generations: dict[str, str] = {}
-        self._loaded_at: float | None = None
+        self._loaded_at: float | None = None  # time.monotonic() when the last load began
         self._loaded_wall = 0.0
-        self._reloading: asyncio.Task[None] | None = None
+        self._loading = asyncio.Lock()
 
     async def refuses(self, principal: Principal) -> bool:
         """Whether the token's client is revoked, or its secret was rotated since the
@@ -186,30 +185,32 @@ class RevokedClients:
         # set knows: read again (once, shared) before refusing it. An old token cannot
         # make us read again: it was issued before the set it is refused by.
         if principal.issued_at + 1 >= self._loaded_wall:
-            await self._reload()
+            await self._reload(begun_after=time.monotonic())
         return self._rotated_since(principal)
 
     def _rotated_since(self, principal: Principal) -> bool:
         current = self._generations.get(principal.client_id)
         return bool(principal.generation and current and current != principal.generation)
 
-    async def aclose(self) -> None:
-        """Stop a reload still running (the services' shutdown)."""
-        await cancel_task(self._reloading)
+    async def reload(self) -> None:
+        """Read the set again (the app's lifespan calls this every half ``refresh``
+        seconds: ``Services.start_refreshers``)."""
+        await self._reload(begun_after=time.monotonic())
 
-    async def _reload(self) -> None:
-        if self._reloading is None or self._reloading.done():
-            self._reloading = asyncio.get_running_loop().create_task(self._load())
-        await asyncio.shield(self._reloading)
+    async def _reload(self, *, begun_after: float) -> None:
+        """Read the set unless a read that began at ``begun_after`` or later has completed
+        meanwhile: one read at a time, and concurrent callers share it."""
+        async with self._loading:
+            if self._loaded_at is None or self._loaded_at < begun_after:
+                await self._load()
 
     async def contains(self, client_id: str) -> bool:
-        now = time.monotonic()
-        if self._loaded_at is None:
-            await self._load()
-        elif now - self._loaded_at > self._refresh:
-            # One reload at a time, awaited by its requests alone: concurrent requests
-            # use the set just read instead of each querying the store again.
-            await self._reload()
+        """Whether the client is revoked, by a set at most ``refresh`` seconds old. The
+        lifespan's reloads keep it fresher than that; when they fall behind (the store is
+        down, or no lifespan runs) the caller reads it, and an unreachable store raises."""
+        loaded_at = self._loaded_at
+        if loaded_at is None or time.monotonic() - loaded_at > self.refresh_seconds:
+            await self._reload(begun_after=time.monotonic() - self.refresh_seconds)
         return client_id in self._ids
 
     async def _load(self) -> None:

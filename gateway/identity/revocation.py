@@ -294,12 +294,7 @@ class RedisRevocationStore:
     def keys_for(
         self, jti: str, client_id: str | None = None, generation: str | None = None
     ) -> tuple[str, ...]:
-        """The Redis keys of which any one, present, means the token is revoked.
-
-        For a caller that checks them in a round trip of its own: the rate limiter takes
-        them as guard keys, so a lookup checks its token and counts against its limits at
-        once (``gateway.residents.enforce_rates``).
-        """
+        """The Redis keys of which any one, present, means the token is revoked."""
         keys: tuple[str, ...] = (self._token_key(jti),)
         if client_id is not None:
             keys += tuple(self._client_key(n) for n in client_names(client_id, generation))

@@ -39,7 +39,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.limits.rates import (
-    Blocked,
     InProcessRateLimiter,
     Rate,
     RateDecision,
@@ -53,7 +52,6 @@ from gateway.platform.coalesce import Coalescer
 
 __all__ = [
     "DEFAULT_PREFIX",
-    "Blocked",
     "InProcessRateLimiter",
     "Rate",
     "RateDecision",
@@ -72,19 +70,16 @@ DEFAULT_TIMEOUT_SECONDS = 0.5
 # key of the group allows. The groups are taken in order, as if run one after the other at
 # the same instant, so a later group sees the TATs an earlier one kept (one bucket can be
 # in several groups: concurrent requests of one client).
-# A group may also name guard keys: when any of them exists the group is blocked, decided
-# no further and spends nothing (the request's token has been revoked, say).
 # Each bucket asks for `want` requests (a lease, see RedisRateLimiter): it is granted
 # between 1 and `want`, never more than a quarter of what the key has left (and 1 when it
 # has fewer than 8 left), so a key near its limit is counted request by request. With
 # `want` 1 this is plain GCRA.
-# KEYS: group after group, its buckets then its guard keys (a bucket may repeat across
-# groups).
-# ARGV: for each group, its number of buckets n and of guards g, then n quadruples:
+# KEYS: group after group, its buckets (a bucket may repeat across groups).
+# ARGV: for each group, its number of buckets n, then n quadruples:
 # emission interval (us), limit, want, need. `need` above 1 is a request that costs that
 # many units (a batch): allowed only when that many are left, granted exactly that many.
-# Returns 5 integers per bucket, in bucket order: allowed (1/0, or -1 for every bucket of a
-# blocked group), remaining (after the grant), retry_after_us, reset_after_us, granted.
+# Returns 5 integers per bucket, in bucket order: allowed (1/0), remaining (after the
+# grant), retry_after_us, reset_after_us, granted.
 # Each bucket kept is written once, with its final TAT and a TTL to it.
 # TATs are written with %d: Lua's tostring keeps only 14 significant digits.
 _GCRA_LUA = """
@@ -97,66 +92,49 @@ local o = 0
 local a = 1
 while a <= #ARGV do
   local last = first + tonumber(ARGV[a]) - 1
-  local guards = tonumber(ARGV[a + 1])
-  a = a + 2
-  local blocked = false
-  for j = last + 1, last + guards do
-    if redis.call('EXISTS', KEYS[j]) == 1 then blocked = true end
-  end
-  if blocked then
-    for i = first, last do
-      out[o + 1] = -1
+  a = a + 1
+  local new_tats = {}
+  local all_allowed = true
+  for i = first, last do
+    local interval = tonumber(ARGV[a])
+    local limit = tonumber(ARGV[a + 1])
+    local want = tonumber(ARGV[a + 2])
+    local need = tonumber(ARGV[a + 3])
+    a = a + 4
+    local tat = kept[KEYS[i]] or tonumber(redis.call('GET', KEYS[i]) or now)
+    if tat < now then tat = now end
+    local tolerance = interval * limit
+    local available = math.floor((now + tolerance - tat) / interval)
+    if available < need then
+      all_allowed = false
+      out[o + 1] = 0
       out[o + 2] = 0
-      out[o + 3] = 0
-      out[o + 4] = 0
+      out[o + 3] = tat + need * interval - tolerance - now
+      out[o + 4] = tat - now
       out[o + 5] = 0
-      o = o + 5
-    end
-    a = a + 4 * (last - first + 1)
-  else
-    local new_tats = {}
-    local all_allowed = true
-    for i = first, last do
-      local interval = tonumber(ARGV[a])
-      local limit = tonumber(ARGV[a + 1])
-      local want = tonumber(ARGV[a + 2])
-      local need = tonumber(ARGV[a + 3])
-      a = a + 4
-      local tat = kept[KEYS[i]] or tonumber(redis.call('GET', KEYS[i]) or now)
-      if tat < now then tat = now end
-      local tolerance = interval * limit
-      local available = math.floor((now + tolerance - tat) / interval)
-      if available < need then
-        all_allowed = false
-        out[o + 1] = 0
-        out[o + 2] = 0
-        out[o + 3] = tat + need * interval - tolerance - now
-        out[o + 4] = tat - now
-        out[o + 5] = 0
-      else
-        local granted = need
-        if need == 1 then granted = math.min(want, math.max(1, math.floor(available / 4))) end
-        local new_tat = tat + granted * interval
-        new_tats[i] = new_tat
-        out[o + 1] = 1
-        out[o + 2] = available - granted
-        out[o + 3] = 0
-        out[o + 4] = new_tat - now
-        out[o + 5] = granted
-      end
-      o = o + 5
-    end
-    if all_allowed then
-      for i = first, last do
-        kept[KEYS[i]] = new_tats[i]
-      end
     else
-      for i = first, last do  -- a refused group is granted nothing
-        out[o - 5 * (last - i)] = 0
-      end
+      local granted = need
+      if need == 1 then granted = math.min(want, math.max(1, math.floor(available / 4))) end
+      local new_tat = tat + granted * interval
+      new_tats[i] = new_tat
+      out[o + 1] = 1
+      out[o + 2] = available - granted
+      out[o + 3] = 0
+      out[o + 4] = new_tat - now
+      out[o + 5] = granted
+    end
+    o = o + 5
+  end
+  if all_allowed then
+    for i = first, last do
+      kept[KEYS[i]] = new_tats[i]
+    end
+  else
+    for i = first, last do  -- a refused group is granted nothing
+      out[o - 5 * (last - i)] = 0
     end
   end
-  first = last + guards + 1
+  first = last + 1
 end
 for key, tat in pairs(kept) do
   local ttl_ms = math.ceil((tat - now) / 1000)
@@ -168,11 +146,9 @@ return out
 
 @dataclass(frozen=True, slots=True)
 class _Group:
-    """One request's buckets (Redis key, rate, requests wanted) and guard keys, for one
-    script run."""
+    """One request's buckets (Redis key, rate, requests wanted), for one script run."""
 
     buckets: tuple[tuple[str, Rate, int], ...]
-    guards: tuple[str, ...]
     cost: int = 1
 
 
@@ -246,10 +222,6 @@ class RedisRateLimiter:
     all the keys must live on one Redis node: a single Redis or a primary behind Sentinel,
     not Redis Cluster. A Redis error fails every call of that run (fail closed).
 
-    A call's guard keys ride in the same run: the gateway passes a token's revocation
-    keys when it cannot check them without Redis, so one round trip both checks the token
-    and counts the request.
-
     **Leases** (``lease_seconds > 0``). A busy key need not cost a round trip per
     request. When a bucket has had more than one request in the last ``lease_seconds``,
     the script is asked for as many requests as that (at most ``lease_max``) and grants
@@ -268,8 +240,7 @@ class RedisRateLimiter:
       counted, never admitted, at most a lease per bucket and process.
 
     A request is admitted here only when every one of its buckets holds a live lease;
-    otherwise the whole request goes to Redis, all or nothing as before, and a request
-    with guard keys always does.
+    otherwise the whole request goes to Redis, all or nothing as before.
     """
 
     def __init__(
@@ -287,7 +258,7 @@ class RedisRateLimiter:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_GCRA_LUA)
-        self._runs: Coalescer[_Group, list[_Granted] | None] = Coalescer(self._run_script)
+        self._runs: Coalescer[_Group, list[_Granted]] = Coalescer(self._run_script)
         self._lease_seconds = lease_seconds
         self._lease_max = lease_max
         self._clock = clock
@@ -315,27 +286,23 @@ class RedisRateLimiter:
         return gcra(int(tat) if tat is not None else now, now, parsed)[0]
 
     async def hit_all(
-        self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = (), cost: int = 1
+        self, checks: Sequence[tuple[str, str]], *, cost: int = 1
     ) -> list[RateDecision]:
         if cost < 1:
             raise ValueError("a request costs at least one unit")
         if not checks:
-            if guards:  # a group of guards alone would come back without an answer
-                raise ValueError("guard keys ride with at least one limit")
             return []
         buckets = []
         for key, rate in checks:
             parsed = parse_rate(rate)
             buckets.append((f"{self._prefix}{key}@{parsed}", parsed))
         if cost > 1:  # counted in Redis, exactly, never from a lease
-            return await self._counted([(key, rate, 1) for key, rate in buckets], guards, cost)
+            return await self._counted([(key, rate, 1) for key, rate in buckets], cost)
         if not self._lease_seconds:
-            return await self._counted([(key, rate, 1) for key, rate in buckets], guards)
-        return await self._leased(buckets, guards)
+            return await self._counted([(key, rate, 1) for key, rate in buckets])
+        return await self._leased(buckets)
 
-    async def _leased(
-        self, buckets: list[tuple[str, Rate]], guards: Sequence[str]
-    ) -> list[RateDecision]:
+    async def _leased(self, buckets: list[tuple[str, Rate]]) -> list[RateDecision]:
         now = self._clock()
         leases = []
         for key, _ in buckets:
@@ -347,7 +314,7 @@ class RedisRateLimiter:
         self._since_sweep += 1
         if self._since_sweep >= self._sweep_every:
             self._sweep(now)
-        if not guards and all(lease.live(now) for lease in leases):
+        if all(lease.live(now) for lease in leases):
             self.stats["leased"] += 1
             return [
                 lease.take(now, rate.limit)
@@ -366,8 +333,7 @@ class RedisRateLimiter:
             wants.append(max(want, 1))
         try:
             granted = await self._granted(
-                [(key, rate, want) for (key, rate), want in zip(buckets, wants, strict=True)],
-                guards,
+                [(key, rate, want) for (key, rate), want in zip(buckets, wants, strict=True)]
             )
         finally:
             for lease in asking:
@@ -389,21 +355,16 @@ class RedisRateLimiter:
         return decisions
 
     async def _counted(
-        self, buckets: list[tuple[str, Rate, int]], guards: Sequence[str], cost: int = 1
+        self, buckets: list[tuple[str, Rate, int]], cost: int = 1
     ) -> list[RateDecision]:
-        return [result.decision for result in await self._granted(buckets, guards, cost)]
+        return [result.decision for result in await self._granted(buckets, cost)]
 
-    async def _granted(
-        self, buckets: list[tuple[str, Rate, int]], guards: Sequence[str], cost: int = 1
-    ) -> list[_Granted]:
+    async def _granted(self, buckets: list[tuple[str, Rate, int]], cost: int = 1) -> list[_Granted]:
         self.stats["counted"] += 1
         try:
-            results = await self._runs.submit(_Group(tuple(buckets), tuple(guards), cost))
+            return await self._runs.submit(_Group(tuple(buckets), cost))
         except RedisError as exc:
             raise RateLimiterUnavailable("rate limiter store unreachable") from exc
-        if results is None:
-            raise Blocked()
-        return results
 
     def _sweep(self, now: float) -> None:
         """Forget buckets with no live lease and no traffic in the last two windows."""
@@ -415,25 +376,19 @@ class RedisRateLimiter:
             if lease.asking or lease.live(now) or now - lease.window_start < idle
         }
 
-    async def _run_script(self, groups: list[_Group]) -> list[list[_Granted] | None]:
-        """One script run for the groups of every waiting ``hit_all``, in their order;
-        ``None`` for a group that a guard key blocked."""
+    async def _run_script(self, groups: list[_Group]) -> list[list[_Granted]]:
+        """One script run for the groups of every waiting ``hit_all``, in their order."""
         keys: list[str] = []
         args: list[int] = []
         for group in groups:
-            args += [len(group.buckets), len(group.guards)]
+            args.append(len(group.buckets))
             for bucket, rate, want in group.buckets:
                 keys.append(bucket)
                 args += [interval_us(rate), rate.limit, want, group.cost]
-            keys += group.guards
         flat = await self._script(keys=keys, args=args)
-        results: list[list[_Granted] | None] = []
+        results: list[list[_Granted]] = []
         at = 0
         for group in groups:
-            if int(flat[at]) < 0:
-                results.append(None)
-                at += 5 * len(group.buckets)
-                continue
             granted: list[_Granted] = []
             for _, rate, _ in group.buckets:
                 got = int(flat[at + 4])

@@ -22,10 +22,6 @@ class RateLimiterUnavailable(Exception):
     """The configured Redis cannot be reached; the request must be refused (503)."""
 
 
-class Blocked(Exception):
-    """A guard key of the request exists: it was refused before any limit, spending none."""
-
-
 @dataclass(frozen=True)
 class RateDecision:
     """The outcome of one check against one key.
@@ -86,7 +82,7 @@ class RateLimiter(Protocol):
         ...
 
     async def hit_all(
-        self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = (), cost: int = 1
+        self, checks: Sequence[tuple[str, str]], *, cost: int = 1
     ) -> list[RateDecision]:
         """Several ``(key, rate)`` limits on one request, all or nothing, atomically.
 
@@ -98,9 +94,6 @@ class RateLimiter(Protocol):
         refused for its officer does not use up its client's allowance), and the
         decisions of the keys that would have allowed it say so, their ``remaining``
         describing the state had it gone through. Keys must be distinct.
-
-        ``guards`` are full names of Redis keys (the Redis limiter only): when any exists,
-        :class:`Blocked` is raised and nothing is spent, in the same atomic step.
         """
         ...
 
@@ -168,10 +161,8 @@ class InProcessRateLimiter:
         return gcra(self._tat.get(f"{key}@{parsed}", now), now, parsed)[0]
 
     async def hit_all(
-        self, checks: Sequence[tuple[str, str]], *, guards: Sequence[str] = (), cost: int = 1
+        self, checks: Sequence[tuple[str, str]], *, cost: int = 1
     ) -> list[RateDecision]:
-        if guards:
-            raise ValueError("guard keys are Redis keys: the in-process limiter has none")
         if cost < 1:
             raise ValueError("a request costs at least one unit")
         now = round(self._clock() * 1_000_000)

@@ -125,6 +125,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services if services is not None else await build_services(settings)
+        # Every background refresh runs as long as the app, and no longer.
+        background = app.state.services.start_refreshers()
         # What startup built (modules, services, compiled policies) lives as long as the
         # process: moved out of the collector's generations, full collections no longer
         # walk it, and their pauses stop growing with it.
@@ -133,6 +135,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             yield
         finally:
             gc.unfreeze()
+            await background.aclose()
             if owned:
                 await app.state.services.aclose()
 

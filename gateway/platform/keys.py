@@ -13,13 +13,10 @@ Purposes:
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import functools
 import os
 import secrets
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -34,7 +31,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.platform import store
-from gateway.platform.tasks import cancel_task
 
 PSEUDONYM = "pseudonym"
 AUDIT_BLIND = "audit-blind"
@@ -113,22 +109,22 @@ def _new_material(purpose: str) -> bytes:
 class _Versions:
     keys: dict[int, SecretKey]
     current: int
-    loaded_at: float = field(default_factory=time.monotonic)
 
 
 class KeyRing:
     """Wrapped keys in the gateway store, unwrapped once per process and cached.
 
-    Cached versions are refreshed after ``ttl`` seconds so that a rotation or retirement
-    made by another process (the CLI, another replica) takes effect without a restart.
+    Cached versions are reloaded every ``ttl`` seconds (``reload_cached``, which the app's
+    lifespan calls: ``Services.start_refreshers``) so that a rotation or retirement made
+    by another process (the CLI, another replica) takes effect without a restart. The hot
+    path reads the cache and never waits on the store once a key is loaded.
     """
 
     def __init__(self, engine: AsyncEngine, master: SecretKey, *, ttl: float = 10.0) -> None:
         self._engine = engine
         self._master = master
-        self._ttl = ttl
+        self.ttl = ttl
         self._cache: dict[tuple[str, str], _Versions] = {}
-        self._refreshing: dict[tuple[str, str], asyncio.Task[_Versions]] = {}
         self._generation: dict[tuple[str, str], int] = {}
 
     def _wrap(self, material: bytes) -> bytes:
@@ -158,29 +154,18 @@ class KeyRing:
         versions = {int(r.version): self._unwrap(r.wrapped) for r in rows}
         return _Versions(keys=versions, current=max(versions))
 
-    def _forget_refresh(self, key: tuple[str, str], _task: asyncio.Task[_Versions]) -> None:
-        self._refreshing.pop(key, None)
-
-    async def aclose(self) -> None:
-        """Stop the background reloads still running (the services' shutdown)."""
-        for task in list(self._refreshing.values()):
-            await cancel_task(task)
-
     async def versions(self, purpose: str, domain: str = GLOBAL) -> _Versions:
-        """Active versions of a key, creating version 1 when none exists.
-
-        A cached entry older than the TTL is still served while one background task
-        reloads it (stale-while-revalidate): the hot path never waits on the store.
-        """
-        key = (purpose, domain)
-        cached = self._cache.get(key)
+        """Active versions of a key, creating version 1 when none exists; from the cache
+        once loaded (``reload_cached`` keeps it current)."""
+        cached = self._cache.get((purpose, domain))
         if cached is not None:
-            if time.monotonic() - cached.loaded_at >= self._ttl and key not in self._refreshing:
-                task = asyncio.get_running_loop().create_task(self._reload(purpose, domain))
-                self._refreshing[key] = task
-                task.add_done_callback(functools.partial(self._forget_refresh, key))
             return cached
         return await self._reload(purpose, domain)
+
+    async def reload_cached(self) -> None:
+        """Reload every cached key (the lifespan's refresh, every ``ttl`` seconds)."""
+        for purpose, domain in list(self._cache):
+            await self._reload(purpose, domain)
 
     async def _reload(self, purpose: str, domain: str) -> _Versions:
         key = (purpose, domain)

@@ -8,11 +8,13 @@ store). Nothing is built at import; tests build their own ``Services`` from thei
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from joserfc.jwk import ECKey, RSAKey
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import audit
@@ -37,6 +39,7 @@ from gateway.platform.keys import KeyRing, load_master_key
 from gateway.platform.metrics import Metrics, create_metrics
 from gateway.platform.settings import Settings
 from gateway.platform.sources import build_federation
+from gateway.platform.tasks import Background
 from gateway.residents.regions import load_region_table
 from gateway.statistics.privacy_budget import PrivacyBudget
 from policies import Pseudonymiser
@@ -60,10 +63,6 @@ class Services:
     revocation: RevocationStore
     metrics: Metrics
     revoked_clients: RevokedClients | None = None
-    # True when the revocation store and the rate limiter are one Redis: a resident call
-    # whose token the store's mirror cannot vouch for then checks it in its rate-limit
-    # round trip (``gateway.identity.auth``).
-    revocation_rides_with_limits: bool = False
     regions: connectors.RegionTable | None = None
     witnesses: WitnessCollector | None = None
     # Opens and closes the sealed facts of audit events (``gateway.auditing.sealing``).
@@ -122,12 +121,20 @@ class Services:
             await self.search_budget.aclose()
         if self.privacy_budget is not None:
             await self.privacy_budget.aclose()
-        # The refreshes that requests started in the background end with the services.
-        await self.policies.aclose()
-        if self.revoked_clients is not None:
-            await self.revoked_clients.aclose()
-        await self.keyring.aclose()
         await self.engine.dispose()
+
+    def start_refreshers(self) -> Background:
+        """Start the periodic reloads of what the store may change under this process:
+        the active policy, the cached keys and the revoked clients. The app's lifespan
+        starts them and cancels them (``Background.aclose``) before the services close."""
+        background = Background()
+        background.every(self.policies.refresh_seconds, self.policies.refresh, name="policies")
+        background.every(self.keyring.ttl, self.keyring.reload_cached, name="keys")
+        if self.revoked_clients is not None:
+            # Twice per ``refresh``: a request then never finds the set too old to use.
+            revoked = self.revoked_clients
+            background.every(revoked.refresh_seconds / 2, revoked.reload, name="revoked-clients")
+        return background
 
 
 async def token_keys(keyring: KeyRing, alg: str) -> tuple[ECKey | RSAKey, list[ECKey | RSAKey]]:
@@ -253,7 +260,20 @@ async def open_audit_log(
 
 
 async def build_services(settings: Settings, *, create_schema: bool = True) -> Services:
+    """Every long-lived object, built in order. Should a step fail, what the earlier steps
+    built is closed before the error propagates: engines disposed, connections and files
+    closed, writer tasks stopped."""
+    async with contextlib.AsyncExitStack() as built:
+        services = await _build(settings, built, create_schema=create_schema)
+        built.pop_all()  # built in full: the services close it all (``Services.aclose``)
+    return services
+
+
+async def _build(
+    settings: Settings, built: contextlib.AsyncExitStack, *, create_schema: bool
+) -> Services:
     engine = store.create_engine(settings.resolved_database_url())
+    built.push_async_callback(engine.dispose)
     if create_schema:
         await install_schema(engine)
     keyring = KeyRing(engine, load_master_key(settings.resolved_master_key_file()))
@@ -265,11 +285,47 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
 
     metrics = create_metrics()
     log = await open_audit_log(settings, engine, keyring, metrics)
+    built.push_async_callback(log.stop)
 
     federation = build_federation(
         settings.resolved_sources_file(), metrics, timeout=settings.source_timeout_seconds
     )
+    built.push_async_callback(federation.aclose)
     redis_url = settings.resolved_redis_url()
+
+    def redis() -> Redis | None:
+        """A client of the configured Redis (closed by its owner), or ``None``."""
+        return connect_redis(redis_url) if redis_url else None
+
+    limiter = build_rate_limiter(
+        redis_url, lease_seconds=settings.rate_lease_seconds, lease_max=settings.rate_lease_max
+    )
+    built.push_async_callback(limiter.aclose)
+    revocation = build_revocation_store(redis_url)
+    built.push_async_callback(revocation.aclose)
+    revoked_clients = RevokedClients(engine)
+    regions = await load_region_table(engine)
+    witnesses = await build_witness_collector(settings, log, metrics.registry)
+    if witnesses is not None:
+        built.push_async_callback(witnesses.stop)
+    blind_key = (await keyring.current(keymod.AUDIT_BLIND)).reveal()
+    search_budget = SearchBudget(
+        hmac.new(blind_key, b"search-budget", "sha256").digest(),
+        window_seconds=settings.search_budget_window_seconds,
+        redis=redis(),
+    )
+    built.push_async_callback(search_budget.aclose)
+    dpop = build_dpop(settings, redis_url)
+    built.push_async_callback(dpop.guard.aclose)
+    client_assertions = build_client_assertions(settings, redis_url)
+    built.push_async_callback(client_assertions.guard.aclose)
+    privacy_budget = PrivacyBudget(redis())
+    built.push_async_callback(privacy_budget.aclose)
+    officers_guard = JtiGuard(redis())
+    built.push_async_callback(officers_guard.aclose)
+    officers = OfficerRegistry.from_file(
+        settings.officers_file, audience=settings.issuer, guard=officers_guard
+    )
     services = Services(
         settings=settings,
         engine=engine,
@@ -285,38 +341,23 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
         jwks={"keys": [k.as_dict(private=False) for k in public_keys]},
         federation=federation,
         audit=log,
-        limiter=build_rate_limiter(
-            redis_url,
-            lease_seconds=settings.rate_lease_seconds,
-            lease_max=settings.rate_lease_max,
-        ),
-        revocation=build_revocation_store(redis_url),
+        limiter=limiter,
+        revocation=revocation,
         metrics=metrics,
-        revoked_clients=RevokedClients(engine),
-        revocation_rides_with_limits=redis_url is not None,
-        regions=await load_region_table(engine),
-        witnesses=await build_witness_collector(settings, log, metrics.registry),
-        sealer=Sealer((await keyring.current(keymod.AUDIT_BLIND)).reveal()),
-        search_budget=SearchBudget(
-            hmac.new(
-                (await keyring.current(keymod.AUDIT_BLIND)).reveal(), b"search-budget", "sha256"
-            ).digest(),
-            window_seconds=settings.search_budget_window_seconds,
-            redis=connect_redis(redis_url) if redis_url else None,
-        ),
-        dpop=build_dpop(settings, redis_url),
-        client_assertions=build_client_assertions(settings, redis_url),
+        revoked_clients=revoked_clients,
+        regions=regions,
+        witnesses=witnesses,
+        sealer=Sealer(blind_key),
+        search_budget=search_budget,
+        dpop=dpop,
+        client_assertions=client_assertions,
         external=(
             ExternalVerifier(settings.external_issuers, engine)
             if settings.external_issuers
             else None
         ),
-        privacy_budget=PrivacyBudget(connect_redis(redis_url) if redis_url else None),
-        officers=OfficerRegistry.from_file(
-            settings.officers_file,
-            audience=settings.issuer,
-            guard=JtiGuard(connect_redis(redis_url) if redis_url else None),
-        ),
+        privacy_budget=privacy_budget,
+        officers=officers,
     )
     await services.revocation.start()  # its mirror fills in the background
     return services

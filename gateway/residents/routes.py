@@ -95,14 +95,14 @@ def calling(action: str, scope: str) -> Callable[[Request], Awaitable[Call]]:
     async def dependency(request: Request) -> Call:
         state = request.scope["state"]
         try:
-            principal, revocation_pending = await authenticate_call(request, scope)
+            principal = await authenticate_call(request, scope)
         except InsufficientScope as exc:
             # Authenticated, without the scope: refused, and on the record.
-            raise await _call(request, state["principal"], False).refuse(exc) from None
-        call = state["call"] = _call(request, principal, revocation_pending)
+            raise await _call(request, state["principal"]).refuse(exc) from None
+        call = state["call"] = _call(request, principal)
         return call
 
-    def _call(request: Request, principal: Principal, revocation_pending: bool) -> Call:
+    def _call(request: Request, principal: Principal) -> Call:
         headers = request.headers
         return Call(
             services=get_services(request),
@@ -112,7 +112,6 @@ def calling(action: str, scope: str) -> Callable[[Request], Awaitable[Call]]:
             officer=headers.get("x-on-behalf-of"),
             legal_basis=headers.get("x-legal-basis"),
             request_id=request.scope["state"]["request_id"],
-            revocation_pending=revocation_pending,
             assertion=headers.get("x-officer-assertion"),
         )
 

@@ -24,7 +24,7 @@ from gateway.platform.errors import (
     RateLimiterUnavailable,
     SourceUnavailable,
 )
-from gateway.residents.service import _validated
+from gateway.residents.steps import validated
 from policies.aggregate import AGE_BANDS, REGION_DIMENSIONS
 from policies.disclosure import DOMINANCE_SHARE, ProtectedTable, protect
 
@@ -85,7 +85,7 @@ async def query(
     group_by: tuple[str, ...],
     filters: Mapping[str, tuple[str, ...]],
 ) -> dict[str, Any]:
-    await _validated(call)
+    await validated(call)
     now = datetime.now(UTC)
     asked = {
         "dataset": dataset,

@@ -144,7 +144,7 @@ def _own_cpu_seconds(pid: int) -> float:
 
 def test_cpu_seconds_counts_a_server_and_its_children() -> None:
     """uvicorn runs several workers as children of one process: their CPU time counts."""
-    from benchmarks.e2e import cpu_seconds
+    from benchmarks.e2e_servers import cpu_seconds
 
     # a parent that only sleeps, and its child that only burns CPU
     parent = subprocess.Popen([sys.executable, "-c", _BURNER], start_new_session=True)
@@ -167,7 +167,7 @@ def test_audit_counters_are_read_from_the_gateways_metrics() -> None:
     import http.server
     import threading
 
-    from benchmarks.e2e import audit_counters, commit_figures
+    from benchmarks.e2e_servers import audit_counters, commit_figures
     from gateway.platform.metrics import create_metrics, render
 
     metrics = create_metrics()
@@ -208,7 +208,7 @@ def test_audit_counters_are_read_from_the_gateways_metrics() -> None:
 
 
 def test_steal_is_the_stolen_share_of_the_machines_cpu_time() -> None:
-    from benchmarks.e2e import cpu_counters, steal_percent
+    from benchmarks.e2e_servers import cpu_counters, steal_percent
 
     assert steal_percent((1000, 10), (2000, 60)) == 5.0
     assert steal_percent((1000, 10), (1000, 10)) is None  # no time passed: no figure

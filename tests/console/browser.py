@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -20,6 +20,9 @@ from gateway.platform.services import build_services
 from gateway.platform.settings import Settings
 from tests.console.conftest import FAST_HASHER, seed_users, with_console
 from tests.console.events import lookup
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -102,3 +105,13 @@ def serve(settings: Settings, volume: int = 0) -> Served:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     return Served(settings.issuer, demo, server, thread)
+
+
+def sign_in(page: Page, user: tuple[str, str]) -> None:
+    """Sign in through the console's login page, in Indonesian (its default)."""
+    page.goto("/console/login")
+    page.get_by_label("Nama pengguna").fill(user[0])
+    page.get_by_label("Kata sandi").fill(user[1])
+    page.get_by_role("button", name="Masuk").click()
+    page.wait_for_url("**/console/")
+    assert page.get_by_role("heading", name="Dasbor").is_visible()

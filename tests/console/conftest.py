@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -20,6 +20,15 @@ from gateway.demo.seed import prepare_sources, seed_store
 from gateway.platform.app import create_app
 from gateway.platform.services import Services, build_services
 from gateway.platform.settings import Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser as PlaywrightBrowser
+    from playwright.sync_api import Page, ViewportSize
+
+    from tests.console.browser import Served
+
+#: Opens a new browser window on the served gateway (``open_page``).
+Opener = Callable[[], "Page"]
 
 ISSUER = "http://localhost"
 ADMIN_1 = ("admin.satu", "kata-sandi-admin-satu")
@@ -184,3 +193,97 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
+
+
+# --- the headless browser tests (``test_browser*.py``) ------------------------------------
+# A module sets ``browser_volume`` (lookups seeded beside the usual few), ``browser_viewport``
+# and ``browser_timeout_ms`` by defining fixtures of those names; the defaults are here.
+# Playwright and the served gateway are imported when a browser test asks for them.
+
+BROWSER_ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser_volume() -> int:
+    return 0
+
+
+@pytest.fixture(scope="module")
+def browser_viewport() -> ViewportSize:
+    return {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def browser_timeout_ms() -> int:
+    return 15_000
+
+
+@pytest.fixture(scope="module")
+def served(
+    console_sources: Path, tmp_path_factory: pytest.TempPathFactory, browser_volume: int
+) -> Iterator[Served]:
+    """The gateway with its console, seeded, under uvicorn in a thread of its own."""
+    from tests.console.browser import free_port, serve
+
+    port = free_port()
+    settings = make_settings(
+        console_sources,
+        tmp_path_factory.mktemp("browser") / "data",
+        issuer=f"http://127.0.0.1:{port}",
+    )
+    running = serve(settings, volume=browser_volume)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[PlaywrightBrowser]:
+    """Debian's Chromium under Playwright (which never downloads a browser here)."""
+    from tests.console.browser import CHROMIUM, CHROMIUM_ARGS
+
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed")
+    with playwright_sync.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def open_page(
+    chromium: PlaywrightBrowser,
+    served: Served,
+    browser_viewport: ViewportSize,
+    browser_timeout_ms: int,
+    request: pytest.FixtureRequest,
+) -> Iterator[Opener]:
+    """New browser windows (each its own cookies); screenshots of them if the test fails."""
+    contexts = []
+
+    def opener() -> Page:
+        context = chromium.new_context(
+            base_url=served.base_url, viewport=browser_viewport, accept_downloads=True
+        )
+        context.set_default_timeout(browser_timeout_ms)
+        contexts.append(context)
+        return context.new_page()
+
+    yield opener
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        BROWSER_ARTIFACTS.mkdir(exist_ok=True)
+        for c, context in enumerate(contexts):
+            for p, page in enumerate(context.pages):
+                page.screenshot(
+                    path=str(BROWSER_ARTIFACTS / f"{request.node.name}-{c}-{p}.png"),
+                    full_page=True,
+                )
+    for context in contexts:
+        context.close()

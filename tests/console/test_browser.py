@@ -7,91 +7,19 @@ browser here. A failing test leaves a screenshot in ``test-artifacts/``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.console.browser import CHROMIUM, CHROMIUM_ARGS, Served, free_port, serve
-from tests.console.conftest import ADMIN_1, ADMIN_2, AUDITOR, make_settings
+from tests.console.browser import Served, sign_in
+from tests.console.conftest import ADMIN_1, ADMIN_2, AUDITOR, Opener
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    pass
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def served(console_sources: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    port = free_port()
-    settings = make_settings(
-        console_sources,
-        tmp_path_factory.mktemp("browser") / "data",
-        issuer=f"http://127.0.0.1:{port}",
-    )
-    running = serve(settings)
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed")
-    with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-Opener = Callable[[], "Page"]
-
-
-@pytest.fixture
-def open_page(
-    chromium: Browser, served: Served, request: pytest.FixtureRequest
-) -> Iterator[Opener]:
-    """New browser windows (each its own cookies); screenshots of them if the test fails."""
-    contexts = []
-
-    def opener() -> Page:
-        context = chromium.new_context(
-            base_url=served.base_url, viewport={"width": 1280, "height": 900}
-        )
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield opener
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        for c, context in enumerate(contexts):
-            for p, page in enumerate(context.pages):
-                page.screenshot(
-                    path=str(ARTIFACTS / f"{request.node.name}-{c}-{p}.png"), full_page=True
-                )
-    for context in contexts:
-        context.close()
-
-
-def sign_in(page: Page, user: tuple[str, str]) -> None:
-    page.goto("/console/login")
-    page.get_by_label("Nama pengguna").fill(user[0])
-    page.get_by_label("Kata sandi").fill(user[1])
-    page.get_by_role("button", name="Masuk").click()
-    page.wait_for_url("**/console/")
-    assert page.get_by_role("heading", name="Dasbor").is_visible()
 
 
 def test_propose_as_one_admin_and_approve_as_another(open_page: Opener) -> None:

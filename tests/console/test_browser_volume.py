@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,86 +17,32 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.console.browser import CHROMIUM, CHROMIUM_ARGS, Served, free_port, serve
-from tests.console.conftest import ADMIN_1, ADMIN_2, AUDITOR, make_settings
+from tests.console.browser import Served, sign_in
+from tests.console.conftest import ADMIN_1, ADMIN_2, AUDITOR, Opener
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, ViewportSize
+    from playwright.sync_api import Page, ViewportSize
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 VOLUME = 10_000
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 
 
 @pytest.fixture(scope="module")
-def served(console_sources: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    port = free_port()
-    settings = make_settings(
-        console_sources,
-        tmp_path_factory.mktemp("browser-volume") / "data",
-        issuer=f"http://127.0.0.1:{port}",
-    )
-    running = serve(settings, volume=VOLUME)
-    try:
-        yield running
-    finally:
-        running.stop()
+def browser_volume() -> int:
+    return VOLUME
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed")
-    with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+def browser_viewport() -> ViewportSize:
+    return VIEWPORT
 
 
-Opener = Callable[[], "Page"]
-
-
-@pytest.fixture
-def open_page(
-    chromium: Browser, served: Served, request: pytest.FixtureRequest
-) -> Iterator[Opener]:
-    contexts = []
-
-    def opener() -> Page:
-        context = chromium.new_context(
-            base_url=served.base_url, viewport=VIEWPORT, accept_downloads=True
-        )
-        context.set_default_timeout(20_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield opener
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        for c, context in enumerate(contexts):
-            for p, page in enumerate(context.pages):
-                page.screenshot(
-                    path=str(ARTIFACTS / f"{request.node.name}-{c}-{p}.png"), full_page=True
-                )
-    for context in contexts:
-        context.close()
-
-
-def sign_in(page: Page, user: tuple[str, str]) -> None:
-    page.goto("/console/login")
-    page.get_by_label("Nama pengguna").fill(user[0])
-    page.get_by_label("Kata sandi").fill(user[1])
-    page.get_by_role("button", name="Masuk").click()
-    page.wait_for_url("**/console/")
-    assert page.get_by_role("heading", name="Dasbor").is_visible()
+@pytest.fixture(scope="module")
+def browser_timeout_ms() -> int:
+    return 20_000
 
 
 def _size(page: Page) -> tuple[int, int]:

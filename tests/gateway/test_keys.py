@@ -86,3 +86,21 @@ async def test_retired_key_stays_retired_when_a_reload_was_in_flight(tmp_path: P
         assert set(versions.keys) == {2}, "a reload begun before the retirement brought it back"
     finally:
         await engine.dispose()
+
+
+async def test_reload_cached_reads_again_what_another_process_rotated(tmp_path: Path) -> None:
+    """The lifespan's refresh (``reload_cached``) picks up a version another process
+    rotated in; the hot path itself only reads the cache."""
+    keymod.create_master_key_file(tmp_path / "master.key")
+    engine = store.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+    await install_schema(engine)
+    master = keymod.load_master_key(tmp_path / "master.key")
+    ring, other = keymod.KeyRing(engine, master, ttl=3600), keymod.KeyRing(engine, master)
+    try:
+        assert (await ring.versions(keymod.PSEUDONYM, "dinsos")).current == 1
+        await other.rotate(keymod.PSEUDONYM, "dinsos")
+        assert (await ring.versions(keymod.PSEUDONYM, "dinsos")).current == 1  # cached
+        await ring.reload_cached()
+        assert (await ring.versions(keymod.PSEUDONYM, "dinsos")).current == 2
+    finally:
+        await engine.dispose()

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from gateway.limits.ratelimit import (
-    Blocked,
     InProcessRateLimiter,
     Rate,
     RateLimiter,
@@ -494,53 +493,6 @@ async def test_groups_in_one_run_are_all_or_nothing_in_order(counted: RedisRateL
     assert [result[0].allowed for result in results] == [True] * 7
     assert (await counted.hit("client:a", client_rate)).remaining == 10 - 4 - 1
     assert (await sequential.hit("client:a", client_rate)).remaining == 10 - 4 - 1
-
-
-@pytest.mark.redis
-async def test_a_group_whose_guard_key_exists_is_blocked_and_spends_nothing(
-    counted: RedisRateLimiter, redis_prefix: str
-) -> None:
-    """Guard keys (a token's revocation keys) ride in the same run: a group with a present
-    guard is refused outright and spends nothing; the groups around it are decided as if
-    it had not been there, in the same single run."""
-    rate = "3/hour"
-    revoked, absent = f"{redis_prefix}guard:revoked", f"{redis_prefix}guard:absent"
-    await counted._client.set(revoked, b"1", ex=60)
-    guards = [(), (absent,), (absent, revoked), (), (revoked,), (absent,)]
-    sent(counted).clear()
-    outcomes = await asyncio.gather(
-        *(counted.hit_all([("client:g", rate)], guards=g) for g in guards),
-        return_exceptions=True,
-    )
-    assert sent(counted) == ["EVALSHA"]
-    blocked = [isinstance(o, Blocked) for o in outcomes]
-    assert blocked == [False, False, True, False, True, False]
-    decided = [o[0] for o in outcomes if isinstance(o, list)]
-    assert [d.allowed for d in decided] == [True, True, True, False]
-    assert [d.remaining for d in decided[:3]] == [2, 1, 0]
-    # Without the blocked ones, exactly the budget was spent: nothing more, nothing less.
-    assert not (await counted.hit("client:g", rate)).allowed
-
-
-@pytest.mark.redis
-async def test_a_blocked_group_leaves_the_buckets_untouched(
-    counted: RedisRateLimiter, redis_prefix: str
-) -> None:
-    guard = f"{redis_prefix}guard:revoked"
-    await counted._client.set(guard, b"1", ex=60)
-    with pytest.raises(Blocked):
-        await counted.hit_all([("client:b", "5/hour"), ("officer:b:o", "2/hour")], guards=[guard])
-    assert await counted._client.keys(f"{redis_prefix}*:b*") == []
-    await counted._client.delete(guard)
-    decisions = await counted.hit_all([("client:b", "5/hour")], guards=[guard])
-    assert decisions[0].remaining == 4
-
-
-async def test_the_in_process_limiter_refuses_guard_keys() -> None:
-    """Guard keys name Redis keys: an in-process limiter cannot check them, and says so
-    rather than letting the request through unchecked."""
-    with pytest.raises(ValueError, match="guard"):
-        await InProcessRateLimiter().hit_all([("client:a", "5/hour")], guards=["x"])
 
 
 @pytest.mark.redis

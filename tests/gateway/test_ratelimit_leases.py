@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from gateway.limits.ratelimit import Blocked, RedisRateLimiter, connect_redis
+from gateway.limits.ratelimit import RedisRateLimiter, connect_redis
 
 pytestmark = pytest.mark.redis
 
@@ -190,24 +190,6 @@ async def test_a_request_refused_for_one_bucket_spends_no_lease_of_another(make:
     # Nothing of the client's lease was taken for the refused request.
     after = await limiter.hit_all([("client:e", client_rate), ("officer:y", officer_rate)])
     assert after[0].remaining == client_left - 1
-
-
-async def test_a_request_with_guard_keys_always_asks_redis(make: Make, redis_prefix: str) -> None:
-    clock = Clock()
-    limiter = make(clock)
-    rate = "100000/day"
-    await busy(limiter, clock, "client:f", rate, 8)
-    await limiter.hit("client:f", rate)  # a lease of 8
-    guard = f"{redis_prefix}revoked:token"
-    before = sent(limiter)
-    assert (await limiter.hit_all([("client:f", rate)], guards=[guard]))[0].allowed
-    assert sent(limiter) - before == 1
-    await limiter._client.set(guard, b"1")
-    with pytest.raises(Blocked):
-        await limiter.hit_all([("client:f", rate)], guards=[guard])
-    leased = limiter.stats["leased"]
-    await limiter.hit("client:f", rate)  # the lease is still there, untouched
-    assert limiter.stats["leased"] == leased + 1
 
 
 async def test_without_leases_every_request_asks_redis(make: Make) -> None:

@@ -1,14 +1,15 @@
-"""With Redis: a resident call checks its token's revocation in the process's mirror,
-or, when the mirror cannot vouch for itself, in its rate-limit round trip.
+"""With Redis: the identity dependency settles a resident call's token revocation, in the
+process's mirror, or, when the mirror cannot vouch for itself, in one Redis round trip of
+its own; the rate limiter knows nothing of revocation.
 
 Promises. With the mirror in sync, a lookup asks Redis nothing about its token, and a busy
 client is counted a lease at a time; a token revoked by another replica is refused here
-(401) once the message arrives, recording nothing. Without it, one Redis round trip per
-lookup does both; a revoked token is refused (401) in that round trip, spending no rate
-budget and recording nothing. Either way, a call refused before the limits (bad headers,
-bad NIK, missing scope) still hears 401 first when its token is revoked. A private
-redis-server (``tests.faults.procs``) keeps the revocations written here off the shared
-server.
+(401) once the message arrives, recording nothing. Without it, the token's keys are read
+in one MGET before the call goes on, and the limiter's script checks no revocation key; a
+revoked token is refused (401) there, before the limits, spending no rate budget and
+recording nothing. Either way, a call refused before the limits (bad headers, bad NIK,
+missing scope) still hears 401 first when its token is revoked. A private redis-server
+(``tests.faults.procs``) keeps the revocations written here off the shared server.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ async def _served_once(gw: Gateway) -> tuple[str, dict[str, str]]:
     return nik, h
 
 
-async def test_a_lookup_checks_revocation_and_limits_in_one_round_trip(
+async def test_a_lookup_checks_revocation_in_one_round_trip_and_limits_in_another(
     with_redis: Gateway, private_redis: RedisServer
 ) -> None:
     gw = with_redis
@@ -137,16 +138,16 @@ async def test_a_lookup_checks_revocation_and_limits_in_one_round_trip(
     r = await gw.client.get(f"/v1/residents/{nik}", headers=h)
     assert r.status_code == 200, r.text
     more = _more(before, _calls(private_redis.url))
-    # One script run (its GET, SET and EXISTS calls run inside it); no separate MGET.
-    assert more.pop("evalsha") == 1
-    assert "mget" not in more
     # The token's key, its client's key and the key of the client's secret generation
-    # (revoked when the secret is rotated), in the script.
-    assert more.get("exists") == 3
-    assert {k for k in more if k not in ("get", "set", "exists", "time")} == set(), more
+    # (revoked when the secret is rotated), read in one MGET by the identity dependency.
+    assert more.pop("mget") == 1
+    # One script run (its GET and SET calls run inside it), which checks no revocation key.
+    assert more.pop("evalsha") == 1
+    assert "exists" not in more
+    assert {k for k in more if k not in ("get", "set", "time")} == set(), more
 
 
-async def test_a_revoked_token_is_refused_in_that_round_trip_and_spends_nothing(
+async def test_a_revoked_token_is_refused_before_the_limits_and_spends_nothing(
     gateway_settings: Settings, private_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Slow rates: a bucket's key then lives for seconds, not a tenth of one, so that a
@@ -166,7 +167,7 @@ async def test_a_revoked_token_is_refused_in_that_round_trip_and_spends_nothing(
         assert_problem(refused, 401, "invalid_token")
         assert refused.headers["WWW-Authenticate"].startswith("Bearer")
         more = _more(before, _calls(private_redis.url))
-        assert more.get("evalsha") == 1 and "mget" not in more
+        assert more.get("mget") == 1 and "evalsha" not in more
         with Redis.from_url(private_redis.url) as r:
             assert r.mget(buckets) == tats, "a revoked token spends no rate budget"
         assert await gw.services.audit.size() == events, "nothing is recorded for it"
