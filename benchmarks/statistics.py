@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import sqlite3
 import statistics
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 import connectors
 from connectors.loader import load_sources
 from gateway.demo.synthetic import generate_sources
+from gateway.statistics.noise import OpenDPNoise
 from policies.aggregate import AGE_BANDS
 from policies.disclosure import protect
 
@@ -62,7 +62,7 @@ async def _run(work: Path, residents: int, queries: int) -> dict[str, object]:
     query = connectors.CountQuery(
         dims, {"kecamatan_code": kecamatan}, "residents", datetime.now(UTC).year
     )
-    rng = random.SystemRandom()
+    noise = OpenDPNoise()
     ours: list[float] = []
     bare: list[float] = []
     suppressed = 0
@@ -77,7 +77,7 @@ async def _run(work: Path, residents: int, queries: int) -> dict[str, object]:
                 {r.key: r.count for r in rows},
                 min_cell=10,
                 epsilon=Fraction(1, 2),
-                rng=rng,
+                noise=noise,
                 largest_household={r.key: r.largest_household for r in rows},
             )
             t1 = time.perf_counter()

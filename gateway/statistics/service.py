@@ -9,7 +9,6 @@ budget spent, and nothing about any resident.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +24,7 @@ from gateway.platform.errors import (
     SourceUnavailable,
 )
 from gateway.residents.service import _validated
+from gateway.statistics.noise import OpenDPNoise
 from policies.aggregate import AGE_BANDS, REGION_DIMENSIONS
 from policies.disclosure import DOMINANCE_SHARE, ProtectedTable, protect
 
@@ -198,7 +198,7 @@ async def query(
         counts,
         min_cell=decision.min_cell,
         epsilon=decision.epsilon,
-        rng=secrets.SystemRandom(),
+        noise=OpenDPNoise(),
         largest_household=largest,
     )
     released = sum(1 for v in table.values if v is not None)
@@ -239,6 +239,7 @@ def _answer(
         "total": {"count": table.total, "suppressed": table.total is None},
         "method": {
             "noise": "discrete_laplace",
+            "noise_library": "opendp",
             "epsilon": str(decision.epsilon),
             "scale": str(1 / decision.epsilon),
             "min_cell": decision.min_cell,
