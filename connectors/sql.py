@@ -28,7 +28,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from connectors.aggregate import CountQuery, CountRow, count_statement, rows_of
+from connectors.aggregate import CountPlan, CountQuery, CountRow, count_rows
 from connectors.config import SqlSourceConfig
 from connectors.crosswalk import Crosswalk
 from connectors.errors import (
@@ -462,10 +462,10 @@ class SqlConnector:
         if self.region_system != "kemendagri" or not wanted <= self.fields:
             raise UnknownFields(frozenset(wanted - self.fields) or frozenset({"region_system"}))
         columns = {f: self._config.column(f) for f in wanted}
-        stmt = count_statement(
+        plan = CountPlan(
             self._config.table, columns, columns["kk_number"], query, schema=self._config.schema_
         )
-        return rows_of(await self._rows(stmt), len(query.group_by))
+        return await count_rows(plan, self._rows)
 
     async def health(self) -> bool:
         """Whether the source answers a trivial query within its timeout."""
