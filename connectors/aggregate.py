@@ -36,7 +36,15 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-__all__ = ["AGE_BAND", "BIG_HOUSEHOLD", "CountPlan", "CountQuery", "CountRow", "count_rows"]
+__all__ = [
+    "AGE_BAND",
+    "BIG_HOUSEHOLD",
+    "CountPlan",
+    "CountQuery",
+    "CountRow",
+    "JoinedTable",
+    "count_rows",
+]
 
 #: The derived dimension computed from the birth date.
 AGE_BAND = "age_band"
@@ -126,9 +134,21 @@ def _band_of(born: sa.ColumnElement[Any], year: int) -> sa.ColumnElement[Any]:
     return sa.case(*whens, else_=sa.literal(band_label(_BANDS - 1)))
 
 
+@dataclass(frozen=True)
+class JoinedTable:
+    """A second table of the same database joined to the counted one by NIK: its
+    ``columns`` (field -> column) serve the fields the counted table lacks."""
+
+    table: str
+    columns: Mapping[str, str]
+    key: str = "nik"
+    schema: str | None = None
+
+
 class CountPlan:
     """The statements answering one count query on ``table`` (``columns``: field ->
-    column; ``household``: the family card column)."""
+    column; ``household``: the family card column; ``key``: the NIK column), with the
+    fields of ``joined`` read from that table, joined by NIK."""
 
     def __init__(
         self,
@@ -138,11 +158,25 @@ class CountPlan:
         query: CountQuery,
         *,
         schema: str | None = None,
+        key: str = "nik",
+        joined: JoinedTable | None = None,
     ) -> None:
-        names = {columns[f] for f in query.fields()} | {household}
+        other = joined.columns if joined is not None else {}
+        own = {f for f in query.fields() if f not in other}
+        names = {columns[f] for f in own} | {household, key}
         self.t = sa.table(table, *(sa.column(c) for c in sorted(names)), schema=schema)
+        self.source: sa.FromClause = self.t
+        self.w: sa.TableClause | None = None
+        if joined is not None:
+            used = {joined.columns[f] for f in query.fields() if f in other} | {joined.key}
+            self.w = sa.table(
+                joined.table, *(sa.column(c) for c in sorted(used)), schema=joined.schema
+            )
+            self.source = self.t.join(self.w, self.t.c[key] == self.w.c[joined.key])
         self.columns = columns
+        self.other = other
         self.query = query
+        self.key = self.t.c[key]
         self.hh = self.t.c[household]
         self.width = len(query.group_by)
 
@@ -150,6 +184,9 @@ class CountPlan:
         """A field of one resident's row; the age band as the birth year."""
         if field == AGE_BAND:
             return _BirthYear(self.t.c[self.columns["birth_date"]])
+        if self.w is not None and field in self.other:
+            # As text: a decile is an integer in one registry and compared with "3".
+            return sa.cast(self.w.c[self.other[field]], sa.String(32))
         return self.t.c[self.columns[field]]
 
     def _where(self) -> list[sa.ColumnElement[bool]]:
@@ -168,6 +205,7 @@ class CountPlan:
         extra = [self.hh.label("hh")] if by_household else []
         return (
             sa.select(*dims, *extra, sa.func.count().label("n"))
+            .select_from(self.source)
             .where(*self._where())
             .group_by(*(d.element for d in dims), *(e.element for e in extra))
             .subquery("grouped")
@@ -193,22 +231,36 @@ class CountPlan:
         keys = self._folded(sub)
         return sa.select(*keys, sa.func.sum(sub.c.n)).group_by(*keys)
 
-    def _largest(self, condition: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    def _per_household(self, condition: sa.ColumnElement[bool]) -> sa.Subquery:
+        """Each household's residents in each cell (of the rows meeting ``condition``)."""
         dims = [self._row_expr(f).label(f"d{i}") for i, f in enumerate(self.query.group_by)]
         per_year = (
             sa.select(*dims, self.hh.label("hh"), sa.func.count().label("n"))
+            .select_from(self.source)
             .where(*self._where(), condition)
             .group_by(*(d.element for d in dims), self.hh)
             .subquery("per_year")
         )
         keys = self._folded(per_year)
-        per_cell = (
+        return (
             sa.select(*keys, per_year.c.hh, sa.func.sum(per_year.c.n).label("m"))
             .group_by(*keys, per_year.c.hh)
             .subquery("per_household")
         )
+
+    def _largest(self, condition: sa.ColumnElement[bool]) -> sa.Select[Any]:
+        per_cell = self._per_household(condition)
         cell = [per_cell.c[f"k{i}"] for i in range(self.width)]
         return sa.select(*cell, sa.func.max(per_cell.c.m)).group_by(*cell)
+
+    def among(self, niks: Sequence[str]) -> sa.Select[Any]:
+        """Among the residents ``niks`` only: each cell's count and largest household
+        (whatever its share), in one statement of per-household groups."""
+        per_cell = self._per_household(self.key.in_(list(niks)))
+        cell = [per_cell.c[f"k{i}"] for i in range(self.width)]
+        return sa.select(*cell, sa.func.sum(per_cell.c.m), sa.func.max(per_cell.c.m)).group_by(
+            *cell
+        )
 
     def big_households(self) -> sa.Select[Any]:
         """The largest household of more than ``BIG_HOUSEHOLD`` members in each cell."""

@@ -180,7 +180,9 @@ async def query(
         rows = await call.services.federation.count(dataset, count_query)
     except connectors.UnknownFields:
         raise await call.refuse(
-            DimensionNotAvailable("no single source holds every dimension of this query"),
+            DimensionNotAvailable(
+                "no source, nor two sources joined by NIK, holds every dimension of this query"
+            ),
             detail={**asked, "privacy_budget": budget_view},
             **audited,
         ) from None

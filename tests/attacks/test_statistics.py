@@ -219,3 +219,34 @@ async def test_households_are_counted_by_household_dimensions_only(target: Targe
     )
     assert r.status_code == 200, r.text
     assert r.json()["unit"] == "households"
+
+
+async def test_welfare_deciles_by_kecamatan_join_the_two_registries(
+    target: Target, attack_sources: Path
+) -> None:
+    """The decile is the welfare registry's, the kecamatan the civil registry's: two files,
+    joined by NIK in SQL. The table covers only residents the welfare registry holds."""
+    body = {**SURABAYA_TABLE, "group_by": ["kecamatan_code", "welfare_decile"]}
+    r = await _ask(target, body)
+    assert r.status_code == 200, r.text
+    cells = r.json()["cells"]
+    assert len(cells) == 31 * 10
+    assert {c["key"]["welfare_decile"] for c in cells} == {str(i) for i in range(1, 11)}
+    released = sum(c["count"] for c in cells if not c["suppressed"])
+    with sqlite3.connect(attack_sources / "welfare.db") as conn:
+        (held,) = conn.execute("SELECT count(*) FROM welfare").fetchone()
+    assert 0 < released <= held + 31 * 10 * 6  # the noise moves a cell by a few at most
+
+
+async def test_a_welfare_filter_not_granted_is_refused(target: Target) -> None:
+    body = {**SURABAYA_TABLE, "filters": {"welfare_decile": ["1", "2"]}}
+    r = await _ask(target, body)
+    assert_problem(r, 403, "dimension_not_permitted")
+
+
+async def test_too_many_dimensions_are_refused(target: Target) -> None:
+    five = ["kecamatan_code", "kelurahan_code", "sex", "age_band", "welfare_decile"]
+    assert_problem(await _ask(target, {**SURABAYA_TABLE, "group_by": five}), 422, "invalid_request")
+    four = ["kelurahan_code", "sex", "age_band", "welfare_decile"]  # 153 x 2 x 18 x 10 cells
+    r = await _ask(target, {**SURABAYA_TABLE, "group_by": four})
+    assert "5000" in assert_problem(r, 422, "invalid_request")["detail"]
