@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any
 
 import connectors
@@ -193,6 +194,9 @@ async def query(
             **audited,
         ) from None
     counts = {r.key: r.count for r in rows}
+    # A source names a cell's largest household only where it holds over half of the
+    # cell (``connectors.aggregate``): enough for a dominance share of a half or more.
+    assert Fraction(1, 2) <= DOMINANCE_SHARE, "the sources answer for a share of 1/2 or more"
     largest = {r.key: r.largest_household for r in rows} if unit == "residents" else None
     table = protect(
         group_by,
