@@ -29,6 +29,7 @@ import sqlite3
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
@@ -136,7 +137,7 @@ async def _run(
 ) -> dict[str, Any]:
     sources = sqlite_sources(work, residents)
     civil = sources / "civil.db"
-    with sqlite3.connect(f"file:{civil}?mode=ro", uri=True) as conn:
+    with closing(sqlite3.connect(f"file:{civil}?mode=ro", uri=True)) as conn:
         kecamatan = tuple(
             r[0]
             for r in conn.execute(

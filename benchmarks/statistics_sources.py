@@ -11,6 +11,7 @@ same size copies nothing.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def sqlite_sources(work: Path, residents: int) -> Path:
         sources.mkdir(parents=True, exist_ok=True)
         generate_sources(sources, residents=residents, seed=7)
         marker.touch()
-    with sqlite3.connect(sources / "civil.db") as conn:  # files seeded before the index
+    with closing(sqlite3.connect(sources / "civil.db")) as conn:  # seeded before the index
         for name, cols in SQLITE_INDEXES:
             conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON residents ({cols})")
     return sources
@@ -73,7 +74,7 @@ async def postgres_sources(url: str, sources: Path, residents: int) -> str:
         await conn.execute(
             f"CREATE UNLOGGED TABLE {schema}.welfare (nik text PRIMARY KEY, welfare_decile integer)"
         )
-        with sqlite3.connect(f"file:{sources / 'civil.db'}?mode=ro", uri=True) as civil:
+        with closing(sqlite3.connect(f"file:{sources / 'civil.db'}?mode=ro", uri=True)) as civil:
             cursor = civil.execute(f"SELECT {', '.join(CIVIL)} FROM residents")
             while chunk := cursor.fetchmany(_CHUNK):
                 await conn.copy_records_to_table(
@@ -82,7 +83,9 @@ async def postgres_sources(url: str, sources: Path, residents: int) -> str:
                     columns=CIVIL,
                     records=[(*r[:3], date.fromisoformat(r[3]), *r[4:]) for r in chunk],
                 )
-        with sqlite3.connect(f"file:{sources / 'welfare.db'}?mode=ro", uri=True) as welfare:
+        with closing(
+            sqlite3.connect(f"file:{sources / 'welfare.db'}?mode=ro", uri=True)
+        ) as welfare:
             cursor = welfare.execute("SELECT nik, welfare_decile FROM welfare")
             while chunk := cursor.fetchmany(_CHUNK):
                 await conn.copy_records_to_table(
