@@ -16,7 +16,8 @@ it exactly instead:
 
 * a household holding more than half of a cell of ``c > 2 * BIG_HOUSEHOLD`` residents
   has more than ``BIG_HOUSEHOLD`` members, so only the few households that large are
-  grouped (found through the household index, run beside the count);
+  grouped; whether there are any is asked first, beside the count, through the
+  household index alone (most registries have none, and then that is all);
 * the cells of at most ``2 * BIG_HOUSEHOLD`` residents, which the count names, are
   grouped by household in full, through the dimensions' index.
 
@@ -262,15 +263,16 @@ class CountPlan:
             *cell
         )
 
+    def _big(self) -> sa.Select[Any]:
+        return sa.select(self.hh).group_by(self.hh).having(sa.func.count() > BIG_HOUSEHOLD)
+
+    def big_household_count(self) -> sa.Select[Any]:
+        """How many households of the table have more than ``BIG_HOUSEHOLD`` members."""
+        return sa.select(sa.func.count()).select_from(self._big().subquery("big"))
+
     def big_households(self) -> sa.Select[Any]:
         """The largest household of more than ``BIG_HOUSEHOLD`` members in each cell."""
-        big = (
-            sa.select(self.hh)
-            .group_by(self.hh)
-            .having(sa.func.count() > BIG_HOUSEHOLD)
-            .scalar_subquery()
-        )
-        return self._largest(self.hh.in_(big))
+        return self._largest(self.hh.in_(self._big().scalar_subquery()))
 
     def small_cells(self, keys: Sequence[tuple[str, ...]]) -> sa.Select[Any]:
         """The largest household of each of the cells ``keys``, all households."""
@@ -297,13 +299,16 @@ async def count_rows(
     plan: CountPlan, run: Callable[[sa.Select[Any]], Awaitable[Sequence[Sequence[Any]]]]
 ) -> list[CountRow]:
     """The cells of ``plan``'s query, each statement run by ``run`` (the count and the
-    large households at once, then the small cells' households if there are any)."""
+    number of large households at once, then the large households' and the small
+    cells' statements where there are any)."""
     w = plan.width
     if plan.query.unit == "households":
         return [CountRow(_key(r, w), int(r[w]), 1) for r in await run(plan.counts())]
-    counted, big = await asyncio.gather(run(plan.counts()), run(plan.big_households()))
+    counted, big = await asyncio.gather(run(plan.counts()), run(plan.big_household_count()))
     counts = {_key(r, w): int(r[w]) for r in counted}
-    largest = {_key(r, w): int(r[w]) for r in big}
+    largest: dict[tuple[str, ...], int] = {}
+    if big[0][0]:
+        largest = {_key(r, w): int(r[w]) for r in await run(plan.big_households())}
     small = [k for k, n in counts.items() if n <= 2 * BIG_HOUSEHOLD]
     if small:
         for r in await run(plan.small_cells(small)):
