@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from typing import cast
 
 from connectors.aggregate import CountQuery, CountRow
 from connectors.errors import SearchNotSupported, SourceUnavailable, UnknownFields
+from connectors.joined import SqlCounting, count_joined
 from connectors.models import FederatedResult, Match, Record, SearchQuery, SearchResult
 from connectors.protocol import Connector
 
@@ -190,20 +192,32 @@ class Federation:
         return SearchResult(matches=ranked, unavailable=tuple(f.source for f in failed))
 
     async def count(self, dataset: str, query: CountQuery) -> list[CountRow]:
-        """Grouped counts from the one SQL source of ``dataset`` holding every field the
-        query needs, computed there (``connectors.aggregate``). Dimensions held by two
-        different databases are not joined here: ``UnknownFields`` names what is missing."""
+        """Grouped counts, computed by the SQL source of ``dataset`` that holds every field
+        the query needs; or, when another SQL source holds the fields it lacks (the
+        welfare registry's decile beside the civil registry), by the two joined by NIK
+        (``connectors.joined``: in the database where it can). ``UnknownFields`` names
+        what no such pair holds."""
         wanted = query.fields() | {"kk_number"}
-        for connector in self.connectors:
-            counter = getattr(connector, "count", None)
-            if counter is not None and dataset in connector.datasets and wanted <= connector.fields:
-                try:
-                    async with asyncio.timeout(self._timeout):
-                        rows: list[CountRow] = await counter(query)
-                        return rows
-                except TimeoutError:
-                    raise SourceUnavailable(connector.name, "timed out") from None
+        counters = [cast(SqlCounting, c) for c in self.connectors if hasattr(c, "count_plan")]
+        owners = [c for c in counters if dataset in c.datasets and "kk_number" in c.fields]
+        for connector in owners:
+            if wanted <= connector.fields:
+                return await self._bounded(connector, connector.count(query))
+        for connector in owners:
+            lacking = wanted - connector.fields
+            for other in counters:
+                if other is not connector and lacking <= other.fields:
+                    return await self._bounded(connector, count_joined(connector, other, query))
         raise UnknownFields(frozenset(wanted - self.fields) or frozenset(wanted))
+
+    async def _bounded(
+        self, connector: SqlCounting, work: Awaitable[list[CountRow]]
+    ) -> list[CountRow]:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await work
+        except TimeoutError:
+            raise SourceUnavailable(connector.name, "timed out") from None
 
     async def health(self) -> dict[str, bool]:
         """Each source's health, asked concurrently."""

@@ -28,7 +28,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from connectors.aggregate import CountQuery, CountRow, count_statement, rows_of
+from connectors.aggregate import CountPlan, CountQuery, CountRow, JoinedTable, count_rows
 from connectors.config import SqlSourceConfig
 from connectors.crosswalk import Crosswalk
 from connectors.errors import (
@@ -42,7 +42,10 @@ from connectors.models import Candidate, Record, SearchQuery
 from connectors.names import NormalisedName, normalise_name
 from connectors.values import changed_when_plain, clean_value, to_kemendagri_codes
 
-__all__ = ["SqlConnector", "async_url", "create_source_engine"]
+__all__ = ["ATTACHED", "SqlConnector", "async_url", "create_source_engine"]
+
+#: The schema name a second SQLite file is attached under, for a count joining the two.
+ATTACHED = "joined_source"
 
 #: Typo-tolerant blocking: region tokens at least this similar (rapidfuzz ratio, 0-100)
 #: to a single-token query are tried, at most this many.
@@ -212,14 +215,27 @@ class SqlConnector:
         self._pool_file = identity
         return True
 
-    async def _rows(self, stmt: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
+    async def _rows(
+        self, stmt: sa.Select[Any], *, attach: Path | None = None
+    ) -> Sequence[sa.Row[Any]]:
+        """The rows of ``stmt``; ``attach``: a second SQLite file read beside this one, as
+        schema ``ATTACHED`` (read-only, detached again before the connection is pooled)."""
         if not await self._pool_ready():
             raise SourceUnavailable(self.name, "file missing")
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._engine.connect() as conn:
-                    result = await conn.execute(stmt)
-                    rows: Sequence[sa.Row[Any]] = result.all()
+                    if attach is not None:
+                        await conn.exec_driver_sql(
+                            f"ATTACH DATABASE ? AS {ATTACHED}", (f"file:{attach}?mode=ro",)
+                        )
+                    try:
+                        result = await conn.execute(stmt)
+                        rows: Sequence[sa.Row[Any]] = result.all()
+                    finally:
+                        if attach is not None:
+                            await conn.rollback()
+                            await conn.exec_driver_sql(f"DETACH DATABASE {ATTACHED}")
                     return rows
         except TimeoutError:
             raise SourceUnavailable(self.name, "timed out") from None
@@ -458,14 +474,50 @@ class SqlConnector:
 
     async def count(self, query: CountQuery) -> list[CountRow]:
         """Grouped counts, computed by the database (``connectors.aggregate``)."""
+        return await count_rows(self.count_plan(query), self._rows)
+
+    async def select(
+        self, stmt: sa.Select[Any], *, attach: Path | None = None
+    ) -> Sequence[sa.Row[Any]]:
+        """The rows of a statement built by ``connectors`` (the counts' plans and joins)."""
+        return await self._rows(stmt, attach=attach)
+
+    def count_plan(self, query: CountQuery, joined: JoinedTable | None = None) -> CountPlan:
+        """The statements of ``query`` on this source's table (``joined``: a table of the
+        same database serving the fields this one lacks)."""
         wanted = query.fields() | {"kk_number"}
+        if joined is not None:
+            wanted -= set(joined.columns)
         if self.region_system != "kemendagri" or not wanted <= self.fields:
             raise UnknownFields(frozenset(wanted - self.fields) or frozenset({"region_system"}))
         columns = {f: self._config.column(f) for f in wanted}
-        stmt = count_statement(
-            self._config.table, columns, columns["kk_number"], query, schema=self._config.schema_
+        return CountPlan(
+            self._config.table,
+            columns,
+            columns["kk_number"],
+            query,
+            schema=self._config.schema_,
+            key=self._config.key,
+            joined=joined,
         )
-        return rows_of(await self._rows(stmt), len(query.group_by))
+
+    def joined_table(self, fields: Sequence[str], *, schema: str | None = None) -> JoinedTable:
+        """This source's table as the joined one of another source's count."""
+        return JoinedTable(
+            self._config.table,
+            {f: self._config.column(f) for f in fields},
+            key=self._config.key,
+            schema=schema if schema is not None else self._config.schema_,
+        )
+
+    @property
+    def database(self) -> URL:
+        """Where the source lives: the engine's URL (a SQLite file, or a server's database)."""
+        return self._engine.url
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        return self._sqlite_file
 
     async def health(self) -> bool:
         """Whether the source answers a trivial query within its timeout."""

@@ -5,8 +5,9 @@ The rules, and where they come from:
 
 * **Noise first (differential privacy, as the US Census Bureau's TopDown).** Every cell
   of the full cross-classification, zeros included, gets discrete Laplace noise of scale
-  ``1/epsilon`` (the exact sampler of Canonne, Kamath and Steinke 2020, in rational
-  arithmetic, so no floating-point side channel). A resident falls in exactly one cell,
+  ``1/epsilon`` from the injected :class:`NoiseSource` (OpenDP's exact sampler of
+  Canonne, Kamath and Steinke 2020, in integer arithmetic, so no floating-point side
+  channel). A resident falls in exactly one cell,
   so one query spends ``epsilon``; a budget per agency and period caps the sum. Noisy
   cells are clamped at zero and the margins and the total are *sums of the noisy cells*
   (post-processing), so the table adds up. Two answers whose difference isolates a few
@@ -35,15 +36,15 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Protocol
 
 __all__ = [
     "DOMINANCE_SHARE",
     "Equation",
+    "NoiseSource",
     "ProtectedTable",
-    "RandomSource",
     "Structure",
-    "discrete_laplace",
     "pinned",
     "protect",
     "structure",
@@ -55,48 +56,12 @@ DOMINANCE_SHARE = Fraction(1, 2)
 _PRIME = (1 << 61) - 1
 
 
-class RandomSource(Protocol):
-    """What the sampler needs of a random generator (``secrets.SystemRandom`` in service)."""
+class NoiseSource(Protocol):
+    """The sampler of the noise (OpenDP's discrete Laplace in service,
+    ``gateway.statistics.noise``): ``counts`` back, each with independent discrete
+    Laplace noise, the whole vector spending ``epsilon``."""
 
-    def randrange(self, stop: int, /) -> int: ...
-
-
-# -- noise ----------------------------------------------------------------------------
-
-
-def _bernoulli(p: Fraction, rng: RandomSource) -> bool:
-    return rng.randrange(p.denominator) < p.numerator
-
-
-def _bernoulli_exp(gamma: Fraction, rng: RandomSource) -> bool:
-    """True with probability exp(-gamma), gamma >= 0, exactly (CKS20, Algorithm 1)."""
-    while gamma > 1:
-        if not _bernoulli_exp(Fraction(1), rng):
-            return False
-        gamma -= 1
-    k = 1
-    while _bernoulli(gamma / k, rng):
-        k += 1
-    return k % 2 == 1
-
-
-def discrete_laplace(scale: Fraction, rng: RandomSource) -> int:
-    """An integer with P(x) proportional to exp(-|x| / scale) (CKS20, Algorithm 2)."""
-    if scale <= 0:
-        raise ValueError("the scale must be positive")
-    t, s = scale.numerator, scale.denominator  # scale t/s
-    while True:
-        u = rng.randrange(t)
-        if not _bernoulli_exp(Fraction(u, t), rng):
-            continue
-        v = 0
-        while _bernoulli_exp(Fraction(1), rng):
-            v += 1
-        y = (u + t * v) // s
-        negative = rng.randrange(2) == 1
-        if negative and y == 0:
-            continue
-        return -y if negative else y
+    def noisy_counts(self, counts: Sequence[int], epsilon: Fraction, /) -> list[int]: ...
 
 
 # -- the table's equations ------------------------------------------------------------
@@ -122,6 +87,8 @@ class Structure:
     keys: tuple[Key, ...]
     margins: tuple[tuple[int, str], ...]
     equations: tuple[Equation, ...]
+    cell_margins: tuple[tuple[int, ...], ...]  # per cell, the margins it adds to
+    holding: tuple[tuple[int, ...], ...]  # per value, the equations that hold it
 
     @property
     def total_index(self) -> int:
@@ -135,25 +102,53 @@ class Structure:
 def structure(dimensions: Sequence[str], categories: Sequence[Sequence[str]]) -> Structure:
     if len(dimensions) != len(categories) or not dimensions:
         raise ValueError("one list of categories per dimension, at least one dimension")
-    cats = tuple(tuple(c) for c in categories)
+    return _structure(tuple(dimensions), tuple(tuple(c) for c in categories))
+
+
+@lru_cache(maxsize=64)
+def _structure(dimensions: tuple[str, ...], cats: tuple[tuple[str, ...], ...]) -> Structure:
+    """Built once per shape: a gateway asks for a handful of table shapes, over and over."""
     keys = tuple(itertools.product(*cats))
-    index = {k: i for i, k in enumerate(keys)}
     n = len(keys)
-    equations: list[Equation] = []
     margins: list[tuple[int, str]] = []
+    holds: list[list[int]] = []  # per margin, the cells it sums
+    equations: list[Equation] = []
     total = n + (sum(len(c) for c in cats) if len(cats) > 1 else 0)
     if len(cats) == 1:
         equations.append(Equation(((total, 1), *((i, -1) for i in range(n)))))
+        cell_margins: tuple[tuple[int, ...], ...] = tuple(() for _ in keys)
     else:
+        first_of: list[dict[str, int]] = []
         for d, values in enumerate(cats):
             first = n + len(margins)
-            for offset, value in enumerate(values):
-                m = first + offset
-                margins.append((d, value))
-                members = [index[k] for k in keys if k[d] == value]
-                equations.append(Equation(((m, 1), *((i, -1) for i in members))))
-            equations.append(Equation(((total, 1), *((first + o, -1) for o in range(len(values))))))
-    return Structure(tuple(dimensions), cats, keys, tuple(margins), tuple(equations))
+            first_of.append({v: first + o for o, v in enumerate(values)})
+            margins.extend((d, v) for v in values)
+            holds.extend([] for _ in values)
+        cell_margins = tuple(tuple(first_of[d][v] for d, v in enumerate(key)) for key in keys)
+        for i, ms in enumerate(cell_margins):
+            for m in ms:
+                holds[m - n].append(i)
+        start = n
+        for values in cats:  # each dimension's margins, then the total as their sum
+            for j in range(start, start + len(values)):
+                equations.append(Equation(((j, 1), *((i, -1) for i in holds[j - n]))))
+            equations.append(
+                Equation(((total, 1), *((j, -1) for j in range(start, start + len(values)))))
+            )
+            start += len(values)
+    holding: list[list[int]] = [[] for _ in range(total + 1)]
+    for e, eq in enumerate(equations):
+        for i, _ in eq.terms:
+            holding[i].append(e)
+    return Structure(
+        dimensions,
+        cats,
+        keys,
+        tuple(margins),
+        tuple(equations),
+        cell_margins,
+        tuple(tuple(h) for h in holding),
+    )
 
 
 # -- pinned values ---------------------------------------------------------------------
@@ -200,9 +195,10 @@ def _bound_pinned(st: Structure, values: Sequence[int], suppressed: set[int]) ->
     big = sum(values[i] for i in range(len(st.keys))) + 1
     lo = {i: 0 for i in suppressed}
     hi = {i: big for i in suppressed}
+    touched = sorted({e for i in suppressed for e in st.holding[i]})
     for _ in range(8):
         changed = False
-        for eq in st.equations:
+        for eq in (st.equations[e] for e in touched):
             known = sum(c * values[i] for i, c in eq.terms if i not in suppressed)
             unknown = [(i, c) for i, c in eq.terms if i in suppressed]
             all_lo = sum(cj * (lo[j] if cj > 0 else hi[j]) for j, cj in unknown)
@@ -266,26 +262,31 @@ def protect(
     *,
     min_cell: int,
     epsilon: Fraction | None,
-    rng: RandomSource,
+    noise: NoiseSource | None = None,
     largest_household: Mapping[Key, int] | None = None,
 ) -> ProtectedTable:
-    """Noise (when ``epsilon`` is given), then primary and secondary suppression."""
+    """Noise (when ``epsilon`` is given, from ``noise``), then primary and secondary
+    suppression."""
     if min_cell < 1:
         raise ValueError("min_cell must be at least 1")
     st = structure(dimensions, categories)
-    cells: list[int] = []
-    for key in st.keys:
-        count = counts.get(key, 0)
-        if epsilon is not None:
-            count = max(0, count + discrete_laplace(1 / epsilon, rng))
-        cells.append(count)
+    true = [counts.get(key, 0) for key in st.keys]
+    if epsilon is None:
+        cells = true
+    elif noise is None:
+        raise ValueError("a noisy table needs a noise source")
+    else:
+        cells = [max(0, c) for c in noise.noisy_counts(true, epsilon)]
+        if len(cells) != len(true):
+            raise ValueError("the noise source answered another number of cells")
     values = _complete(st, cells)
     suppressed = {i for i, v in enumerate(values) if v < min_cell}
-    for i, key in enumerate(st.keys):
-        top = (largest_household or {}).get(key, 0)
-        true = counts.get(key, 0)
-        if true and Fraction(top, true) > DOMINANCE_SHARE:
-            suppressed.add(i)
+    if largest_household:
+        share = DOMINANCE_SHARE
+        for i, key in enumerate(st.keys):
+            top = largest_household.get(key, 0)
+            if true[i] and top * share.denominator > share.numerator * true[i]:
+                suppressed.add(i)
     primary = len(suppressed)
     suppressed = _secondary(st, values, suppressed)
     out = tuple(None if i in suppressed else v for i, v in enumerate(values))
@@ -294,9 +295,9 @@ def protect(
 
 def _complete(st: Structure, cells: Sequence[int]) -> list[int]:
     values = list(cells) + [0] * (st.size - len(cells))
-    n = len(st.keys)
-    for j, (d, value) in enumerate(st.margins):
-        values[n + j] = sum(c for k, c in zip(st.keys, cells, strict=True) if k[d] == value)
+    for c, ms in zip(cells, st.cell_margins, strict=True):
+        for m in ms:
+            values[m] += c
     values[st.total_index] = sum(cells)
     return values
 
@@ -323,7 +324,7 @@ def _complement(
     """Suppress the best released partner of ``i``: in the equation holding ``i`` with
     the fewest suppressed values, the smallest nonzero released cell (then margin, then
     the total last)."""
-    holding = [eq for eq in st.equations if any(j == i for j, _ in eq.terms)]
+    holding = [st.equations[e] for e in st.holding[i]]
     holding.sort(key=lambda eq: sum(1 for j, _ in eq.terms if j in suppressed))
     for eq in holding:
         free = [j for j, _ in eq.terms if j not in suppressed]

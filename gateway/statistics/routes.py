@@ -46,7 +46,7 @@ class StatisticsRequest(BaseModel):
         s403="Denied: purpose_not_permitted, dimension_not_permitted,"
         " filter_outside_jurisdiction, insufficient_scope, officer_not_registered",
         s422="Malformed input: invalid_request, invalid_purpose, invalid_officer,"
-        " dimension_not_available (no single source holds the dimensions together)",
+        " dimension_not_available (no source, nor two joined by NIK, holds the dimensions)",
         s429="privacy_budget_exhausted (the agency's budget for the month)",
     ),
 )

@@ -9,9 +9,9 @@ budget spent, and nothing about any resident.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any
 
 import connectors
@@ -25,6 +25,7 @@ from gateway.platform.errors import (
     SourceUnavailable,
 )
 from gateway.residents.steps import validated
+from gateway.statistics.noise import OpenDPNoise
 from policies.aggregate import AGE_BANDS, REGION_DIMENSIONS
 from policies.disclosure import DOMINANCE_SHARE, ProtectedTable, protect
 
@@ -180,7 +181,9 @@ async def query(
         rows = await call.services.federation.count(dataset, count_query)
     except connectors.UnknownFields:
         raise await call.refuse(
-            DimensionNotAvailable("no single source holds every dimension of this query"),
+            DimensionNotAvailable(
+                "no source, nor two sources joined by NIK, holds every dimension of this query"
+            ),
             detail={**asked, "privacy_budget": budget_view},
             **audited,
         ) from None
@@ -191,6 +194,9 @@ async def query(
             **audited,
         ) from None
     counts = {r.key: r.count for r in rows}
+    # A source names a cell's largest household only where it holds over half of the
+    # cell (``connectors.aggregate``): enough for a dominance share of a half or more.
+    assert Fraction(1, 2) <= DOMINANCE_SHARE, "the sources answer for a share of 1/2 or more"
     largest = {r.key: r.largest_household for r in rows} if unit == "residents" else None
     table = protect(
         group_by,
@@ -198,7 +204,7 @@ async def query(
         counts,
         min_cell=decision.min_cell,
         epsilon=decision.epsilon,
-        rng=secrets.SystemRandom(),
+        noise=OpenDPNoise(),
         largest_household=largest,
     )
     released = sum(1 for v in table.values if v is not None)
@@ -239,6 +245,7 @@ def _answer(
         "total": {"count": table.total, "suppressed": table.total is None},
         "method": {
             "noise": "discrete_laplace",
+            "noise_library": "opendp",
             "epsilon": str(decision.epsilon),
             "scale": str(1 / decision.epsilon),
             "min_cell": decision.min_cell,

@@ -219,3 +219,39 @@ async def test_households_are_counted_by_household_dimensions_only(target: Targe
     )
     assert r.status_code == 200, r.text
     assert r.json()["unit"] == "households"
+
+
+async def test_welfare_deciles_join_the_two_registries(
+    target: Target, attack_sources: Path
+) -> None:
+    """The decile is the welfare registry's, the kecamatan filter the civil registry's:
+    two files, joined by NIK in SQL. The table counts only Surabaya's residents that the
+    welfare registry holds."""
+    r = await _ask(target, {**SURABAYA_TABLE, "group_by": ["welfare_decile"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    deciles = [c["key"]["welfare_decile"] for c in body["cells"]]
+    assert sorted(deciles, key=int) == [str(i) for i in range(1, 11)]
+    with sqlite3.connect(attack_sources / "civil.db") as conn:
+        conn.execute("ATTACH DATABASE ? AS w", (str(attack_sources / "welfare.db"),))
+        (held,) = conn.execute(
+            "SELECT count(*) FROM residents r JOIN w.welfare USING (nik)"
+            " WHERE r.city_code = '35.78'"
+        ).fetchone()
+    total = body["total"]["count"]
+    assert held >= 10 and total is not None
+    assert abs(total - held) < 60  # ten cells of noise of scale 2, clamped at zero
+
+
+async def test_a_welfare_filter_not_granted_is_refused(target: Target) -> None:
+    body = {**SURABAYA_TABLE, "filters": {"welfare_decile": ["1", "2"]}}
+    r = await _ask(target, body)
+    assert_problem(r, 403, "dimension_not_permitted")
+
+
+async def test_too_many_dimensions_are_refused(target: Target) -> None:
+    five = ["kecamatan_code", "kelurahan_code", "sex", "age_band", "welfare_decile"]
+    assert_problem(await _ask(target, {**SURABAYA_TABLE, "group_by": five}), 422, "invalid_request")
+    four = ["kelurahan_code", "sex", "age_band", "welfare_decile"]  # 153 x 2 x 18 x 10 cells
+    r = await _ask(target, {**SURABAYA_TABLE, "group_by": four})
+    assert "5000" in assert_problem(r, 422, "invalid_request")["detail"]

@@ -1,16 +1,19 @@
 """Grouped counts pushed down to the source: the same answer on SQLite, PostgreSQL and
-MariaDB as counting the rows by hand, in one statement that groups in the database."""
+MariaDB as counting the rows by hand, in statements that group in the database; the
+largest household of a cell exact wherever it holds more than half of it."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from connectors.aggregate import CountQuery, count_statement, rows_of
+from connectors.aggregate import BIG_HOUSEHOLD, CountPlan, CountQuery, CountRow, count_rows
 from connectors.sql import create_source_engine
 
 COLUMNS = {"kecamatan_code": "kec", "sex": "sex", "birth_date": "born", "kk_number": "kk"}
@@ -27,6 +30,30 @@ def _rows(seed: int = 5) -> list[dict[str, str]]:
                 "kec": rng.choice(["35.78.01", "35.78.02", "35.78.03"]),
                 "sex": rng.choice(["LAKI-LAKI", "PEREMPUAN"]),
                 "born": f"{rng.randint(1930, 2025)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+            }
+        )
+    # A household of more than BIG_HOUSEHOLD members in one cell, and a small household
+    # holding most of a small cell: both dominate, one by size and one by share.
+    for j in range(BIG_HOUSEHOLD + 4):
+        born = f"19{62 + j % 5}-05-1{j % 9}"  # five birth years, one band
+        out.append(
+            {
+                "nik": f"9{j:015d}",
+                "kk": "kk-big",
+                "kec": "35.78.01",
+                "sex": "PEREMPUAN",
+                "born": born,
+            }
+        )
+    for j in range(4):  # triplets in a cell of their own, and one resident of 136
+        kk = "kk-triplets" if j < 3 else "kk-alone"
+        out.append(
+            {
+                "nik": f"8{j:015d}",
+                "kk": kk,
+                "kec": "35.78.02",
+                "sex": "LAKI-LAKI",
+                "born": "1984-02-02" if j < 3 else "1890-01-01",
             }
         )
     return out
@@ -61,29 +88,45 @@ async def _check(url: str) -> None:
         "residents",
         2026,
     )
-    stmt = count_statement("people", COLUMNS, "kk", query)
-    assert "GROUP BY" in str(stmt)
-    engine = create_source_engine(url)
-    try:
-        async with engine.connect() as conn:
-            result = (await conn.execute(stmt)).all()
-    finally:
-        await engine.dispose()
-    got = {r.key: r.count for r in rows_of(result, 3)}
+    plan = CountPlan("people", COLUMNS, "kk", query)
+    assert "GROUP BY" in str(plan.counts())
+    result = await _count(url, plan)
+    got = {r.key: r.count for r in result}
     expected = Counter(
         (r["kec"], r["sex"], _band(2026, r["born"]))
         for r in rows
         if r["kec"] in ("35.78.01", "35.78.02")
     )
     assert got == dict(expected)
-    largest = {r.key: r.largest_household for r in rows_of(result, 3)}
+    largest = {r.key: r.largest_household for r in result}
     per_household = Counter(
         ((r["kec"], r["sex"], _band(2026, r["born"])), r["kk"])
         for r in rows
         if r["kec"] in ("35.78.01", "35.78.02")
     )
+    dominated = 0
     for key in got:
-        assert largest[key] == max(n for (k, _), n in per_household.items() if k == key)
+        top = max(n for (k, _), n in per_household.items() if k == key)
+        # Exact where one household holds more than half of the cell, else 0.
+        assert largest[key] == (top if 2 * top > got[key] else 0), key
+        dominated += 2 * top > got[key]
+    assert largest[("35.78.01", "PEREMPUAN", "60-64")] > BIG_HOUSEHOLD
+    assert largest[("35.78.02", "LAKI-LAKI", "40-44")] == 3
+    assert dominated >= 2
+
+
+async def _count(url: str, plan: CountPlan) -> list[CountRow]:
+    engine = create_source_engine(url)
+
+    async def run(stmt: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
+        async with engine.connect() as conn:
+            rows: Sequence[sa.Row[Any]] = (await conn.execute(stmt)).all()
+            return rows
+
+    try:
+        return await count_rows(plan, run)
+    finally:
+        await engine.dispose()
 
 
 async def test_sqlite(tmp_path: Path) -> None:
@@ -107,12 +150,7 @@ async def test_households_are_counted_once(tmp_path: Path, unit: str) -> None:
     path = tmp_path / "people.db"
     rows = _rows()
     _load(f"sqlite:///{path}", rows)
-    stmt = count_statement("people", COLUMNS, "kk", CountQuery(("kecamatan_code",), {}, unit, 2026))
-    engine = create_source_engine(f"sqlite:///{path}")
-    try:
-        async with engine.connect() as conn:
-            got = {r.key: r.count for r in rows_of((await conn.execute(stmt)).all(), 1)}
-    finally:
-        await engine.dispose()
+    plan = CountPlan("people", COLUMNS, "kk", CountQuery(("kecamatan_code",), {}, unit, 2026))
+    got = {r.key: r.count for r in await _count(f"sqlite:///{path}", plan)}
     expected = Counter(k for k, _ in {(r["kec"], r["kk"]) for r in rows})
     assert got == {(k,): n for k, n in expected.items()}
