@@ -115,20 +115,24 @@ class RemoteJwks:
             return  # the cached keys, if any, stay in use
 
     async def _read(self, uri: str) -> bytes:
-        async with (
-            httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client,
-            client.stream("GET", uri, headers={"Accept": "application/json"}) as response,
-        ):
-            response.raise_for_status()
-            declared = response.headers.get("content-length")
-            if declared is not None and int(declared) > MAX_BYTES:
-                raise ValueError("the key set is too large")
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_BYTES:
-                    raise ValueError("the key set is too large")
-            return bytes(body)
+        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+            return await read_capped(client, uri)
+
+
+async def read_capped(client: httpx.AsyncClient, uri: str) -> bytes:
+    """The body of a GET for JSON, refused (``ValueError``) past ``MAX_BYTES``: declared
+    or not, a huge answer is never read whole."""
+    async with client.stream("GET", uri, headers={"Accept": "application/json"}) as response:
+        response.raise_for_status()
+        declared = response.headers.get("content-length")
+        if declared is not None and int(declared) > MAX_BYTES:
+            raise ValueError("the answer is too large")
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_BYTES:
+                raise ValueError("the answer is too large")
+        return bytes(body)
 
 
 def _parsed(body: bytes) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.identity.client_jwks import read_capped
 from gateway.identity.oauth import secret_generation
 from gateway.identity.tokens import Principal
 from gateway.platform import store
@@ -149,11 +150,11 @@ class ExternalVerifier:
                 uri = config.jwks_uri
                 if uri is None:
                     discovery = f"{config.issuer.rstrip('/')}/.well-known/openid-configuration"
-                    meta = (await client.get(discovery)).raise_for_status().json()
+                    meta = json.loads(await read_capped(client, discovery))
                     uri = meta.get("jwks_uri") if isinstance(meta, dict) else None
                     if not isinstance(uri, str):
                         return
-                data = (await client.get(uri)).raise_for_status().json()
+                data = json.loads(await read_capped(client, uri))
             public = [k for k in data.get("keys", []) if isinstance(k, dict) and "d" not in k]
             state.keys = KeySet.import_key_set({"keys": public})
             state.kids = frozenset(k["kid"] for k in public if isinstance(k.get("kid"), str))

@@ -33,6 +33,8 @@ class Issuer:
     url: str = ""
     keys: list[ECKey | RSAKey] = field(default_factory=list)
     hits: dict[str, int] = field(default_factory=dict)
+    padding: int = 0
+    """Characters of filler in the key set's answer (a huge answer from a hostile host)."""
 
     def token(self, key: ECKey | RSAKey | None = None, **override: Any) -> str:
         key = key or self.keys[-1]
@@ -64,6 +66,8 @@ def issuer() -> Iterator[Issuer]:
                 body: dict[str, Any] = {"issuer": state.url, "jwks_uri": state.url + "/jwks"}
             elif self.path == "/jwks":
                 body = {"keys": [k.as_dict(private=False) for k in state.keys]}
+                if state.padding:
+                    body["filler"] = "x" * state.padding
             else:
                 self.send_error(404)
                 return
@@ -183,3 +187,19 @@ async def test_keys_are_fetched_again_for_an_unknown_kid(gateway: Gateway, issue
         forged = ECKey.generate_key("P-256", parameters={"kid": f"forged-{n}"})
         assert (await _catalog(gateway, issuer.token(key=forged))).status_code == 401
     assert issuer.hits["/jwks"] <= 3
+
+
+async def test_a_huge_key_set_is_not_read_and_its_keys_are_not_used(
+    gateway: Gateway, issuer: Issuer
+) -> None:
+    issuer.padding = 200_000  # past the size cap of a fetched key set
+    r = await _catalog(gateway, issuer.token())
+    assert r.status_code == 401, r.text
+    assert r.json()["code"] == "invalid_token"
+    assert issuer.hits["/jwks"] == 1
+    # The same keys in an answer of a sane size are fetched and used.
+    issuer.padding = 0
+    assert gateway.services.external is not None
+    gateway.services.external.refresh_seconds = 0.0
+    assert (await _catalog(gateway, issuer.token())).status_code == 200
+    assert issuer.hits["/jwks"] == 2
