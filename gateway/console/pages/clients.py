@@ -7,16 +7,14 @@ so the two-person rule holds the same here. The approver sees the new secret, on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import Response
 
-import audit
 from gateway.admin import proposals
 from gateway.console.routing import AdminPage, AnyUser, ConsoleRoute, Page, form_text
-from gateway.console.trail import record_action
+from gateway.console.trail import recorder
 from gateway.identity import clients
 from gateway.identity.oauth import SCOPES
 from gateway.platform.errors import GatewayError, NotFound
@@ -31,23 +29,7 @@ def person_of(page: Page) -> proposals.Person:
 
 def recorder_of(page: Page) -> proposals.Recorder:
     """The audit events of the signed-in person's console actions."""
-
-    async def record(
-        action: str,
-        *,
-        decision: str,
-        status: int,
-        reason: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-        policy_version: str | None = None,
-    ) -> audit.Receipt:
-        return await record_action(
-            page.services, page.user, action, request_id=page.request_id,
-            decision=decision, status=status, reason=reason, detail=detail,
-            policy_version=policy_version,
-        )  # fmt: skip
-
-    return record
+    return recorder(page.services, page.user, page.request_id)
 
 
 async def _list_page(
