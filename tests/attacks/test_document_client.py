@@ -6,7 +6,6 @@ media type."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.faults.procs import GatewayProcess, client_creds, free_port, gateway_env, seed_data_dir
+from tests.faults.procs import GatewayProcess, client_creds, demo_gateway
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -114,16 +113,8 @@ def _rebased(schema: Any) -> Any:
 def live(
     attack_sources: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[GatewayProcess, dict[str, Any]]]:
-    tmp = tmp_path_factory.mktemp("document-client")
-    port = free_port()
-    data_dir = tmp / "data"
-    demo = asyncio.run(seed_data_dir(attack_sources, data_dir, port=port))
-    gw = GatewayProcess(gateway_env(data_dir, port), port, tmp / "gateway.log")
-    gw.start()
-    try:
+    with demo_gateway(attack_sources, tmp_path_factory.mktemp("document-client")) as (gw, demo):
         yield gw, demo
-    finally:
-        gw.stop()
 
 
 def test_a_client_from_the_document_alone(live: tuple[GatewayProcess, dict[str, Any]]) -> None:

@@ -18,7 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.faults.procs import GatewayProcess, fetch_token, free_port, gateway_env
+from tests.faults.procs import GatewayProcess, demo_gateway, fetch_token
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -50,20 +50,9 @@ class Fuzzed:
 
 @pytest.fixture(scope="module")
 def fuzzed(attack_sources: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
-    import asyncio
 
-    from tests.faults.procs import seed_data_dir
-
-    tmp = tmp_path_factory.mktemp("fuzz")
-    port = free_port()
-    data_dir = tmp / "data"
-    demo = asyncio.run(seed_data_dir(attack_sources, data_dir, port=port))
-    gw = GatewayProcess(gateway_env(data_dir, port), port, tmp / "gateway.log")
-    gw.start()
-    try:
+    with demo_gateway(attack_sources, tmp_path_factory.mktemp("fuzz")) as (gw, demo):
         yield Fuzzed(gw, demo)
-    finally:
-        gw.stop()
 
 
 def _check(case: Any, fuzzed: Fuzzed, failures: list[str]) -> None:

@@ -10,7 +10,6 @@ reads refusals (404, 422, 401) as the document's ``Problem`` model.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import subprocess
 import sys
@@ -26,9 +25,7 @@ from tests.faults.procs import (
     ROOT,
     GatewayProcess,
     client_creds,
-    free_port,
-    gateway_env,
-    seed_data_dir,
+    demo_gateway,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -44,16 +41,8 @@ UNKNOWN_NIK = "3578011501909999"
 def live(
     attack_sources: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[GatewayProcess, dict[str, Any]]]:
-    tmp = tmp_path_factory.mktemp("generated-client")
-    port = free_port()
-    data_dir = tmp / "data"
-    demo = asyncio.run(seed_data_dir(attack_sources, data_dir, port=port))
-    gw = GatewayProcess(gateway_env(data_dir, port), port, tmp / "gateway.log")
-    gw.start()
-    try:
+    with demo_gateway(attack_sources, tmp_path_factory.mktemp("generated-client")) as (gw, demo):
         yield gw, demo
-    finally:
-        gw.stop()
 
 
 @pytest.fixture(scope="module")

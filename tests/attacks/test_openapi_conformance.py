@@ -11,7 +11,6 @@ set, so that lookups, searches and batches are answered 200 and checked too.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 
 from gateway.platform.openapi import NIK_PATTERN, nik_is_documented
-from tests.faults.procs import GatewayProcess, fetch_token, free_port, gateway_env, seed_data_dir
+from tests.faults.procs import GatewayProcess, demo_gateway, fetch_token
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -64,16 +63,8 @@ class Gateway:
 
 @pytest.fixture(scope="module")
 def gateway(attack_sources: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    tmp = tmp_path_factory.mktemp("conformance")
-    port = free_port()
-    data_dir = tmp / "data"
-    demo = asyncio.run(seed_data_dir(attack_sources, data_dir, port=port))
-    gw = GatewayProcess(gateway_env(data_dir, port), port, tmp / "gateway.log")
-    gw.start()
-    try:
+    with demo_gateway(attack_sources, tmp_path_factory.mktemp("conformance")) as (gw, demo):
         yield Gateway(gw, demo)
-    finally:
-        gw.stop()
 
 
 def _schema(gateway: Gateway) -> Any:

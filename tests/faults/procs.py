@@ -7,6 +7,7 @@ started on a free port in a temporary directory and stopped by its own process i
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import glob
 import json
@@ -335,6 +336,21 @@ class GatewayProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@contextmanager
+def demo_gateway(sources: Path, tmp: Path) -> Iterator[tuple[GatewayProcess, dict[str, Any]]]:
+    """A gateway process serving demo data seeded from ``sources`` under ``tmp``, with the
+    demo's clients; stopped on exit."""
+    port = free_port()
+    data_dir = tmp / "data"
+    demo = asyncio.run(seed_data_dir(sources, data_dir, port=port))
+    gw = GatewayProcess(gateway_env(data_dir, port), port, tmp / "gateway.log")
+    gw.start()
+    try:
+        yield gw, demo
+    finally:
+        gw.stop()
 
 
 def client_creds(demo: dict[str, Any], client_id: str) -> tuple[str, str]:
