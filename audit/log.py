@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from audit import alerts as alert_rules
 from audit import merkle, queries, store
@@ -20,6 +20,7 @@ from audit.errors import AuditUnavailable, ProofError
 from audit.events import agency_blind_key, blind_index, format_time, prepare
 from audit.models import Alert, ConsistencyProof, EventPage, EventQuery, InclusionProof, Receipt
 from audit.queue import BatchQueue, Pending, expire
+from audit.sqlite_writer import database_file
 
 logger = logging.getLogger("satugate.audit")
 
@@ -146,6 +147,30 @@ class AuditLog:
             await self._sign_if_grown()
         except Exception:  # the log stays consistent; the next start signs instead
             logger.warning("audit: final checkpoint could not be signed", exc_info=True)
+
+    @contextlib.asynccontextmanager
+    async def elsewhere(self) -> AsyncIterator[AuditLog]:
+        """This log on an engine of its own: the same database and keys, for reads and
+        checkpoints from another thread's event loop (enter it on that loop). It appends
+        nothing; its connections are closed on exit.
+
+        The database must outlive this process's engine: a file or a server, not memory.
+        """
+        url = self._engine.url
+        if url.get_backend_name() == "sqlite" and database_file(url) is None:
+            raise ValueError("an in-memory audit log cannot be read from another engine")
+        engine = create_async_engine(url, pool_size=2, max_overflow=2)
+        try:
+            yield AuditLog(
+                engine,
+                signer=self._signer,
+                blind_key=self._blind_key,
+                checkpoint_interval=self._interval,
+                commit_timeout=self._timeout,
+                read_timeout=self._read_timeout,
+            )
+        finally:
+            await engine.dispose()
 
     async def __aenter__(self) -> AuditLog:
         await self.start()

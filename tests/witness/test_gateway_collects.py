@@ -8,6 +8,7 @@ show the witnessed size and the lag, and the lag alert fires once the log outrun
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
@@ -233,3 +234,49 @@ async def test_the_witnessed_checkpoint_stays_within_an_interval_of_appends(
     assert max(lags) <= interval, f"an entry waited {max(lags):.3f} s for the witnesses"
     reported = max(lag for _, _, lag in seen)
     assert reported >= max(lags) / 2, f"reported {reported:.3f} s, waited {max(lags):.3f} s"
+
+
+async def test_rounds_go_on_while_the_gateways_loop_is_busy(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    """The collector's rounds run on a thread of their own: while the gateway's event loop
+    is held by work that never yields, the log's new entries still get cosigned."""
+    from audit.checkpoint import VerifierKey
+    from audit.witness import Witness, WitnessStore
+
+    log = gateway.services.audit
+    cosigner = Cosigner.generate("witness.test/near")
+    witness = Witness(
+        cosigner, [VerifierKey.parse(log.signer.verifier_key())], WitnessStore(tmp_path / "w.db")
+    )
+
+    answering = threading.Event()  # the witness is unavailable until the loop is held
+
+    async def near(request: httpx.Request) -> httpx.Response:
+        if not answering.is_set():
+            return httpx.Response(503)
+        answer = witness.add_checkpoint(request.content)
+        return httpx.Response(answer.status, content=answer.body)
+
+    collector = WitnessCollector(
+        log,
+        [("http://witness.test", cosigner.verifier_key())],
+        quorum=1,
+        interval=0.2,
+        transport=httpx.MockTransport(near),
+    )
+    await collector.start()
+    try:
+        await asyncio.gather(*(log.append(event(i)) for i in range(20)))
+        size = await log.size()
+        assert collector.status()["witnessed_size"] < size
+        answering.set()
+        held_until = time.monotonic() + 10
+        while collector.status()["witnessed_size"] < size:  # never yields to the loop
+            assert time.monotonic() < held_until, "no round ran while the loop was held"
+        verify_cosigned(
+            await collector.checkpoint(), log.signer.verifier_key(), [cosigner.verifier_key()], 1
+        )
+    finally:
+        await collector.stop()
+        witness.store.close()
