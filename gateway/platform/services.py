@@ -86,6 +86,8 @@ class Services:
     batch_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Per domain: the key versions a pseudonymiser was built from, and the pseudonymiser.
     _pseudonymisers: dict[str, tuple[object, Pseudonymiser]] = field(default_factory=dict)
+    # What ``build_services`` built, each with its close (``aclose``).
+    _closing: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     async def pseudonymiser(self, domain: str) -> Pseudonymiser:
         """The agency domain's pseudonymiser, rebuilt only when its key versions change.
@@ -105,23 +107,8 @@ class Services:
         return built
 
     async def aclose(self) -> None:
-        if self.witnesses is not None:
-            await self.witnesses.stop()
-        await self.audit.stop()
-        await self.federation.aclose()
-        await self.limiter.aclose()
-        await self.revocation.aclose()
-        if self.officers is not None:
-            await self.officers.aclose()
-        if self.dpop is not None:
-            await self.dpop.guard.aclose()
-        if self.client_assertions is not None:
-            await self.client_assertions.guard.aclose()
-        if self.search_budget is not None:
-            await self.search_budget.aclose()
-        if self.privacy_budget is not None:
-            await self.privacy_budget.aclose()
-        await self.engine.dispose()
+        """Close what ``build_services`` built, in the reverse order of building."""
+        await self._closing.aclose()
 
     def start_refreshers(self) -> Background:
         """Start the periodic reloads of what the store may change under this process:
@@ -265,7 +252,7 @@ async def build_services(settings: Settings, *, create_schema: bool = True) -> S
     closed, writer tasks stopped."""
     async with contextlib.AsyncExitStack() as built:
         services = await _build(settings, built, create_schema=create_schema)
-        built.pop_all()  # built in full: the services close it all (``Services.aclose``)
+        services._closing = built.pop_all()  # built in full: ``Services.aclose`` closes it
     return services
 
 
