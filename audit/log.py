@@ -151,8 +151,8 @@ class AuditLog:
     @contextlib.asynccontextmanager
     async def elsewhere(self) -> AsyncIterator[AuditLog]:
         """This log on an engine of its own: the same database and keys, for reads and
-        checkpoints from another thread's event loop (enter it on that loop). It appends
-        nothing; its connections are closed on exit.
+        checkpoints (``checkpoint(keep=False)``) from another thread's event loop (enter
+        it on that loop). It appends nothing; its connections are closed on exit.
 
         The database must outlive this process's engine: a file or a server, not memory.
         """
@@ -225,7 +225,17 @@ class AuditLog:
                 logger.warning("audit: WAL checkpoint failed (%s)", type(exc).__name__)
 
     async def _sign_if_grown(self) -> store.StoredCheckpoint:
-        """Sign a checkpoint for the current size unless the latest one already covers it.
+        """Sign a checkpoint for the current size unless the latest one already covers it,
+        and store it."""
+        signed, new = await self._head()
+        if new:
+            await self._writer.insert_checkpoint(signed)
+            self._known_size = max(self._known_size, signed.tree_size)
+        return signed
+
+    async def _head(self) -> tuple[store.StoredCheckpoint, bool]:
+        """The latest stored checkpoint if it covers the tree, else one signed now for the
+        tree as it is (True: not stored yet).
 
         Security decision: before signing, the new root is proven consistent with the
         latest stored checkpoint (a consistency proof from the node table, verified here).
@@ -237,7 +247,7 @@ class AuditLog:
             latest = await store.latest_checkpoint(conn)
             size = await store.tree_size(conn)
             if latest is not None and latest.tree_size >= size:
-                return latest
+                return latest, False
             root = await store.root_hash(conn, size)
             if latest is not None and latest.tree_size > 0:
                 ranges = merkle.consistency_ranges(latest.tree_size, size)
@@ -245,10 +255,7 @@ class AuditLog:
                 merkle.verify_consistency(latest.tree_size, size, proof, latest.root_hash, root)
             await conn.rollback()
         note = self._signer.sign(size, root)
-        signed = store.StoredCheckpoint(size, root, note, format_time(datetime.now(UTC)))
-        await self._writer.insert_checkpoint(signed)
-        self._known_size = max(self._known_size, size)
-        return signed
+        return store.StoredCheckpoint(size, root, note, format_time(datetime.now(UTC))), True
 
     async def _check_origin(self, conn: AsyncConnection) -> None:
         """Security decision: a log has one origin, set by its first checkpoint. A signer
@@ -265,10 +272,15 @@ class AuditLog:
                 )
         self._origin_ok = True
 
-    async def checkpoint(self) -> str:
-        """The latest signed checkpoint note, signing a new one if the tree has grown."""
+    async def checkpoint(self, *, keep: bool = True) -> str:
+        """The latest signed checkpoint note, signing a new one if the tree has grown.
+
+        ``keep=False`` leaves a new one unstored (the log's checkpointer stores its own
+        each interval): for a log opened :meth:`elsewhere`, which must not take the
+        database's write lock from the log's writer.
+        """
         try:
-            return (await self._sign_if_grown()).note
+            return (await self._sign_if_grown() if keep else (await self._head())[0]).note
         except ProofError:
             raise
         except Exception as exc:

@@ -211,7 +211,7 @@ class WitnessCollector:
         (on the collector's thread)."""
         assert self._reader is not None
         read_at = time.monotonic()
-        note = await self._reader.checkpoint()
+        note = await self._reader.checkpoint(keep=False)
         checkpoint = parse_note(note)[0]
         self._log_size = checkpoint.size
         if self._round is None or self._round.note != note:
