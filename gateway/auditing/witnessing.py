@@ -302,7 +302,8 @@ class WitnessCollector:
 
     def _proof(self, current: _Round, old: int) -> Awaitable[tuple[bytes, ...]]:
         task = current.proofs.get(old)
-        if task is None:
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            # none yet, or the last read failed: read it (again) rather than fail each round
             task = current.proofs[old] = asyncio.ensure_future(self._read_proof(old, current))
         return task
 
