@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import audit
+import policies
 from gateway.auditing.events import AuditEvent
 from gateway.identity.auth import revoked_token
 from gateway.identity.officers import normalise_officer
@@ -50,6 +51,9 @@ class Call:
     recorded: bool = field(default=False)
     # The agency's signed word for the officer (``X-Officer-Assertion``, gateway.identity.officers).
     assertion: str | None = None
+    # The policy decision the call is under, once taken: every event recorded after it
+    # carries its rule ids and policy version.
+    ruling: policies.Decision | None = None
 
     def validate(self) -> None:
         """Check the call headers; raise the problem to be recorded and returned."""
@@ -90,7 +94,7 @@ class Call:
         decision: str,
         status: int,
         reason: str | None = None,
-        rule_ids: Sequence[str] = (),
+        rule_ids: Sequence[str] | None = None,
         policy_version: str | None = None,
         fields: Mapping[str, str] | None = None,
         result_count: int = 0,
@@ -108,6 +112,9 @@ class Call:
             generation=self.principal.generation,
         ):
             raise revoked_token(self.services)
+        if self.ruling is not None:
+            rule_ids = self.ruling.rule_ids if rule_ids is None else rule_ids
+            policy_version = policy_version or self.ruling.policy_version
         event = AuditEvent(
             action=self.action,
             agency=self.principal.agency,
@@ -118,7 +125,7 @@ class Call:
             legal_basis=self._safe(self.legal_basis, LEGAL_BASIS_RE),
             decision=decision,
             reason=reason,
-            rule_ids=tuple(rule_ids),
+            rule_ids=tuple(rule_ids or ()),
             policy_version=policy_version,
             fields=dict(fields or {}),
             result_count=result_count,

@@ -60,8 +60,6 @@ async def _batch_slot(call: Call, decision: policies.Decision, niks: Sequence[st
                 headers={"Retry-After": "1"},
                 extra={"limit": "batch_concurrency"},
             ),
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
             subject_niks=niks,
         ) from None
     try:
@@ -88,8 +86,6 @@ async def _batch(
     except SourceUnavailable as exc:
         raise await call.refuse(
             exc,
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
             subject_niks=unique,
         ) from None
     cap = decision.cap or len(unique)
@@ -146,8 +142,6 @@ async def _batch(
     receipt = await call.record(
         decision="allow",
         status=200,
-        rule_ids=decision.rule_ids,
-        policy_version=decision.policy_version,
         fields=fields_released,
         result_count=len(released),
         subject_niks=subjects,

@@ -32,8 +32,6 @@ async def read_resident(call: Call, raw_nik: str, raw_fields: str | None) -> dic
     except SourceUnavailable as exc:
         raise await call.refuse(
             exc,
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
             subject_niks=[nik.value],
         ) from None
     record = result.records.get(nik.value)
@@ -41,8 +39,6 @@ async def read_resident(call: Call, raw_nik: str, raw_fields: str | None) -> dic
         raise await call.refuse(
             ResidentNotFound(steps.NOT_FOUND_DETAIL),
             truth="resident_not_found",
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
             subject_niks=[nik.value],
         )
     try:
@@ -53,22 +49,16 @@ async def read_resident(call: Call, raw_nik: str, raw_fields: str | None) -> dic
         raise await call.refuse(
             ResidentNotFound(steps.NOT_FOUND_DETAIL),
             truth="outside_jurisdiction",
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
             subject_niks=[nik.value],
         ) from None
     except policies.SpecificDataDenied:
         raise await call.refuse(
             SpecificDataRefused("the record is specific data (a child's) and no grant names it"),
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
             subject_niks=[nik.value],
         ) from None
     receipt = await call.record(
         decision="allow",
         status=200,
-        rule_ids=decision.rule_ids,
-        policy_version=decision.policy_version,
         fields=treated.treatments,
         result_count=1,
         subject_niks=[nik.value],

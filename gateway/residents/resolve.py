@@ -67,8 +67,6 @@ async def resolve_pseudonym(call: Call, token: str) -> dict[str, Any]:
                 "reidentification_not_permitted",
                 "no grant allows re-identification for this purpose",
             ),
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
         )
     domain = policy.agencies[call.principal.agency].pseudonym_domain
     try:
@@ -76,14 +74,10 @@ async def resolve_pseudonym(call: Call, token: str) -> dict[str, Any]:
     except policies.PseudonymError as exc:
         raise await call.refuse(
             _pseudonym_refusal(exc),
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
         ) from None
     receipt = await call.record(
         decision="allow",
         status=200,
-        rule_ids=decision.rule_ids,
-        policy_version=decision.policy_version,
         fields={"nik": "clear"},
         result_count=1,
         subject_niks=[nik],

@@ -31,8 +31,6 @@ async def search_residents(
     except connectors.QueryNotSpecific as exc:
         raise await call.refuse(
             QueryNotSpecific(str(exc) or "add address elements or a fuller name"),
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
         ) from None
     except connectors.SourceUnavailable:
         raise await call.refuse(SourceUnavailable("the search source did not answer")) from None
@@ -43,9 +41,7 @@ async def search_residents(
     try:
         steps.check_unavailable(None, decision, result.unavailable)
     except SourceUnavailable as exc:
-        raise await call.refuse(
-            exc, rule_ids=decision.rule_ids, policy_version=decision.policy_version
-        ) from None
+        raise await call.refuse(exc) from None
     matches: list[dict[str, Any]] = []
     released_niks: list[str] = []
     specific = False
@@ -83,8 +79,6 @@ async def search_residents(
     receipt = await call.record(
         decision="allow",
         status=200,
-        rule_ids=decision.rule_ids,
-        policy_version=decision.policy_version,
         fields=fields_released,
         result_count=len(matches),
         subject_niks=released_niks,
@@ -138,7 +132,5 @@ async def _spend_search_budget(
                 " narrow the search or wait for the next window",
                 extra={"budget": over},
             ),
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
             detail={"region": region},
         )

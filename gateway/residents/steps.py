@@ -124,11 +124,10 @@ async def decide(
             at=_now(),
         )
     )
+    call.ruling = decision
     if not decision.allowed:
         raise await call.refuse(
             PolicyRefusal(decision.code or "policy_denied", decision.explanation),
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
         )
     return policy, decision
 
@@ -227,8 +226,6 @@ async def limited(
     except RateLimited as exc:
         raise await call.refuse(
             exc,
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
             subject_niks=subject_niks,
             result_count=0,
         ) from None
@@ -243,6 +240,4 @@ async def fetch(
         # The primary source (which decides whether a NIK exists) failed: 504, audited.
         raise await call.refuse(
             SourceUnavailable("the source of record did not answer"),
-            rule_ids=decision.rule_ids,
-            policy_version=decision.policy_version,
         ) from None

@@ -349,3 +349,32 @@ async def test_a_request_without_a_usable_id_gets_a_fresh_random_one(
         f"/v1/residents/{nik}", headers={**headers, "X-Request-Id": "agency-req-42"}
     )
     assert r.headers["x-request-id"] == "agency-req-42"
+
+
+async def test_every_event_after_the_decision_names_its_rules_and_version(
+    gateway: Gateway, demo_sources: Path
+) -> None:
+    """The call is bound to its policy decision once: the allowed read and every refusal
+    that follows the decision carry its rule ids and policy version; a refusal before any
+    decision carries none."""
+    client = gateway.client
+    (resident,) = pick(demo_sources, city="35.78")
+    nik = resident["nik"]
+    h = await gateway.headers("demo-dinsos")
+    version = (await client.get("/v1/catalog", headers=h)).json()["policy_version"]
+    assert (await client.get(f"/v1/residents/{nik}", headers=h)).status_code == 200
+    unknown = nik[:12] + ("0001" if nik[12:] != "0001" else "0002")
+    missing = (await client.get(f"/v1/residents/{unknown}", headers=h)).status_code == 404
+    no_purpose = {k: v for k, v in h.items() if k != "X-Purpose"}
+    await client.get(f"/v1/residents/{nik}", headers=no_purpose)
+
+    ah = {"Authorization": f"Bearer {await gateway.token('demo-auditor')}"}
+    events = (
+        await client.get("/audit/events", params={"agency": "dinsos", "limit": 50}, headers=ah)
+    ).json()["events"]
+    after = [e for e in events if e["decision"] == "allow" or e["reason"] == "resident_not_found"]
+    assert {e["decision"] for e in after} == ({"allow", "deny"} if missing else {"allow"})
+    for e in after:
+        assert e["rule_ids"] and e["policy_version"] == version, e
+    before = [e for e in events if e["reason"] == "invalid_purpose"]
+    assert before and all(not e["rule_ids"] for e in before)
