@@ -4,7 +4,6 @@ resident is read with a proof."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.procs import GatewayProcess, free_port, gateway_env, seed_data_dir
+from tests.faults.procs import demo_gateway
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fapi-client.py"
@@ -21,12 +20,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fapi-client.py"
 def test_the_readme_script_reads_a_resident_with_a_bound_token(
     attack_sources: Path, tmp_path: Path
 ) -> None:
-    port = free_port()
-    data_dir = tmp_path / "data"
-    demo = asyncio.run(seed_data_dir(attack_sources, data_dir, port=port))
-    gw = GatewayProcess(gateway_env(data_dir, port), port, tmp_path / "gateway.log")
-    gw.start()
-    try:
+    data_dir = tmp_path / "data"  # where demo_gateway seeds the data folder
+    with demo_gateway(attack_sources, tmp_path) as (gw, demo):
         env = {"SATUGATE_URL": gw.base, "SATUGATE_DATA_DIR": str(data_dir), "PATH": ""}
 
         def run(*args: str) -> str:
@@ -55,5 +50,3 @@ def test_the_readme_script_reads_a_resident_with_a_bound_token(
                      "X-On-Behalf-Of": "officer.ani"},
         )  # fmt: skip
         assert r.status_code == 401
-    finally:
-        gw.stop()
